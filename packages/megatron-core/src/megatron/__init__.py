@@ -1,0 +1,34 @@
+"""Megatron: machine-learning data pipelines built like Keras functional models.
+
+Declare :class:`~megatron.nodes.Input` nodes, call layers on them, and wrap the graph in a
+:class:`Pipeline` that fits, transforms, evaluates and stores its outputs. Layers, metrics,
+sources and storage backends come from plugins, built-ins included.
+"""
+
+from megatron import errors, io, layers, metrics, nodes
+from megatron.errors import MegatronError
+from megatron.nodes import Input, Node
+from megatron.outputs import Outputs
+from megatron.pipeline import Pipeline
+
+__all__ = [
+    "Input",
+    "MegatronError",
+    "Node",
+    "Outputs",
+    "Pipeline",
+    "__version__",
+    "errors",
+    "io",
+    "layers",
+    "metrics",
+    "nodes",
+]
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":  # read from the installed metadata on demand, not at import
+        from importlib.metadata import version
+
+        return version("megatron-core")
+    raise AttributeError(f"module 'megatron' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from megatron.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The megatron exception hierarchy.
+
+Every error megatron raises derives from :class:`MegatronError`. Where a built-in exception
+type is the natural one to catch (``KeyError`` for a missing key, ``ValueError`` for a bad
+value), the megatron class derives from it too, so both ``except`` clauses work.
+"""
+
+from __future__ import annotations
+
+
+class MegatronError(Exception):
+    """Base class of every error raised by megatron."""
+
+    def __str__(self) -> str:
+        # KeyError's __str__ would repr() the message; every subclass reads as plain text.
+        return str(self.args[0]) if self.args else ""
+
+
+# Graph construction --------------------------------------------------------------------------
+
+
+class GraphError(MegatronError, ValueError):
+    """A pipeline graph is malformed: an undeclared input, a duplicate or missing name."""
+
+
+class SpecError(MegatronError, ValueError):
+    """A layer cannot accept its inputs' shapes or dtypes (raised when the graph is built)."""
+
+
+# Data given to a pipeline ---------------------------------------------------------------------
+
+
+class DataError(MegatronError, ValueError):
+    """Data given to a pipeline does not match what its inputs declare."""
+
+
+class MissingInputError(DataError, KeyError):
+    """An input the operation needs was not given."""
+
+
+class InputShapeError(DataError):
+    """An input array does not have the shape its `Input` declares."""
+
+
+class InputDtypeError(DataError):
+    """An input array cannot be cast to the dtype its `Input` declares."""
+
+
+class LengthMismatchError(DataError):
+    """Input arrays of one call hold different numbers of observations."""
+
+
+class UnknownOutputError(MegatronError, KeyError):
+    """An output name that the pipeline or result does not have."""
+
+
+# Running layers -------------------------------------------------------------------------------
+
+
+class NotFittedError(MegatronError, RuntimeError):
+    """A stateful layer was asked to transform before it was fitted."""
+
+
+class IncrementalFitError(MegatronError, TypeError):
+    """A layer that cannot be fitted incrementally was asked to (no ``partial_fit``)."""
+
+
+class LayerError(MegatronError, RuntimeError):
+    """A layer raised while it ran; the original exception is chained as ``__cause__``."""
+
+
+class LayerInputError(MegatronError, ValueError):
+    """A layer received input it cannot work with (wrong ndim, dtype, an empty batch)."""
+
+
+# Storage --------------------------------------------------------------------------------------
+
+
+class StorageError(MegatronError):
+    """A storage backend could not be opened, written or read."""
+
+
+class MissingKeyError(StorageError, KeyError):
+    """Rows asked for by key are not in the storage."""
+
+
+# Plugins --------------------------------------------------------------------------------------
+
+
+class PluginError(MegatronError):
+    """A plugin is broken or misconfigured."""
+
+
+class PluginConflictError(PluginError):
+    """Two plugins registered the same name."""
+
+
+class UnknownNameError(PluginError, AttributeError):
+    """No installed plugin registers the requested layer, metric, source or backend."""

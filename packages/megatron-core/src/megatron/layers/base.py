@@ -1,0 +1,185 @@
+"""Layer base classes: what a transformation must provide to be used in a pipeline."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import MegatronError, SpecError
+from megatron.nodes import Apply, Node, as_node_list
+from megatron.specs import UNKNOWN, Spec
+
+_name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _unique_name(cls: type) -> str:
+    base = _snake_case(cls.__name__)
+    n = next(_name_counters[base])
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Layer:
+    """A transformation of batches of arrays (first axis = observations).
+
+    Subclasses implement :meth:`transform`. Those that know their output shape and dtype
+    implement :meth:`output_spec`, which lets a shape mismatch fail when the graph is built.
+    Hyperparameters are the ``__init__`` arguments, stored as attributes of the same name.
+    Calling a layer on nodes returns a node (a tuple of nodes when ``n_outputs > 1``).
+    """
+
+    stateful = False
+    n_outputs = 1
+
+    # -- identity ----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """A name unique within the process (``whiten``, ``whiten_1``, ...) unless set."""
+        name = self.__dict__.get("_name")
+        if name is None:
+            name = self.__dict__["_name"] = _unique_name(type(self))
+        return name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self.__dict__["_name"] = value
+
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters: each ``__init__`` parameter read from the same-named attribute."""
+        params = inspect.signature(type(self).__init__).parameters.values()
+        return {
+            p.name: getattr(self, p.name)
+            for p in params
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and hasattr(self, p.name)
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def transform(self, *inputs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        """Compute the outputs for one batch of inputs. Must not modify the inputs."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement transform().")
+
+    def output_spec(self, *inputs: Spec) -> Spec | tuple[Spec, ...]:
+        """The output spec(s) for inputs of these specs; raise :class:`SpecError` to refuse."""
+        return UNKNOWN if self.n_outputs == 1 else (UNKNOWN,) * self.n_outputs
+
+    def n_targets(self, n_inputs: int) -> int:
+        """How many of the trailing inputs are training targets, used by ``fit`` only."""
+        return 0
+
+    # -- building the graph ------------------------------------------------------------------
+    def __call__(self, inputs: Node | Sequence[Node],
+                 name: str | Sequence[str] | None = None) -> Node | tuple[Node, ...]:
+        """Apply the layer to ``inputs`` and return its output node(s), named ``name``."""
+        nodes = as_node_list(inputs, f"Calling layer {self.name!r}")
+        n_targets = self.n_targets(len(nodes))
+        op = Apply(self, nodes, n_targets)
+        specs = self._output_specs(op)
+        names = _output_names(self, name, len(specs))
+        op.outputs = tuple(
+            Node(n, spec, op, i, named=name is not None) for i, (n, spec) in enumerate(zip(names, specs))
+        )
+        if all(node.is_eager for node in nodes):
+            self._run_eagerly(op)
+        return op.outputs[0] if self.n_outputs == 1 else op.outputs
+
+    def _output_specs(self, op: Apply) -> tuple[Spec, ...]:
+        input_specs = [node.spec for node in op.features]
+        try:
+            specs = self.output_spec(*input_specs)
+        except SpecError as exc:
+            shown = ", ".join(f"{node.name!r} {node.spec}" for node in op.features)
+            raise SpecError(
+                f"Layer {self.name!r} ({type(self).__name__}) cannot be applied to nodes {shown}: {exc}"
+            ) from exc
+        specs = (specs,) if isinstance(specs, Spec) else tuple(specs)
+        if len(specs) != self.n_outputs:
+            raise SpecError(
+                f"Layer {self.name!r} declares {self.n_outputs} outputs but output_spec() gave "
+                f"{len(specs)} specs."
+            )
+        return specs
+
+    def _run_eagerly(self, op: Apply) -> None:
+        from megatron.execution.local import run_layer
+
+        values = [node.output for node in op.inputs]
+        if self.stateful:
+            run_layer(op, "fit", values)
+        outputs = run_layer(op, "transform", values[: len(op.features)])
+        for node, value in zip(op.outputs, outputs):
+            node._value = value
+
+
+def _output_names(layer: Layer, name: str | Sequence[str] | None, n: int) -> list[str]:
+    if name is None:
+        base = f"{layer.name}/{next(layer.__dict__.setdefault('_calls', itertools.count()))}"
+        return [base] if n == 1 else [f"{base}:{i}" for i in range(n)]
+    if isinstance(name, str):
+        return [name] if n == 1 else [f"{name}:{i}" for i in range(n)]
+    names = list(name)
+    if len(names) != n or not all(isinstance(x, str) and x for x in names):
+        raise MegatronError(
+            f"Layer {layer.name!r} has {n} outputs; name= must be a string or {n} strings, "
+            f"got {name!r}."
+        )
+    return names
+
+
+class StatelessLayer(Layer):
+    """A layer with nothing to learn: its output depends on its inputs alone."""
+
+
+class StatefulLayer(Layer):
+    """A layer that learns parameters: implement ``fit`` or ``partial_fit``, and ``transform``.
+
+    Learned parameters go into the dict ``self.metadata``. A layer that implements only
+    ``partial_fit`` is fitted on a whole dataset by :meth:`reset` then one ``partial_fit``.
+    Layers that keep state outside ``metadata`` override :meth:`reset` as well.
+    """
+
+    stateful = True
+    fitted = False
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The learned parameters (a dict; created on first use, so ``__init__`` is optional)."""
+        return self.__dict__.setdefault("_metadata", {})
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self.__dict__["_metadata"] = value
+
+    @classmethod
+    def supports_partial_fit(cls) -> bool:
+        """Whether the layer can be fitted batch by batch."""
+        return cls.partial_fit is not StatefulLayer.partial_fit
+
+    def reset(self) -> None:
+        """Forget everything learned, before a fresh fit."""
+        self.metadata = {}
+        self.fitted = False
+
+    def fit(self, *inputs: np.ndarray) -> None:
+        """Learn from a whole dataset; by default :meth:`reset` then :meth:`partial_fit`."""
+        if not self.supports_partial_fit():
+            raise NotImplementedError(f"{type(self).__name__} implements neither fit() nor partial_fit().")
+        self.reset()
+        self.partial_fit(*inputs)
+
+    def partial_fit(self, *inputs: np.ndarray) -> None:
+        """Update what was learned with one more batch."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement partial_fit().")

@@ -1,0 +1,84 @@
+"""Metrics: evaluations attached to nodes, computed by ``Pipeline.evaluate``.
+
+A metric keeps a mergeable state, so evaluating batch by batch gives the exact value over
+all the data: :meth:`Metric.update` folds one batch into the state, :meth:`Metric.result`
+turns the state into the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import GraphError
+from megatron.nodes import Node, as_node_list
+
+
+class MetricNode:
+    """A metric called on nodes, under a name; found by any pipeline holding those nodes."""
+
+    def __init__(self, metric: Metric, inputs: tuple[Node, ...], name: str) -> None:
+        self.metric = metric
+        self.inputs = inputs
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<MetricNode {self.name!r} {type(self.metric).__name__} on {[n.name for n in self.inputs]}>"
+
+
+class Metric:
+    """Base class of metrics, and the generic metric of a function.
+
+    ``Metric(fn)`` collects every batch and returns ``fn(*arrays)`` over all of them, for
+    functions that need all the data at once. Subclasses with a mergeable statistic override
+    :meth:`initial_state`, :meth:`update` and :meth:`result` instead.
+
+    Example::
+
+        mae = Metric(lambda y, p: float(np.abs(y - p).mean()))([y_node, pred_node], 'mae')
+    """
+
+    def __init__(self, function: Callable[..., Any] | None = None) -> None:
+        self.function = function
+
+    @property
+    def name(self) -> str:
+        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(self).__name__).lower()
+
+    def __call__(self, inputs: Node | Sequence[Node], name: str | None = None) -> MetricNode:
+        """Attach the metric to ``inputs`` (usually ``[y_true, y_pred]``) under ``name``."""
+        nodes = as_node_list(inputs, f"Calling metric {type(self).__name__}")
+        if not isinstance(name, str) or not name:
+            raise GraphError(
+                f"Metric {type(self).__name__} on nodes {[n.name for n in nodes]} needs a name, "
+                "e.g. Accuracy()([labels, preds], 'model_acc'); metrics are reported by name."
+            )
+        node = MetricNode(self, nodes, name)
+        for parent in nodes:
+            parent.metrics.append(node)
+        return node
+
+    def initial_state(self) -> Any:
+        """The state before any batch."""
+        return []
+
+    def update(self, state: Any, *inputs: np.ndarray) -> Any:
+        """Fold one batch into ``state`` and return the new state."""
+        state.append(inputs)
+        return state
+
+    def result(self, state: Any) -> float:
+        """The metric's value from its state."""
+        if self.function is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement result() or be given a function.")
+        if not state:
+            return float("nan")
+        arrays = [np.concatenate(parts) for parts in zip(*state)]
+        return self.function(*arrays)
+
+    def compute(self, *inputs: np.ndarray) -> float:
+        """The metric on one batch."""
+        return self.result(self.update(self.initial_state(), *inputs))

@@ -1,0 +1,158 @@
+"""Nodes: the values of a pipeline graph.
+
+An :class:`Input` is a named entry point for data. Calling a layer on nodes returns new nodes
+(one per layer output). Nodes describe the graph only; the data of a run lives in that run's
+own context. In eager mode (an ``Input`` called on an array) nodes also hold a value, shown
+by :attr:`Node.output`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from megatron.errors import GraphError, InputDtypeError, InputShapeError, MegatronError
+from megatron.specs import Spec
+
+if TYPE_CHECKING:
+    from megatron.layers.base import Layer
+    from megatron.metrics.base import MetricNode
+
+_NO_VALUE: Any = object()
+
+
+class Apply:
+    """One call of a layer on input nodes; its outputs are one node per layer output."""
+
+    __slots__ = ("layer", "inputs", "n_targets", "outputs")
+
+    def __init__(self, layer: Layer, inputs: tuple[Node, ...], n_targets: int) -> None:
+        self.layer = layer
+        self.inputs = inputs
+        self.n_targets = n_targets
+        self.outputs: tuple[Node, ...] = ()
+
+    @property
+    def features(self) -> tuple[Node, ...]:
+        """The inputs passed to ``transform`` (all but the trailing targets)."""
+        return self.inputs[: len(self.inputs) - self.n_targets]
+
+    @property
+    def targets(self) -> tuple[Node, ...]:
+        """The trailing inputs used only to fit."""
+        return self.inputs[len(self.inputs) - self.n_targets :]
+
+    def describe(self) -> str:
+        names = ", ".join(repr(n.name) for n in self.outputs)
+        return f"layer {self.layer.name!r} ({type(self.layer).__name__}) at node {names}"
+
+
+class Node:
+    """A value in a pipeline graph: an :class:`Input`, or an output of a layer call."""
+
+    def __init__(self, name: str, spec: Spec, op: Apply | None = None, output_index: int = 0,
+                 *, named: bool = True) -> None:
+        self.name = name
+        self.spec = spec
+        self.op = op
+        self.output_index = output_index
+        self.named = named
+        self.metrics: list[MetricNode] = []
+        self._value: Any = _NO_VALUE
+
+    @property
+    def shape(self) -> tuple[int | None, ...] | None:
+        """Per-observation shape (without the observation axis), or ``None`` if unknown."""
+        return self.spec.shape
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        return self.spec.dtype
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer that produces this node (``None`` for inputs)."""
+        return None if self.op is None else self.op.layer
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        """The nodes this node was computed from."""
+        return () if self.op is None else self.op.inputs
+
+    @property
+    def is_eager(self) -> bool:
+        return self._value is not _NO_VALUE
+
+    @property
+    def output(self) -> np.ndarray:
+        """The node's value in eager mode."""
+        if self._value is _NO_VALUE:
+            raise MegatronError(
+                f"Node {self.name!r} holds no value: only nodes built in eager mode do. "
+                "Call an Input on an array (Input('x', (3,))(array)) to build eagerly, or run "
+                "a Pipeline to compute values."
+            )
+        return self._value
+
+    def __repr__(self) -> str:
+        made_by = "Input" if self.op is None else type(self.op.layer).__name__
+        return f"<Node {self.name!r} {made_by} {self.spec}>"
+
+
+class Input(Node):
+    """A named input of a pipeline.
+
+    ``shape`` excludes the observation axis: the default ``()`` takes a 1-D array of scalars.
+    Entries of ``shape`` may be ``None`` for any length. ``dtype=None`` accepts any dtype;
+    otherwise data is cast to it (safely, within the same kind).
+
+    Calling an input on an array switches on eager mode: ``Input('x', (3,))(array)``.
+    """
+
+    def __init__(self, name: str, shape: Sequence[int | None] | int | None = (),
+                 dtype: Any = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"An Input needs a non-empty string name; got {name!r}.")
+        super().__init__(name, Spec(shape, dtype))
+
+    def check(self, data: Any) -> np.ndarray:
+        """``data`` as an array of this input's spec, or a megatron error saying why not."""
+        array = data if type(data) is np.ndarray else np.asarray(data)
+        spec = self.spec
+        if array.ndim == 0:
+            raise InputShapeError(
+                f"Input {self.name!r} expects a batch of observations of shape {spec.shape}; "
+                f"got a scalar {array!r}."
+            )
+        if spec.shape is not None and not spec.accepts_shape(array.shape[1:]):
+            raise InputShapeError(
+                f"Input {self.name!r} declares per-observation shape {spec.shape}; got an array "
+                f"of shape {array.shape}, i.e. {len(array)} observations of shape "
+                f"{array.shape[1:]}."
+            )
+        if spec.dtype is not None and array.dtype != spec.dtype:
+            if not np.can_cast(array.dtype, spec.dtype, casting="same_kind"):
+                raise InputDtypeError(
+                    f"Input {self.name!r} declares dtype {spec.dtype}; got {array.dtype}, "
+                    "which cannot be cast safely."
+                )
+            array = array.astype(spec.dtype)
+        return array
+
+    def __call__(self, data: Any) -> Input:
+        """Hold ``data`` for eager mode; layers called on eager nodes compute at once."""
+        self._value = self.check(data)
+        return self
+
+
+def as_node_list(nodes: Node | Sequence[Node], where: str) -> tuple[Node, ...]:
+    """Normalise a node or a sequence of nodes, with a clear error for anything else."""
+    items = (nodes,) if isinstance(nodes, Node) else nodes
+    if not isinstance(items, (list, tuple)) or not items:
+        raise GraphError(f"{where} expects a Node or a non-empty list of Nodes; got {nodes!r}.")
+    for item in items:
+        if not isinstance(item, Node):
+            raise GraphError(f"{where} expects Nodes; got {type(item).__name__} {item!r}.")
+    return tuple(items)

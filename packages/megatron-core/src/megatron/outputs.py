@@ -1,0 +1,73 @@
+"""``Outputs``: what ``transform`` and ``storage.read`` return."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import UnknownOutputError
+
+
+class Outputs(Mapping[str, np.ndarray]):
+    """Output name to array, in the pipeline's output order, with the observation index.
+
+    Works as a mapping (``outputs['preds']``) and by position (``outputs[0]``).
+    """
+
+    __slots__ = ("_arrays", "_names", "_index")
+
+    def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], index: Any = None) -> None:
+        self._names = tuple(names)
+        self._arrays = dict(zip(self._names, arrays))
+        self._index = index
+
+    @property
+    def index(self) -> np.ndarray:
+        """The observation index of the rows (0..n-1 unless an index was given)."""
+        if self._index is None:
+            n = len(next(iter(self._arrays.values()))) if self._arrays else 0
+            self._index = np.arange(n)
+        return self._index
+
+    def __getitem__(self, key: str | int) -> np.ndarray:
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            try:
+                return self._arrays[self._names[key]]
+            except IndexError:
+                raise UnknownOutputError(
+                    f"Output position {key} is out of range: there are {len(self._names)} outputs "
+                    f"{list(self._names)}."
+                ) from None
+        try:
+            return self._arrays[key]
+        except KeyError:
+            raise UnknownOutputError(
+                f"No output named {key!r}; the outputs are {list(self._names)}."
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{n!r}: {a.dtype}{a.shape}" for n, a in self._arrays.items())
+        return f"Outputs({{{shapes}}})"
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame indexed by the observation index; array outputs become one
+        column per element (``name[i]``, ``name[i, j]``...)."""
+        import pandas as pd
+
+        columns: dict[str, Any] = {}
+        for name, array in self._arrays.items():
+            if array.ndim == 1:
+                columns[name] = array
+                continue
+            flat = array.reshape(len(array), -1)
+            for j, position in enumerate(np.ndindex(*array.shape[1:])):
+                columns[f"{name}[{', '.join(map(str, position))}]"] = flat[:, j]
+        return pd.DataFrame(columns, index=pd.Index(self.index))

@@ -1,0 +1,400 @@
+"""``Pipeline``: a graph of inputs and layers that fits, transforms, evaluates and stores."""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import (
+    DataError,
+    GraphError,
+    IncrementalFitError,
+    LengthMismatchError,
+    MegatronError,
+    MissingInputError,
+    NotFittedError,
+)
+from megatron.execution.executor import Executor
+from megatron.execution.local import LocalExecutor
+from megatron.execution.plan import Mode, Plan, compile_plan, needed_inputs, stateful_stages, upstream_ops
+from megatron.layers.base import Layer, StatefulLayer
+from megatron.metrics.base import MetricNode
+from megatron.nodes import Apply, Input, Node, as_node_list
+from megatron.outputs import Outputs
+from megatron.storage import Storage, open_storage
+
+Data = Mapping[str, Any] | Any  # a mapping of input name to array-like, or a pandas DataFrame
+
+
+class Pipeline:
+    """A named, versioned graph from :class:`~megatron.nodes.Input` nodes to output nodes.
+
+    Metrics called on nodes of the graph are found without being listed; ``metrics=`` adds
+    more. ``storage`` (a :class:`~megatron.storage.Storage`, a URL such as ``memory://`` or a
+    connection a plugin supports) keeps every ``transform`` output by observation index.
+    """
+
+    def __init__(
+        self,
+        inputs: Input | Sequence[Input],
+        outputs: Node | Sequence[Node],
+        name: str,
+        version: str | float | int | None = None,
+        storage: Any = None,
+        metrics: Sequence[MetricNode] | None = None,
+        *,
+        executor: Executor | str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise GraphError(f"A Pipeline needs a non-empty string name; got {name!r}.")
+        self.name = name
+        self.version = None if version is None else str(version)
+        self.inputs: tuple[Input, ...] = as_node_list(inputs, f"Pipeline {name!r} inputs")  # type: ignore[assignment]
+        self.outputs: tuple[Node, ...] = as_node_list(outputs, f"Pipeline {name!r} outputs")
+        for node in self.inputs:
+            if not isinstance(node, Input):
+                raise GraphError(
+                    f"Pipeline {name!r}: inputs must be Input nodes; {node.name!r} is computed by "
+                    f"layer {node.layer.name!r}."  # type: ignore[union-attr]
+                )
+        for node in self.outputs:
+            if not node.named:
+                raise GraphError(
+                    f"Pipeline {name!r}: output node {node.name!r} has no name; name it when calling "
+                    f"its layer, e.g. layer(nodes, 'my_output')."
+                )
+        self.metrics: tuple[MetricNode, ...] = self._find_metrics(list(metrics or ()))
+        roots = list(self.outputs) + [n for m in self.metrics for n in m.inputs]
+        self._ops: list[Apply] = upstream_ops(roots)
+        self._check_inputs_declared(roots)
+        self._check_unique_names()
+        self._executor: Executor = _resolve_executor(executor)
+        self.storage: Storage | None = open_storage(storage, self.name, self.version)
+        self._plans: dict[Any, tuple[Plan, tuple[StatefulLayer, ...]]] = {}
+        self._plans_lock = threading.Lock()
+
+    # -- graph -------------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        """Every layer of the graph once, in topological order."""
+        seen: dict[int, Layer] = {}
+        for op in self._ops:
+            seen.setdefault(id(op.layer), op.layer)
+        return list(seen.values())
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node of the graph: the inputs, then layer outputs in topological order."""
+        return list(self.inputs) + [n for op in self._ops for n in op.outputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [node.name for node in self.outputs]
+
+    def _find_metrics(self, listed: list[MetricNode]) -> tuple[MetricNode, ...]:
+        declared = {id(n) for n in self.inputs}
+        graph_nodes = list(self.inputs) + [n for op in upstream_ops(self.outputs) for n in op.outputs]
+        found: dict[int, MetricNode] = {}
+        for metric in listed:
+            if not isinstance(metric, MetricNode):
+                raise GraphError(f"Pipeline {self.name!r}: metrics= takes metric nodes; got {metric!r}.")
+            found[id(metric)] = metric
+        for node in graph_nodes:
+            for metric in node.metrics:
+                # A metric belongs here when everything it reads can be computed from our inputs.
+                reads = needed_inputs(metric.inputs, upstream_ops(metric.inputs))
+                if all(id(i) in declared for i in reads):
+                    found.setdefault(id(metric), metric)
+        metrics = tuple(found.values())
+        names = [m.name for m in metrics]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise GraphError(f"Pipeline {self.name!r}: several metrics are named {duplicates}.")
+        return metrics
+
+    def _check_inputs_declared(self, roots: list[Node]) -> None:
+        declared = {id(n) for n in self.inputs}
+        for node in needed_inputs(roots, self._ops):
+            if id(node) not in declared:
+                raise GraphError(
+                    f"Pipeline {self.name!r} needs input {node.name!r}, which is not among its "
+                    f"declared inputs {[n.name for n in self.inputs]}."
+                )
+
+    def _check_unique_names(self) -> None:
+        seen: dict[str, Node] = {}
+        for node in self.nodes:
+            other = seen.setdefault(node.name, node)
+            if other is not node:
+                raise GraphError(
+                    f"Pipeline {self.name!r}: two different nodes are named {node.name!r} ({other!r} "
+                    f"and {node!r}); node names must be unique."
+                )
+
+    # -- plans -------------------------------------------------------------------------------
+    def _plan(self, key: Any, results: Sequence[Node], fit: Sequence[StatefulLayer] = (),
+              mode: Mode = "fit") -> tuple[Plan, tuple[StatefulLayer, ...]]:
+        """The plan of an operation (cached), and the layers it needs already fitted."""
+        cached = self._plans.get(key)
+        if cached is None:
+            fitting = {id(layer) for layer in fit}
+            calls = [op for op in self._ops if id(op.layer) in fitting]
+            plan = compile_plan(results, fit=calls, mode=mode)
+            must_be_fitted = {
+                id(step.op.layer): step.op.layer for step in plan.steps
+                if step.mode == "transform" and step.op.layer.stateful and id(step.op.layer) not in fitting
+            }
+            cached = (plan, tuple(must_be_fitted.values()))  # type: ignore[arg-type]
+            with self._plans_lock:
+                self._plans[key] = cached
+        return cached
+
+    def _stateful_layers(self) -> list[StatefulLayer]:
+        return [layer for layer in self.layers if layer.stateful]  # type: ignore[misc]
+
+    def _check_fitted(self, layers: tuple[StatefulLayer, ...], operation: str) -> None:
+        for layer in layers:
+            if not layer.fitted:
+                node = next(op for op in self._ops if op.layer is layer)
+                raise NotFittedError(
+                    f"Pipeline {self.name!r} cannot {operation}: {node.describe()} is not fitted. "
+                    "Call fit(), partial_fit() or fit_generator() first."
+                )
+
+    def _check_incremental(self, layers: Iterable[StatefulLayer], operation: str) -> None:
+        for layer in layers:
+            if not layer.supports_partial_fit():
+                node = next(op for op in self._ops if op.layer is layer)
+                raise IncrementalFitError(
+                    f"Pipeline {self.name!r} cannot {operation}: {node.describe()} has no "
+                    "partial_fit(), so it cannot learn batch by batch. Use fit() on the whole "
+                    "dataset, or a layer that implements partial_fit()."
+                )
+
+    # -- data --------------------------------------------------------------------------------
+    def _feeds(self, plan: Plan, data: Data, index: Any, operation: str) -> tuple[list[np.ndarray], Any]:
+        columns, frame_index = _columns(data)
+        feeds = []
+        for node in plan.inputs:
+            try:
+                value = columns[node.name]
+            except KeyError:
+                raise _missing_input(self.name, node, columns, plan, operation) from None
+            except TypeError:
+                raise DataError(
+                    f"Pipeline {self.name!r}.{operation}() takes a mapping of input name to array "
+                    f"or a pandas DataFrame; got {type(data).__name__}."
+                ) from None
+            feeds.append(node.check(value))
+        if feeds:
+            n = len(feeds[0])
+            if any(len(f) != n for f in feeds):
+                lengths = ", ".join(f"{node.name!r}: {len(f)}" for node, f in zip(plan.inputs, feeds))
+                raise LengthMismatchError(
+                    f"Pipeline {self.name!r}.{operation}(): inputs hold different numbers of "
+                    f"observations ({lengths})."
+                )
+        if index is None:
+            index = frame_index
+        if index is not None:
+            index = np.asarray(index)
+            if feeds and len(index) != len(feeds[0]):
+                raise LengthMismatchError(
+                    f"Pipeline {self.name!r}.{operation}(): the index has {len(index)} keys for "
+                    f"{len(feeds[0])} observations."
+                )
+        return feeds, index
+
+    # -- operations --------------------------------------------------------------------------
+    def fit(self, data: Data) -> Pipeline:
+        """Fit every stateful layer once, in topological order, on its fully transformed inputs."""
+        layers = self._stateful_layers()
+        plan, _ = self._plan("fit", (), fit=layers)
+        feeds, _ = self._feeds(plan, data, None, "fit")
+        self._executor.run(plan, feeds)
+        return self
+
+    def partial_fit(self, data: Data) -> Pipeline:
+        """Update every stateful layer with one more batch (each layer's ``partial_fit``)."""
+        layers = self._stateful_layers()
+        self._check_incremental(layers, "partial_fit")
+        plan, _ = self._plan("partial_fit", (), fit=layers, mode="partial_fit")
+        feeds, _ = self._feeds(plan, data, None, "partial_fit")
+        self._executor.run(plan, feeds)
+        return self
+
+    def fit_generator(self, batches: Iterable[Data], steps_per_epoch: int | None = None,
+                      epochs: int = 1) -> Pipeline:
+        """Fit from batches, exactly: one stage of passes per depth of stateful layers.
+
+        A layer is fitted only once everything upstream of it is final, so the result equals
+        ``fit`` on all the data for layers whose ``partial_fit`` is exact. Each stage makes
+        ``epochs`` passes of ``steps_per_epoch`` batches (all of them when None). A re-iterable
+        source (a list, a megatron source) is iterated afresh for each pass; a one-shot
+        iterator is drawn from continuously, and then needs ``steps_per_epoch`` when more than
+        one pass is needed.
+        """
+        stages = stateful_stages(self._ops)
+        self._check_incremental([layer for stage in stages for layer in stage], "fit_generator")
+        _check_count("steps_per_epoch", steps_per_epoch, allow_none=True)
+        _check_count("epochs", epochs)
+        one_shot = iter(batches) is batches
+        if one_shot and steps_per_epoch is None and len(stages) * epochs > 1:
+            raise DataError(
+                f"Pipeline {self.name!r}.fit_generator() needs {len(stages) * epochs} passes over the "
+                "data but got a one-shot iterator: pass a re-iterable source (a list or a megatron "
+                "source) or steps_per_epoch."
+            )
+        for number, stage in enumerate(stages):
+            for layer in stage:
+                layer.reset()
+            plan, _ = self._plan(("fit_generator", number), (), fit=stage, mode="partial_fit")
+            for _ in range(epochs):
+                for batch in _take(batches, steps_per_epoch, self.name):
+                    feeds, _ = self._feeds(plan, batch, None, "fit_generator")
+                    self._executor.run(plan, feeds)
+        return self
+
+    def transform(self, data: Data, index: Any = None) -> Outputs:
+        """Compute the outputs for ``data``; with storage, store them under ``index``."""
+        plan, stateful = self._plan("transform", self.outputs)
+        if stateful:
+            self._check_fitted(stateful, "transform")
+        feeds, index = self._feeds(plan, data, index, "transform")
+        outputs = Outputs(self.output_names, self._executor.run(plan, feeds), index)
+        if self.storage is not None:
+            self.storage.write(outputs.index, outputs)
+        return outputs
+
+    def transform_generator(self, batches: Iterable[Data], steps: int | None = None) -> Iterator[Outputs]:
+        """Transform batch by batch, lazily. Each batch keeps its own index (a DataFrame's
+        index, or positions continuing from the previous batch) and is stored under it."""
+        plan, stateful = self._plan("transform", self.outputs)
+        self._check_fitted(stateful, "transform_generator")
+        _check_count("steps", steps, allow_none=True)
+
+        def run() -> Iterator[Outputs]:
+            start = 0
+            for batch in _take(batches, steps, self.name):
+                feeds, index = self._feeds(plan, batch, None, "transform_generator")
+                n = len(feeds[0]) if feeds else 0
+                if index is None:
+                    index = np.arange(start, start + n)
+                start += n
+                outputs = Outputs(self.output_names, self._executor.run(plan, feeds), index)
+                if self.storage is not None:
+                    self.storage.write(outputs.index, outputs)
+                yield outputs
+
+        return run()
+
+    def evaluate(self, data: Data) -> dict[str, float]:
+        """Every metric of the pipeline on ``data``, by metric name."""
+        return self.evaluate_generator([data])
+
+    def evaluate_generator(self, batches: Iterable[Data], steps: int | None = None) -> dict[str, float]:
+        """Every metric over all ``batches``, exactly (metric states are merged, not averaged)."""
+        if not self.metrics:
+            raise MegatronError(
+                f"Pipeline {self.name!r} has no metrics to evaluate; attach one, e.g. "
+                "Accuracy()([labels, preds], 'acc')."
+            )
+        nodes = list({id(n): n for m in self.metrics for n in m.inputs}.values())
+        plan, stateful = self._plan("evaluate", nodes)
+        self._check_fitted(stateful, "evaluate")
+        position = {id(n): i for i, n in enumerate(nodes)}
+        states = [m.metric.initial_state() for m in self.metrics]
+        for batch in _take(batches, steps, self.name):
+            feeds, _ = self._feeds(plan, batch, None, "evaluate")
+            values = self._executor.run(plan, feeds)
+            for i, metric in enumerate(self.metrics):
+                args = [values[position[id(n)]] for n in metric.inputs]
+                try:
+                    states[i] = metric.metric.update(states[i], *args)
+                except MegatronError:
+                    raise
+                except Exception as exc:
+                    raise MegatronError(
+                        f"Metric {metric.name!r} ({type(metric.metric).__name__}) failed on inputs "
+                        f"{[n.name for n in metric.inputs]}: {type(exc).__name__}: {exc}"
+                    ) from exc
+        return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
+
+    def __repr__(self) -> str:
+        version = f" version={self.version!r}" if self.version is not None else ""
+        return (f"<Pipeline {self.name!r}{version} inputs={[n.name for n in self.inputs]} "
+                f"outputs={self.output_names}>")
+
+
+def _resolve_executor(executor: Executor | str | None) -> Executor:
+    if executor is None:
+        return LocalExecutor()
+    if isinstance(executor, str):
+        from megatron.plugins import get_registry
+
+        executor = get_registry().get("executor", executor)
+        if isinstance(executor, type):
+            executor = executor()
+    if not isinstance(executor, Executor):
+        raise MegatronError(f"Expected an executor with run(plan, feeds); got {executor!r}.")
+    return executor
+
+
+def _columns(data: Data) -> tuple[Any, Any]:
+    """The name -> column lookup of ``data``, and its own index where it has one."""
+    if isinstance(data, Mapping):
+        return data, None
+    if hasattr(data, "columns") and hasattr(data, "index") and hasattr(data, "iloc"):  # pandas
+        return _FrameColumns(data), data.index.to_numpy()
+    return data, None
+
+
+class _FrameColumns:
+    def __init__(self, frame: Any) -> None:
+        self.frame = frame
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.frame.columns:
+            raise KeyError(name)
+        return self.frame[name].to_numpy()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(map(str, self.frame.columns))
+
+
+def _missing_input(pipeline: str, node: Input, columns: Any, plan: Plan, operation: str) -> MissingInputError:
+    given = [str(k) for k in columns]
+    lowered = {key.lower(): key for key in given}
+    close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.6)
+    hint = f" Did you mean {lowered[close[0]]!r}?" if close else ""
+    return MissingInputError(
+        f"Pipeline {pipeline!r}.{operation}() needs input {node.name!r}, which the data does not "
+        f"have.{hint} Expected keys {[n.name for n in plan.inputs]}; got {given}."
+    )
+
+
+def _check_count(name: str, value: int | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+        raise DataError(f"{name} must be a positive integer; got {value!r}.")
+
+
+def _take(batches: Iterable[Data], steps: int | None, pipeline: str) -> Iterator[Data]:
+    """One pass: ``steps`` batches from ``batches`` (all of them when None)."""
+    iterator = iter(batches)
+    if steps is None:
+        yield from iterator
+        return
+    for drawn in range(steps):
+        try:
+            yield next(iterator)
+        except StopIteration:
+            raise DataError(
+                f"Pipeline {pipeline!r}: the batch source ran out after {drawn} batches; "
+                f"{steps} were asked for per pass."
+            ) from None

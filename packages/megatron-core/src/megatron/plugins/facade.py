@@ -1,0 +1,28 @@
+"""Module-level ``__getattr__``/``__dir__`` that expose a registry kind as attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from megatron.plugins.registry import Kind
+
+
+def registry_module(
+    module_name: str, kind: Kind, namespace: dict[str, Any]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """Make ``module_name.X`` resolve registered ``kind`` names, and ``dir()`` list them."""
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        from megatron.plugins import get_registry
+
+        return get_registry().get(kind, name)
+
+    def __dir__() -> list[str]:
+        from megatron.plugins import get_registry
+
+        return sorted(set(namespace.get("__all__", ())) | set(get_registry().names(kind)))
+
+    return __getattr__, __dir__

@@ -1,0 +1,81 @@
+"""The hooks a megatron plugin implements.
+
+A plugin is a module (or object) with functions decorated by :data:`hookimpl`, published
+under the ``megatron`` entry-point group::
+
+    [project.entry-points.megatron]
+    myplugin = "myplugin.plugin"
+
+The ``register_*`` hooks receive a ``register(name, target)`` callback. ``target`` is the
+object itself or, to keep imports lazy, a ``"module:attribute"`` string that is imported
+the first time the name is used. Plugin modules should import nothing heavy at top level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from megatron.layers.base import Layer
+    from megatron.storage.base import Storage
+
+PROJECT = "megatron"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Register = Callable[[str, Any], None]
+"""``register(name, target)``: ``target`` is an object or a lazy ``"module:attribute"`` path."""
+
+
+@hookspec
+def register_layers(register: Register) -> None:
+    """Register layer classes, available as ``megatron.layers.<name>``."""
+
+
+@hookspec
+def register_metrics(register: Register) -> None:
+    """Register metric classes, available as ``megatron.metrics.<name>``."""
+
+
+@hookspec
+def register_sources(register: Register) -> None:
+    """Register data sources and batch generators, available as ``megatron.io.<name>``."""
+
+
+@hookspec
+def register_storage(register: Register) -> None:
+    """Register storage backends by URL scheme (``"memory"``, ``"sqlite"``).
+
+    The target is a :class:`~megatron.storage.base.Storage` class whose ``open(url, name,
+    version)`` class method returns the storage of one pipeline. A URL ``dialect+driver://``
+    is looked up as ``dialect+driver``, then as ``dialect``.
+    """
+
+
+@hookspec
+def register_serializers(register: Register) -> None:
+    """Register serializers for fitted state that is not plain arrays, by format name."""
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register executors (objects with ``run(plan, feeds)``) by name."""
+
+
+@hookspec(firstresult=True)
+def adapt_layer(obj: Any) -> Layer | None:
+    """Wrap a foreign object (an sklearn estimator, a Keras model) as a layer, or return None.
+
+    Implementations recognise objects without importing their library (check the type's
+    module name first), so that unrelated objects cost nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def adapt_storage(obj: Any, name: str, version: str | None) -> Storage | None:
+    """Open the storage of pipeline ``name``/``version`` on a foreign object (a database
+    connection or engine), or return None."""

@@ -1,0 +1,99 @@
+"""The registry: what each plugin registered, by kind and name, resolved lazily."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Literal
+
+import attrs
+
+from megatron.errors import PluginConflictError, PluginError, UnknownNameError
+
+Kind = Literal["layer", "metric", "source", "storage", "serializer", "executor"]
+KINDS: tuple[Kind, ...] = ("layer", "metric", "source", "storage", "serializer", "executor")
+
+
+@attrs.define
+class Entry:
+    """One registered name: its target (an object or a ``"module:attribute"`` path) and origin."""
+
+    kind: Kind
+    name: str
+    target: Any
+    plugin: str
+    distribution: str
+
+    def resolve(self) -> Any:
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attribute = self.target.partition(":")
+        try:
+            obj = importlib.import_module(module)
+            for part in attribute.split(".") if attribute else ():
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise PluginError(
+                f"Plugin {self.plugin!r} (distribution {self.distribution}) registers {self.kind} "
+                f"{self.name!r} at {self.target!r}, which cannot be imported: {exc}"
+            ) from exc
+        self.target = obj
+        return obj
+
+
+class Registry:
+    """Names registered by plugins, per kind. A name registered twice is a conflict, raised
+    when that name is used (other names keep working)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[Kind, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._conflicts: dict[tuple[Kind, str], list[Entry]] = {}
+
+    def add(self, entry: Entry) -> None:
+        existing = self._entries[entry.kind].get(entry.name)
+        if existing is not None:
+            if existing.target is entry.target or existing.target == entry.target:
+                return
+            self._conflicts.setdefault((entry.kind, entry.name), [existing]).append(entry)
+            return
+        self._entries[entry.kind][entry.name] = entry
+
+    def names(self, kind: Kind) -> list[str]:
+        return sorted(self._entries[kind])
+
+    def entries(self, kind: Kind) -> list[Entry]:
+        return [self._entries[kind][name] for name in self.names(kind)]
+
+    @property
+    def conflicts(self) -> dict[tuple[Kind, str], list[Entry]]:
+        return dict(self._conflicts)
+
+    def entry(self, kind: Kind, name: str) -> Entry:
+        clash = self._conflicts.get((kind, name))
+        if clash:
+            owners = " and ".join(f"{e.distribution} (plugin {e.plugin!r})" for e in clash)
+            raise PluginConflictError(
+                f"The {kind} {name!r} is registered by both {owners}. Uninstall one, or block "
+                f"one with MEGATRON_DISABLE_PLUGINS={clash[-1].plugin}."
+            )
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._entries[kind], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(self.names(kind)) or "none"
+            raise UnknownNameError(
+                f"No installed plugin registers a {kind} named {name!r}.{hint} Installed: {known}."
+            ) from None
+
+    def get(self, kind: Kind, name: str) -> Any:
+        """The object registered as ``name``, imported on first use."""
+        return self.entry(kind, name).resolve()
+
+    def find(self, kind: Kind, obj: Any) -> Entry | None:
+        """The entry registered for ``obj`` (e.g. a layer class), without importing others."""
+        path = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+        for entry in self._entries[kind].values():
+            if entry.target is obj or entry.target == path:
+                return entry
+        return None

@@ -1,0 +1,1 @@
+"""The keras plugin's hook implementations. Imports nothing heavy: registrations are lazy."""

@@ -1,0 +1,1 @@
+"""The sklearn plugin's hook implementations. Imports nothing heavy: registrations are lazy."""
