@@ -15,7 +15,7 @@ def _plugins(args: argparse.Namespace) -> int:
         print(f"{info.name} ({info.distribution} {info.version})")
         for kind, names in manager.registrations(info.name).items():
             if names:
-                print(f"  {kind}s: {', '.join(names)}")
+                print(f"  {kind}: {', '.join(names)}")
     for (kind, name), entries in manager.registry.conflicts.items():
         owners = ", ".join(e.distribution for e in entries)
         print(f"conflict: {kind} {name!r} is registered by {owners}", file=sys.stderr)
