@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from megatron.plugins import reset_plugin_manager
 
 
@@ -23,8 +22,9 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def install_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                         fresh_plugins: None) -> Callable[..., Path]:
+def install_distribution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None
+) -> Callable[..., Path]:
     """Install a fake distribution: a module and a dist-info with a ``megatron`` entry point,
     on ``sys.path`` for the test only, as ``pip install`` would lay them out."""
     site = tmp_path / "site-packages"

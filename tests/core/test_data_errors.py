@@ -1,9 +1,8 @@
 """Bad input: each case has its own megatron exception and says what was expected and got."""
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 from megatron import errors
 from megatron.layers import Lambda
 from megatron.nodes import Input
@@ -68,7 +67,14 @@ def test_bad_counts_for_generators(pipeline):
 
 
 def test_every_megatron_error_is_a_megatron_error():
-    for cls in (errors.MissingInputError, errors.InputShapeError, errors.LengthMismatchError,
-                errors.UnknownOutputError, errors.LayerError, errors.NotFittedError,
-                errors.PluginConflictError, errors.MissingKeyError):
+    for cls in (
+        errors.MissingInputError,
+        errors.InputShapeError,
+        errors.LengthMismatchError,
+        errors.UnknownOutputError,
+        errors.LayerError,
+        errors.NotFittedError,
+        errors.PluginConflictError,
+        errors.MissingKeyError,
+    ):
         assert issubclass(cls, errors.MegatronError)

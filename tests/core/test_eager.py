@@ -1,9 +1,8 @@
 """Eager mode: layers compute as soon as they are called on nodes holding data."""
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
 

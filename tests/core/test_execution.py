@@ -3,10 +3,9 @@
 import gc
 import weakref
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 from megatron.errors import LayerError, NotFittedError
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
@@ -84,7 +83,9 @@ def test_shared_stateful_layer_fits_once_on_all_its_calls():
 def test_transform_before_fit_names_the_layer_and_node():
     x = Input("x")
     pipeline = megatron.Pipeline(x, Center()(x, "centred"), name="p")
-    with pytest.raises(NotFittedError, match=r"layer 'center(_\d+)?' \(Center\) at node 'centred' is not fitted"):
+    with pytest.raises(
+        NotFittedError, match=r"layer 'center(_\d+)?' \(Center\) at node 'centred' is not fitted"
+    ):
         pipeline.transform({"x": np.ones(2)})
 
 

@@ -1,9 +1,8 @@
 """Staged, exact fitting from batches."""
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 from megatron.errors import DataError, IncrementalFitError
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
@@ -46,7 +45,7 @@ class CountingBatches:
         self.passes += 1
         for start in range(0, len(self.data), self.batch_size):
             self.batches += 1
-            yield {"x": self.data[start:start + self.batch_size]}
+            yield {"x": self.data[start : start + self.batch_size]}
 
 
 def build():
@@ -76,11 +75,13 @@ def test_staged_fit_equals_full_batch_fit_with_one_pass_per_stateful_depth(data)
         if a.stateful:
             np.testing.assert_allclose(a.metadata["mean"], b.metadata["mean"])
             np.testing.assert_allclose(a.metadata["m2"], b.metadata["m2"])
-    np.testing.assert_allclose(streamed.transform({"x": data})["second"], full.transform({"x": data})["second"])
+    np.testing.assert_allclose(
+        streamed.transform({"x": data})["second"], full.transform({"x": data})["second"]
+    )
 
 
 def test_steps_per_epoch_and_epochs_are_honoured(data):
-    x, first, second = build()
+    x, _, second = build()
     pipeline = megatron.Pipeline(x, second, name="p")
     source = CountingBatches(data, 10)
     pipeline.fit_generator(source, steps_per_epoch=3, epochs=2)
@@ -89,7 +90,7 @@ def test_steps_per_epoch_and_epochs_are_honoured(data):
 
 
 def test_one_shot_iterator_draws_continuously_with_steps(data):
-    x, first, second = build()
+    x, _, second = build()
     pipeline = megatron.Pipeline(x, second, name="p")
     drawn = []
 
@@ -103,7 +104,7 @@ def test_one_shot_iterator_draws_continuously_with_steps(data):
 
 
 def test_one_shot_iterator_without_steps_is_refused_before_reading(data):
-    x, first, second = build()
+    x, _, second = build()
     pipeline = megatron.Pipeline(x, second, name="p")
     batches = iter([{"x": data}])
     with pytest.raises(DataError, match="one-shot iterator"):
@@ -121,14 +122,14 @@ def test_layer_without_partial_fit_raises_before_any_batch_is_read(data):
 
 
 def test_source_running_out_before_steps_is_an_error(data):
-    x, first, second = build()
+    x, _, second = build()
     pipeline = megatron.Pipeline(x, second, name="p")
     with pytest.raises(DataError, match="ran out after 11 batches; 50 were asked"):
         pipeline.fit_generator(CountingBatches(data, 10), steps_per_epoch=50)
 
 
 def test_transform_generator_keeps_each_batch_index_in_storage(data):
-    x, first, second = build()
+    x, _, second = build()
     pipeline = megatron.Pipeline(x, second, name="p", storage="memory://")
     pipeline.fit({"x": data})
     outputs = list(pipeline.transform_generator(CountingBatches(data[:40], 10)))

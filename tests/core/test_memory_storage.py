@@ -1,9 +1,8 @@
 """The in-memory storage backend and transform's storing of outputs."""
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 from megatron.errors import MissingKeyError, StorageError
 from megatron.layers import Lambda
 from megatron.nodes import Input
@@ -60,5 +59,5 @@ def test_delete_and_cols():
 
 
 def test_unknown_scheme_says_which_schemes_exist(fresh_plugins):
-    with pytest.raises(StorageError, match="scheme 'nosuch'.*Known schemes: .*memory"):
+    with pytest.raises(StorageError, match=r"scheme 'nosuch'.*Known schemes: .*memory"):
         make("nosuch://x")

@@ -3,10 +3,9 @@
 import subprocess
 import sys
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 from megatron.errors import PluginConflictError, UnknownNameError
 from megatron.plugins import PluginLoadWarning, get_plugin_manager, get_registry
 
@@ -53,7 +52,9 @@ def test_same_name_from_two_plugins_names_both_distributions(install_distributio
     source = THIRD_PARTY.format(module="x")
     install_distribution("megatron-one", "plugin_one", source)
     install_distribution("megatron-two", "plugin_two", source)
-    with pytest.raises(PluginConflictError, match="megatron-one.*and megatron-two|megatron-two.*and megatron-one"):
+    with pytest.raises(
+        PluginConflictError, match=r"megatron-one.*and megatron-two|megatron-two.*and megatron-one"
+    ):
         megatron.layers.Triple
     assert megatron.layers.Lambda is not None  # the rest keeps working
 
@@ -84,7 +85,7 @@ def test_disable_and_allow_lists(install_distribution, monkeypatch):
 
 
 def test_unknown_name_suggests_a_close_one(fresh_plugins):
-    with pytest.raises(UnknownNameError, match="named 'Lamda'.*Did you mean 'Lambda'"):
+    with pytest.raises(UnknownNameError, match=r"named 'Lamda'.*Did you mean 'Lambda'"):
         megatron.layers.Lamda
     with pytest.raises(AttributeError):  # hasattr() and getattr(..., default) keep working
         megatron.metrics.NoSuchMetric
@@ -116,8 +117,9 @@ def test_adapt_layer_hook_claims_foreign_objects(fresh_plugins):
 
 
 def test_megatron_plugins_command_lists_plugins_and_registrations():
-    result = subprocess.run([sys.executable, "-m", "megatron", "plugins"], capture_output=True,
-                            text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "megatron", "plugins"], capture_output=True, text=True, check=True
+    )
     assert "core (megatron-core 2026.11" in result.stdout
     assert "layer: Lambda" in result.stdout
     assert "storage: memory" in result.stdout

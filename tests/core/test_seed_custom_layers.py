@@ -1,29 +1,28 @@
 """The seed's custom-layer examples, verbatim, in pipelines."""
 
+import megatron
 import numpy as np
 import pytest
-
-import megatron
 
 
 class Whiten(megatron.layers.StatefulLayer):
     def fit(self, X):
-        self.metadata['mean'] = X.mean(axis=0)
-        self.metadata['std'] = X.std(axis=0)
+        self.metadata["mean"] = X.mean(axis=0)
+        self.metadata["std"] = X.std(axis=0)
 
     def transform(self, X):
-        return (X - self.metadata['mean']) / self.metadata['std']
+        return (X - self.metadata["mean"]) / self.metadata["std"]
 
 
 class RunningMean(megatron.layers.StatefulLayer):
     """A layer with only partial_fit, the seed's other path."""
 
     def partial_fit(self, X):
-        self.metadata['n'] = self.metadata.get('n', 0) + len(X)
-        self.metadata['sum'] = self.metadata.get('sum', 0) + X.sum(axis=0)
+        self.metadata["n"] = self.metadata.get("n", 0) + len(X)
+        self.metadata["sum"] = self.metadata.get("sum", 0) + X.sum(axis=0)
 
     def transform(self, X):
-        return X - self.metadata['sum'] / self.metadata['n']
+        return X - self.metadata["sum"] / self.metadata["n"]
 
 
 def dot_product(X, Y):
@@ -49,7 +48,7 @@ def test_whiten_fits_and_transforms(data):
 def test_lambda_dot_product(data):
     X_node = megatron.nodes.Input("X", (4,))
     Y_node = megatron.nodes.Input("W", (4,))
-    dot_xy = megatron.layers.Lambda(dot_product)([X_node, Y_node], 'dot_product_result')
+    dot_xy = megatron.layers.Lambda(dot_product)([X_node, Y_node], "dot_product_result")
     pipeline = megatron.Pipeline([X_node, Y_node], dot_xy, name="dot")
     X, W = data["X"][:4], data["W"]
     out = pipeline.transform({"X": X, "W": W})
@@ -61,7 +60,7 @@ def test_partial_fit_layer_matches_fit_over_batches(data):
     centred = RunningMean()(X, "centred")
     pipeline = megatron.Pipeline(X, centred, name="running")
     for start in range(0, 50, 10):
-        pipeline.partial_fit({"X": data["X"][start:start + 10]})
+        pipeline.partial_fit({"X": data["X"][start : start + 10]})
     incremental = pipeline.transform(data)["centred"]
     pipeline.fit(data)  # fit() resets, then learns the whole batch at once
     np.testing.assert_allclose(incremental, pipeline.transform(data)["centred"])

@@ -2,9 +2,8 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 import megatron
+import numpy as np
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
 

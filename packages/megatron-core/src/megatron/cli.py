@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="megatron", description="Megatron data pipelines.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     plugins = commands.add_parser(
-        "plugins", help="list installed plugins, their versions and what each registers",
+        "plugins",
+        help="list installed plugins, their versions and what each registers",
         description="List installed plugins, their versions and what each registers.",
     )
     plugins.set_defaults(handler=_plugins)

@@ -26,7 +26,7 @@ _NO_VALUE: Any = object()
 class Apply:
     """One call of a layer on input nodes; its outputs are one node per layer output."""
 
-    __slots__ = ("layer", "inputs", "n_targets", "outputs")
+    __slots__ = ("inputs", "layer", "n_targets", "outputs")
 
     def __init__(self, layer: Layer, inputs: tuple[Node, ...], n_targets: int) -> None:
         self.layer = layer
@@ -52,8 +52,9 @@ class Apply:
 class Node:
     """A value in a pipeline graph: an :class:`Input`, or an output of a layer call."""
 
-    def __init__(self, name: str, spec: Spec, op: Apply | None = None, output_index: int = 0,
-                 *, named: bool = True) -> None:
+    def __init__(
+        self, name: str, spec: Spec, op: Apply | None = None, output_index: int = 0, *, named: bool = True
+    ) -> None:
         self.name = name
         self.spec = spec
         self.op = op
@@ -111,8 +112,7 @@ class Input(Node):
     Calling an input on an array switches on eager mode: ``Input('x', (3,))(array)``.
     """
 
-    def __init__(self, name: str, shape: Sequence[int | None] | int | None = (),
-                 dtype: Any = None) -> None:
+    def __init__(self, name: str, shape: Sequence[int | None] | int | None = (), dtype: Any = None) -> None:
         if not isinstance(name, str) or not name:
             raise GraphError(f"An Input needs a non-empty string name; got {name!r}.")
         super().__init__(name, Spec(shape, dtype))

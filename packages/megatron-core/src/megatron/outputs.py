@@ -16,7 +16,7 @@ class Outputs(Mapping[str, np.ndarray]):
     Works as a mapping (``outputs['preds']``) and by position (``outputs[0]``).
     """
 
-    __slots__ = ("_arrays", "_names", "_index")
+    __slots__ = ("_arrays", "_index", "_names")
 
     def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], index: Any = None) -> None:
         self._names = tuple(names)

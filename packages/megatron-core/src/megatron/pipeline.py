@@ -136,8 +136,9 @@ class Pipeline:
                 )
 
     # -- plans -------------------------------------------------------------------------------
-    def _plan(self, key: Any, results: Sequence[Node], fit: Sequence[StatefulLayer] = (),
-              mode: Mode = "fit") -> tuple[Plan, tuple[StatefulLayer, ...]]:
+    def _plan(
+        self, key: Any, results: Sequence[Node], fit: Sequence[StatefulLayer] = (), mode: Mode = "fit"
+    ) -> tuple[Plan, tuple[StatefulLayer, ...]]:
         """The plan of an operation (cached), and the layers it needs already fitted."""
         cached = self._plans.get(key)
         if cached is None:
@@ -145,7 +146,8 @@ class Pipeline:
             calls = [op for op in self._ops if id(op.layer) in fitting]
             plan = compile_plan(results, fit=calls, mode=mode)
             must_be_fitted = {
-                id(step.op.layer): step.op.layer for step in plan.steps
+                id(step.op.layer): step.op.layer
+                for step in plan.steps
                 if step.mode == "transform" and step.op.layer.stateful and id(step.op.layer) not in fitting
             }
             cached = (plan, tuple(must_be_fitted.values()))  # type: ignore[arg-type]
@@ -227,8 +229,9 @@ class Pipeline:
         self._executor.run(plan, feeds)
         return self
 
-    def fit_generator(self, batches: Iterable[Data], steps_per_epoch: int | None = None,
-                      epochs: int = 1) -> Pipeline:
+    def fit_generator(
+        self, batches: Iterable[Data], steps_per_epoch: int | None = None, epochs: int = 1
+    ) -> Pipeline:
         """Fit from batches, exactly: one stage of passes per depth of stateful layers.
 
         A layer is fitted only once everything upstream of it is final, so the result equals
@@ -326,8 +329,10 @@ class Pipeline:
 
     def __repr__(self) -> str:
         version = f" version={self.version!r}" if self.version is not None else ""
-        return (f"<Pipeline {self.name!r}{version} inputs={[n.name for n in self.inputs]} "
-                f"outputs={self.output_names}>")
+        return (
+            f"<Pipeline {self.name!r}{version} inputs={[n.name for n in self.inputs]} "
+            f"outputs={self.output_names}>"
+        )
 
 
 def _resolve_executor(executor: Executor | str | None) -> Executor:

@@ -62,7 +62,14 @@ class Spec:
         return True
 
     def __str__(self) -> str:
-        shape = "?" if self.shape is None else "(" + ", ".join("?" if d is None else str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
+        shape = (
+            "?"
+            if self.shape is None
+            else "("
+            + ", ".join("?" if d is None else str(d) for d in self.shape)
+            + ("," if len(self.shape) == 1 else "")
+            + ")"
+        )
         return f"{shape} {self.dtype if self.dtype is not None else '?'}"
 
 

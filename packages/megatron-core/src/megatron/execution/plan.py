@@ -73,8 +73,9 @@ def _follows_targets(op: Apply, with_targets: bool | Container[int]) -> bool:
     return id(op.layer) in with_targets
 
 
-def needed_inputs(roots: Iterable[Node], ops: Iterable[Apply], *,
-                  with_targets: bool | Container[int] = True) -> list[Input]:
+def needed_inputs(
+    roots: Iterable[Node], ops: Iterable[Apply], *, with_targets: bool | Container[int] = True
+) -> list[Input]:
     """The :class:`Input` nodes read by ``ops`` or among ``roots``, in first-use order."""
     found: dict[int, Input] = {}
     for node in roots:
@@ -161,7 +162,9 @@ def compile_plan(
     input_slots = tuple(slot(node) for node in inputs)
     needed_outputs = {id(n) for n in roots}
     for op in ops:
-        needed_outputs.update(id(n) for n in (op.inputs if _follows_targets(op, with_targets) else op.features))
+        needed_outputs.update(
+            id(n) for n in (op.inputs if _follows_targets(op, with_targets) else op.features)
+        )
 
     steps: list[tuple[Callable[..., Any], tuple[int, ...], tuple[int, ...], Apply, Mode]] = []
     fitted: set[int] = set()
@@ -171,11 +174,25 @@ def compile_plan(
             fitted.add(id(layer))
             calls = [o for o in fit_ops if o.layer is layer]
             groups = [tuple(slot(n) for n in o.inputs) for o in calls]
-            steps.append((_fitter(layer, mode, [len(g) for g in groups]),
-                          tuple(s for g in groups for s in g), (), op, mode))
+            steps.append(
+                (
+                    _fitter(layer, mode, [len(g) for g in groups]),
+                    tuple(s for g in groups for s in g),
+                    (),
+                    op,
+                    mode,
+                )
+            )
         if any(id(n) in needed_outputs for n in op.outputs):
-            steps.append((layer.transform, tuple(slot(n) for n in op.features),
-                          tuple(slot(n) for n in op.outputs), op, "transform"))
+            steps.append(
+                (
+                    layer.transform,
+                    tuple(slot(n) for n in op.features),
+                    tuple(slot(n) for n in op.outputs),
+                    op,
+                    "transform",
+                )
+            )
     result_slots = tuple(slot(node) for node in results)
 
     last_use: dict[int, int] = {}
@@ -190,7 +207,9 @@ def compile_plan(
     return Plan(
         inputs=tuple(inputs),
         results=tuple(results),
-        steps=tuple(Step(fn, ins, outs, tuple(frees[i]), op, m) for i, (fn, ins, outs, op, m) in enumerate(steps)),
+        steps=tuple(
+            Step(fn, ins, outs, tuple(frees[i]), op, m) for i, (fn, ins, outs, op, m) in enumerate(steps)
+        ),
         input_slots=input_slots,
         result_slots=result_slots,
         n_slots=len(slots),
@@ -228,7 +247,7 @@ def _fitter(layer: StatefulLayer, mode: Mode, group_sizes: list[int]) -> Callabl
         else:  # one layer called on several nodes learns from all of them
             groups, start = [], 0
             for size in group_sizes:
-                groups.append(values[start:start + size])
+                groups.append(values[start : start + size])
                 start += size
             method(*(np.concatenate(parts) for parts in zip(*groups)))
         layer.fitted = True

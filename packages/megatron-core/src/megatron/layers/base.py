@@ -59,8 +59,7 @@ class Layer:
         return {
             p.name: getattr(self, p.name)
             for p in params
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-            and hasattr(self, p.name)
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and hasattr(self, p.name)
         }
 
     def __repr__(self) -> str:
@@ -81,8 +80,9 @@ class Layer:
         return 0
 
     # -- building the graph ------------------------------------------------------------------
-    def __call__(self, inputs: Node | Sequence[Node],
-                 name: str | Sequence[str] | None = None) -> Node | tuple[Node, ...]:
+    def __call__(
+        self, inputs: Node | Sequence[Node], name: str | Sequence[str] | None = None
+    ) -> Node | tuple[Node, ...]:
         """Apply the layer to ``inputs`` and return its output node(s), named ``name``."""
         nodes = as_node_list(inputs, f"Calling layer {self.name!r}")
         n_targets = self.n_targets(len(nodes))
@@ -133,8 +133,7 @@ def _output_names(layer: Layer, name: str | Sequence[str] | None, n: int) -> lis
     names = list(name)
     if len(names) != n or not all(isinstance(x, str) and x for x in names):
         raise MegatronError(
-            f"Layer {layer.name!r} has {n} outputs; name= must be a string or {n} strings, "
-            f"got {name!r}."
+            f"Layer {layer.name!r} has {n} outputs; name= must be a string or {n} strings, got {name!r}."
         )
     return names
 

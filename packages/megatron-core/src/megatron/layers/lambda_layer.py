@@ -25,8 +25,13 @@ class Lambda(StatelessLayer):
         dot_xy = Lambda(dot_product)([X_node, Y_node], 'dot_product_result')
     """
 
-    def __init__(self, function: Callable[..., Any], output_shape: Sequence[int | None] | None = None,
-                 dtype: Any = None, n_outputs: int = 1) -> None:
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        output_shape: Sequence[int | None] | None = None,
+        dtype: Any = None,
+        n_outputs: int = 1,
+    ) -> None:
         if not callable(function):
             raise TypeError(f"Lambda needs a callable; got {type(function).__name__} {function!r}.")
         self.function = function

@@ -73,7 +73,9 @@ class Metric:
     def result(self, state: Any) -> float:
         """The metric's value from its state."""
         if self.function is None:
-            raise NotImplementedError(f"{type(self).__name__} must implement result() or be given a function.")
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement result() or be given a function."
+            )
         if not state:
             return float("nan")
         arrays = [np.concatenate(parts) for parts in zip(*state)]

@@ -110,8 +110,9 @@ class PluginManager:
                 self._add(plugin, PluginInfo(ep.name, dist, version))
             self._loaded = True
 
-    def register(self, plugin: Any, name: str, distribution: str = "(registered at runtime)",
-                 version: str = "") -> None:
+    def register(
+        self, plugin: Any, name: str, distribution: str = "(registered at runtime)", version: str = ""
+    ) -> None:
         """Register a plugin object directly (used by tests and interactive sessions)."""
         self.load()
         with self._lock:
@@ -153,10 +154,7 @@ class PluginManager:
 
     def registrations(self, plugin: str) -> dict[Kind, list[str]]:
         """What ``plugin`` registered, by kind."""
-        return {
-            kind: [e.name for e in self.registry.entries(kind) if e.plugin == plugin]
-            for kind in KINDS
-        }
+        return {kind: [e.name for e in self.registry.entries(kind) if e.plugin == plugin] for kind in KINDS}
 
 
 _manager: PluginManager | None = None

@@ -24,7 +24,9 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
     if isinstance(target, str):
         scheme, sep, _ = target.partition("://")
         if not sep:
-            raise StorageError(f"Expected a storage URL such as 'memory://' or 'sqlite:///out.db'; got {target!r}.")
+            raise StorageError(
+                f"Expected a storage URL such as 'memory://' or 'sqlite:///out.db'; got {target!r}."
+            )
         registry = manager.registry
         known = registry.names("storage")
         for candidate in (scheme, scheme.split("+", 1)[0]):

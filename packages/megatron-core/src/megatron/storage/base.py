@@ -47,7 +47,7 @@ class Storage(abc.ABC):
     def __len__(self) -> int:
         return len(self.keys())
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources need nothing
         """Release connections and files."""
 
     def __enter__(self) -> Storage:

@@ -61,7 +61,9 @@ class MemoryStorage(Storage):
                 )
             int_keys = self._int_keys if self._int_keys is not None else all(isinstance(k, int) for k in keys)
             # Everything is validated before the first row changes, so a write is all or nothing.
-            rows = {normalize_key(k, int_keys): tuple(a[i].copy() for a in arrays) for i, k in enumerate(keys)}
+            rows = {
+                normalize_key(k, int_keys): tuple(a[i].copy() for a in arrays) for i, k in enumerate(keys)
+            }
             self._names, self._int_keys = names, int_keys
             self._rows.update(rows)
 
