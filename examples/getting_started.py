@@ -8,8 +8,9 @@ index, and evaluated.
 
 from __future__ import annotations
 
-import megatron
 import numpy as np
+
+import megatron
 from megatron.layers import Lambda, StatefulLayer
 
 

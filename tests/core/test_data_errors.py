@@ -1,8 +1,9 @@
 """Bad input: each case has its own megatron exception and says what was expected and got."""
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron import errors
 from megatron.layers import Lambda
 from megatron.nodes import Input

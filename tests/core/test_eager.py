@@ -1,8 +1,9 @@
 """Eager mode: layers compute as soon as they are called on nodes holding data."""
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
 

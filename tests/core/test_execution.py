@@ -3,9 +3,10 @@
 import gc
 import weakref
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron.errors import LayerError, NotFittedError
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input

@@ -1,8 +1,9 @@
 """Staged, exact fitting from batches."""
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron.errors import DataError, IncrementalFitError
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input

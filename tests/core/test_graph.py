@@ -1,8 +1,9 @@
 """Building graphs: calls, shared layers, multi-output layers, outputs, build-time checks."""
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron.errors import GraphError, SpecError, UnknownOutputError
 from megatron.layers import Lambda, StatelessLayer
 from megatron.nodes import Input

@@ -1,8 +1,9 @@
 """The in-memory storage backend and transform's storing of outputs."""
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron.errors import MissingKeyError, StorageError
 from megatron.layers import Lambda
 from megatron.nodes import Input

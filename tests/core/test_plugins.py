@@ -3,9 +3,10 @@
 import subprocess
 import sys
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 from megatron.errors import PluginConflictError, UnknownNameError
 from megatron.plugins import PluginLoadWarning, get_plugin_manager, get_registry
 

@@ -1,8 +1,9 @@
 """The seed's custom-layer examples, verbatim, in pipelines."""
 
-import megatron
 import numpy as np
 import pytest
+
+import megatron
 
 
 class Whiten(megatron.layers.StatefulLayer):

@@ -2,8 +2,9 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-import megatron
 import numpy as np
+
+import megatron
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
 

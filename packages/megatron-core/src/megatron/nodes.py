@@ -116,11 +116,19 @@ class Input(Node):
         if not isinstance(name, str) or not name:
             raise GraphError(f"An Input needs a non-empty string name; got {name!r}.")
         super().__init__(name, Spec(shape, dtype))
+        # A fully known shape is checked with one tuple comparison on the hot path.
+        self._exact_shape = None if self.spec.shape is None or None in self.spec.shape else self.spec.shape
 
     def check(self, data: Any) -> np.ndarray:
         """``data`` as an array of this input's spec, or a megatron error saying why not."""
         array = data if type(data) is np.ndarray else np.asarray(data)
         spec = self.spec
+        if (
+            array.shape[1:] == self._exact_shape
+            and array.ndim
+            and (spec.dtype is None or array.dtype == spec.dtype)
+        ):
+            return array
         if array.ndim == 0:
             raise InputShapeError(
                 f"Input {self.name!r} expects a batch of observations of shape {spec.shape}; "

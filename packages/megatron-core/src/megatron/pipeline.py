@@ -67,6 +67,7 @@ class Pipeline:
                     f"Pipeline {name!r}: output node {node.name!r} has no name; name it when calling "
                     f"its layer, e.g. layer(nodes, 'my_output')."
                 )
+        self.output_names: tuple[str, ...] = tuple(node.name for node in self.outputs)
         self.metrics: tuple[MetricNode, ...] = self._find_metrics(list(metrics or ()))
         roots = list(self.outputs) + [n for m in self.metrics for n in m.inputs]
         self._ops: list[Apply] = upstream_ops(roots)
@@ -90,10 +91,6 @@ class Pipeline:
     def nodes(self) -> list[Node]:
         """Every node of the graph: the inputs, then layer outputs in topological order."""
         return list(self.inputs) + [n for op in self._ops for n in op.outputs]
-
-    @property
-    def output_names(self) -> list[str]:
-        return [node.name for node in self.outputs]
 
     def _find_metrics(self, listed: list[MetricNode]) -> tuple[MetricNode, ...]:
         declared = {id(n) for n in self.inputs}
@@ -351,7 +348,7 @@ def _resolve_executor(executor: Executor | str | None) -> Executor:
 
 def _columns(data: Data) -> tuple[Any, Any]:
     """The name -> column lookup of ``data``, and its own index where it has one."""
-    if isinstance(data, Mapping):
+    if type(data) is dict or isinstance(data, Mapping):
         return data, None
     if hasattr(data, "columns") and hasattr(data, "index") and hasattr(data, "iloc"):  # pandas
         return _FrameColumns(data), data.index.to_numpy()

@@ -20,18 +20,20 @@ class LocalExecutor:
         for slot, array in zip(plan.input_slots, feeds):
             values[slot] = array
         for step in plan.steps:
-            args = [values[i] for i in step.inputs]
+            function, inputs, outputs, frees = step.function, step.inputs, step.outputs, step.frees
             try:
-                result = step.function(*args)
+                if len(inputs) == 1:  # the common case, without building an argument list
+                    result = function(values[inputs[0]])
+                else:
+                    result = function(*[values[i] for i in inputs])
             except Exception as exc:
-                raise layer_failure(step.op, step.mode, args, exc) from exc
-            outputs = step.outputs
+                raise layer_failure(step.op, step.mode, [values[i] for i in inputs], exc) from exc
             if len(outputs) == 1:
                 values[outputs[0]] = result if type(result) is np.ndarray else _as_array(step.op, result)
             elif outputs:
                 for slot, value in zip(outputs, _split_outputs(step.op, result)):
                     values[slot] = value
-            for slot in step.frees:
+            for slot in frees:
                 values[slot] = None
         return [values[i] for i in plan.result_slots]
 

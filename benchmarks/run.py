@@ -1,0 +1,70 @@
+"""Run every benchmark; write ``benchmarks/results.json`` and the table in ``docs/performance.md``.
+
+python benchmarks/run.py            # full sizes
+python benchmarks/run.py --quick    # every benchmark on small sizes (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_core  # noqa: E402
+from harness import Result  # noqa: E402
+
+SUITES = [bench_core]
+TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def table(results: list[Result]) -> str:
+    lines = [
+        "| benchmark | size | ours | baseline | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {r.size} | {r.ours:.3g} {r.unit} | {r.baseline:.3g} {r.unit} "
+            f"({r.baseline_name}) | {r.ratio:.2f} | ≤ {r.goal:.2f} | {'yes' if r.met else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, a few seconds each")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=HERE.parent / "docs" / "performance.md",
+        help="markdown file whose results table is replaced (full runs only)",
+    )
+    args = parser.parse_args()
+
+    results = []
+    for suite in SUITES:
+        for benchmark in suite.BENCHMARKS:
+            result = benchmark(args.quick)
+            results.append(result)
+            print(
+                f"{result.name}: ratio {result.ratio:.2f} (goal ≤ {result.goal:.2f}) "
+                f"{'met' if result.met else 'NOT met'}",
+                flush=True,
+            )
+    args.output.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+    if not args.quick and args.docs.exists():
+        text = args.docs.read_text()
+        start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+        args.docs.write_text(text[:start] + "\n" + table(results) + "\n" + text[end:])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
