@@ -60,14 +60,20 @@ def test_fit_uses_fully_fitted_upstream_outputs():
 
 def test_fit_computes_only_what_fitting_needs():
     seen = []
+
+    class Recording(Center):
+        def transform(self, X):
+            seen.append("center")
+            return super().transform(X)
+
     x = Input("x")
-    c = Center()(x, "c")
+    c = Recording()(x, "c")
     after = Lambda(lambda v: seen.append("after") or v)(c, "after")
     pipeline = megatron.Pipeline(x, after, name="p")
     pipeline.fit({"x": np.ones(3)})
-    assert seen == []  # nothing downstream of the last stateful layer runs during fit
+    assert seen == []  # nothing from the last stateful layer on runs during fit
     pipeline.transform({"x": np.ones(3)})
-    assert seen == ["after"]
+    assert seen == ["center", "after"]
 
 
 def test_shared_stateful_layer_fits_once_on_all_its_calls():
