@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from megatron.errors import GraphError, InputDtypeError, InputShapeError, MegatronError
+from megatron.errors import GraphError, InputDtypeError, InputShapeError, MegatronError, SpecError
 from megatron.specs import Spec
 
 if TYPE_CHECKING:
@@ -44,8 +44,13 @@ class Apply:
         """The trailing inputs used only to fit."""
         return self.inputs[len(self.inputs) - self.n_targets :]
 
+    @property
+    def visible_outputs(self) -> tuple[Node, ...]:
+        """The outputs a user sees (without a row filter's positions)."""
+        return self.outputs[:-1] if self.layer.filters_rows else self.outputs
+
     def describe(self) -> str:
-        names = ", ".join(repr(n.name) for n in self.outputs)
+        names = ", ".join(repr(n.name) for n in self.visible_outputs)
         return f"layer {self.layer.name!r} ({type(self.layer).__name__}) at node {names}"
 
 
@@ -53,9 +58,18 @@ class Node:
     """A value in a pipeline graph: an :class:`Input`, or an output of a layer call."""
 
     def __init__(
-        self, name: str, spec: Spec, op: Apply | None = None, output_index: int = 0, *, named: bool = True
+        self,
+        name: str,
+        spec: Spec,
+        op: Apply | None = None,
+        output_index: int = 0,
+        *,
+        named: bool = True,
+        rows: tuple[Node, ...] = (),
     ) -> None:
         self.name = name
+        self.rows = rows
+        """The row selections applied upstream: the position nodes of each ``Filter`` call."""
         self.spec = spec
         self.op = op
         self.output_index = output_index
@@ -164,3 +178,22 @@ def as_node_list(nodes: Node | Sequence[Node], where: str) -> tuple[Node, ...]:
         if not isinstance(item, Node):
             raise GraphError(f"{where} expects Nodes; got {type(item).__name__} {item!r}.")
     return tuple(items)
+
+
+def common_rows(nodes: Sequence[Node], where: str) -> tuple[Node, ...]:
+    """The row selection shared by ``nodes``; nodes filtered differently cannot be combined."""
+    rows = nodes[0].rows
+    for node in nodes[1:]:
+        if node.rows != rows:
+            raise SpecError(
+                f"{where} cannot combine node {nodes[0].name!r} ({describe_rows(rows)}) with node "
+                f"{node.name!r} ({describe_rows(node.rows)}): their rows differ. Pass every input "
+                "through the same Filter call."
+            )
+    return rows
+
+
+def describe_rows(rows: tuple[Node, ...]) -> str:
+    if not rows:
+        return "all rows"
+    return "rows kept by " + " then ".join(repr(r.layer.name) for r in rows)  # type: ignore[union-attr]

@@ -17,13 +17,14 @@ from megatron.errors import (
     MegatronError,
     MissingInputError,
     NotFittedError,
+    SpecError,
 )
 from megatron.execution.executor import Executor
 from megatron.execution.local import LocalExecutor
 from megatron.execution.plan import Mode, Plan, compile_plan, needed_inputs, stateful_stages, upstream_ops
 from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
-from megatron.nodes import Apply, Input, Node, as_node_list
+from megatron.nodes import Apply, Input, Node, as_node_list, common_rows
 from megatron.outputs import Outputs
 from megatron.storage import Storage, open_storage
 
@@ -68,6 +69,10 @@ class Pipeline:
                     f"its layer, e.g. layer(nodes, 'my_output')."
                 )
         self.output_names: tuple[str, ...] = tuple(node.name for node in self.outputs)
+        try:
+            self._rows = common_rows(self.outputs, f"Pipeline {name!r}")
+        except SpecError as exc:
+            raise GraphError(str(exc)) from None
         self.metrics: tuple[MetricNode, ...] = self._find_metrics(list(metrics or ()))
         roots = list(self.outputs) + [n for m in self.metrics for n in m.inputs]
         self._ops: list[Apply] = upstream_ops(roots)
@@ -261,11 +266,24 @@ class Pipeline:
 
     def transform(self, data: Data, index: Any = None) -> Outputs:
         """Compute the outputs for ``data``; with storage, store them under ``index``."""
-        plan, stateful = self._plan("transform", self.outputs)
+        plan, stateful = self._plan("transform", (*self.outputs, *self._rows))
         if stateful:
             self._check_fitted(stateful, "transform")
         feeds, index = self._feeds(plan, data, index, "transform")
-        outputs = Outputs(self.output_names, self._executor.run(plan, feeds), index)
+        return self._outputs(plan, feeds, index, 0)
+
+    def _outputs(self, plan: Plan, feeds: list[np.ndarray], index: Any, start: int) -> Outputs:
+        """Run the transform plan, select the index rows that row filters kept, and store."""
+        values = self._executor.run(plan, feeds)
+        n_outputs = len(self.outputs)
+        if self._rows:
+            if index is None:
+                index = np.arange(start, start + (len(feeds[0]) if feeds else 0))
+            for positions in values[n_outputs:]:
+                index = index[positions]
+        elif index is None and start:
+            index = np.arange(start, start + (len(feeds[0]) if feeds else 0))
+        outputs = Outputs(self.output_names, values[:n_outputs], index)
         if self.storage is not None:
             self.storage.write(outputs.index, outputs)
         return outputs
@@ -273,7 +291,7 @@ class Pipeline:
     def transform_generator(self, batches: Iterable[Data], steps: int | None = None) -> Iterator[Outputs]:
         """Transform batch by batch, lazily. Each batch keeps its own index (a DataFrame's
         index, or positions continuing from the previous batch) and is stored under it."""
-        plan, stateful = self._plan("transform", self.outputs)
+        plan, stateful = self._plan("transform", (*self.outputs, *self._rows))
         self._check_fitted(stateful, "transform_generator")
         _check_count("steps", steps, allow_none=True)
 
@@ -281,14 +299,8 @@ class Pipeline:
             start = 0
             for batch in _take(batches, steps, self.name):
                 feeds, index = self._feeds(plan, batch, None, "transform_generator")
-                n = len(feeds[0]) if feeds else 0
-                if index is None:
-                    index = np.arange(start, start + n)
-                start += n
-                outputs = Outputs(self.output_names, self._executor.run(plan, feeds), index)
-                if self.storage is not None:
-                    self.storage.write(outputs.index, outputs)
-                yield outputs
+                yield self._outputs(plan, feeds, index, start)
+                start += len(feeds[0]) if feeds else 0
 
         return run()
 

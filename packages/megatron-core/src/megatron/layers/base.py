@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from megatron.errors import MegatronError, SpecError
-from megatron.nodes import Apply, Node, as_node_list
+from megatron.nodes import Apply, Node, as_node_list, common_rows
 from megatron.specs import UNKNOWN, Spec
 
 _name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
@@ -39,6 +39,9 @@ class Layer:
 
     stateful = False
     n_outputs = 1
+    filters_rows = False
+    """True for layers that drop rows (``Filter``): their last output holds the positions of
+    the kept rows, which the pipeline uses to keep the observation index aligned."""
 
     # -- identity ----------------------------------------------------------------------------
     @property
@@ -85,33 +88,33 @@ class Layer:
     ) -> Node | tuple[Node, ...]:
         """Apply the layer to ``inputs`` and return its output node(s), named ``name``."""
         nodes = as_node_list(inputs, f"Calling layer {self.name!r}")
-        n_targets = self.n_targets(len(nodes))
-        op = Apply(self, nodes, n_targets)
-        specs = self._output_specs(op)
-        names = _output_names(self, name, len(specs))
-        op.outputs = tuple(
-            Node(n, spec, op, i, named=name is not None) for i, (n, spec) in enumerate(zip(names, specs))
-        )
+        rows = common_rows(nodes, f"Layer {self.name!r} ({type(self).__name__})")
+        op = Apply(self, nodes, self.n_targets(len(nodes)))
+        declared = self._declared_specs(op)
+        specs = (declared,) if isinstance(declared, Spec) else tuple(declared)
+        visible = specs[:-1] if self.filters_rows else specs
+        call = next(self.__dict__.setdefault("_calls", itertools.count()))
+        names = _output_names(self, name, len(visible), call)
+        named = name is not None
+        if self.filters_rows:
+            positions = Node(f"{self.name}/{call}:positions", specs[-1], op, len(visible), named=False, rows=rows)
+            rows = (*rows, positions)
+        outputs = [Node(n, spec, op, i, named=named, rows=rows) for i, (n, spec) in enumerate(zip(names, visible))]
+        op.outputs = (*outputs, positions) if self.filters_rows else tuple(outputs)
         if all(node.is_eager for node in nodes):
             self._run_eagerly(op)
-        return op.outputs[0] if self.n_outputs == 1 else op.outputs
+        single = len(outputs) == 1 and (self.filters_rows or isinstance(declared, Spec))
+        return outputs[0] if single else tuple(outputs)
 
-    def _output_specs(self, op: Apply) -> tuple[Spec, ...]:
+    def _declared_specs(self, op: Apply) -> Spec | tuple[Spec, ...]:
         input_specs = [node.spec for node in op.features]
         try:
-            specs = self.output_spec(*input_specs)
+            return self.output_spec(*input_specs)
         except SpecError as exc:
             shown = ", ".join(f"{node.name!r} {node.spec}" for node in op.features)
             raise SpecError(
                 f"Layer {self.name!r} ({type(self).__name__}) cannot be applied to nodes {shown}: {exc}"
             ) from exc
-        specs = (specs,) if isinstance(specs, Spec) else tuple(specs)
-        if len(specs) != self.n_outputs:
-            raise SpecError(
-                f"Layer {self.name!r} declares {self.n_outputs} outputs but output_spec() gave "
-                f"{len(specs)} specs."
-            )
-        return specs
 
     def _run_eagerly(self, op: Apply) -> None:
         from megatron.execution.local import run_layer
@@ -124,9 +127,9 @@ class Layer:
             node._value = value
 
 
-def _output_names(layer: Layer, name: str | Sequence[str] | None, n: int) -> list[str]:
+def _output_names(layer: Layer, name: str | Sequence[str] | None, n: int, call: int) -> list[str]:
     if name is None:
-        base = f"{layer.name}/{next(layer.__dict__.setdefault('_calls', itertools.count()))}"
+        base = f"{layer.name}/{call}"
         return [base] if n == 1 else [f"{base}:{i}" for i in range(n)]
     if isinstance(name, str):
         return [name] if n == 1 else [f"{name}:{i}" for i in range(n)]

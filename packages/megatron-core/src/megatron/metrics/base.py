@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from megatron.errors import GraphError
-from megatron.nodes import Node, as_node_list
+from megatron.nodes import Node, as_node_list, common_rows
 
 
 class MetricNode:
@@ -56,6 +56,7 @@ class Metric:
                 f"Metric {type(self).__name__} on nodes {[n.name for n in nodes]} needs a name, "
                 "e.g. Accuracy()([labels, preds], 'model_acc'); metrics are reported by name."
             )
+        common_rows(nodes, f"Metric {name!r} ({type(self).__name__})")
         node = MetricNode(self, nodes, name)
         for parent in nodes:
             parent.metrics.append(node)
