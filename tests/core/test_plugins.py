@@ -122,5 +122,6 @@ def test_megatron_plugins_command_lists_plugins_and_registrations():
         [sys.executable, "-m", "megatron", "plugins"], capture_output=True, text=True, check=True
     )
     assert "core (megatron-core 2026.11" in result.stdout
-    assert "layer: Lambda" in result.stdout
+    layer_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("layer:"))
+    assert "Lambda" in layer_line and "RGBtoGrey" in layer_line
     assert "storage: memory" in result.stdout

@@ -5,9 +5,9 @@ layers come from the core's built-in plugin, and plugins add more (``Sklearn``, 
 """
 
 from megatron.layers.base import Layer, StatefulLayer, StatelessLayer
-from megatron.layers.tools import as_layer
+from megatron.layers.tools import as_layer, clone, map_layer
 from megatron.plugins.facade import registry_module
 
-__all__ = ["Layer", "StatefulLayer", "StatelessLayer", "as_layer"]
+__all__ = ["Layer", "StatefulLayer", "StatelessLayer", "as_layer", "clone", "map_layer"]
 
 __getattr__, __dir__ = registry_module(__name__, "layer", globals())

@@ -97,9 +97,13 @@ class Layer:
         names = _output_names(self, name, len(visible), call)
         named = name is not None
         if self.filters_rows:
-            positions = Node(f"{self.name}/{call}:positions", specs[-1], op, len(visible), named=False, rows=rows)
+            positions = Node(
+                f"{self.name}/{call}:positions", specs[-1], op, len(visible), named=False, rows=rows
+            )
             rows = (*rows, positions)
-        outputs = [Node(n, spec, op, i, named=named, rows=rows) for i, (n, spec) in enumerate(zip(names, visible))]
+        outputs = [
+            Node(n, spec, op, i, named=named, rows=rows) for i, (n, spec) in enumerate(zip(names, visible))
+        ]
         op.outputs = (*outputs, positions) if self.filters_rows else tuple(outputs)
         if all(node.is_eager for node in nodes):
             self._run_eagerly(op)
@@ -165,10 +169,9 @@ class StatefulLayer(Layer):
     def metadata(self, value: dict[str, Any]) -> None:
         self.__dict__["_metadata"] = value
 
-    @classmethod
-    def supports_partial_fit(cls) -> bool:
-        """Whether the layer can be fitted batch by batch."""
-        return cls.partial_fit is not StatefulLayer.partial_fit
+    def supports_partial_fit(self) -> bool:
+        """Whether the layer can be fitted batch by batch (exactly, for the built-ins)."""
+        return type(self).partial_fit is not StatefulLayer.partial_fit
 
     def reset(self) -> None:
         """Forget everything learned, before a fresh fit."""

@@ -1,11 +1,15 @@
-"""Helpers for working with layers."""
+"""Helpers for working with layers: adapting foreign objects, and applying a layer to many nodes."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
-from megatron.errors import MegatronError
+from megatron.errors import GraphError, MegatronError
 from megatron.layers.base import Layer
+from megatron.nodes import Node
+
+Nodes = TypeVar("Nodes", list[Node], dict[str, Node])
 
 
 def as_layer(obj: Any) -> Layer:
@@ -23,3 +27,34 @@ def as_layer(obj: Any) -> Layer:
             "(e.g. megatron-sklearn, megatron-keras) or wrap it in a Layer."
         )
     return layer
+
+
+def clone(layer: Layer) -> Layer:
+    """A new, unfitted layer with the same hyperparameters."""
+    return type(layer)(**layer.get_config())
+
+
+def map_layer(
+    layer: Any, nodes: Sequence[Node] | Mapping[str, Node], *, fresh: bool = False, suffix: str | None = None
+) -> Any:
+    """Call ``layer`` on each node of a list or dict, returning the same structure.
+
+    With ``fresh=True`` each node gets its own copy of the layer (its own fitted state);
+    otherwise one instance is shared, and a stateful one learns from all the nodes together.
+    With ``suffix``, each output is named ``<input name><suffix>``.
+
+    Example::
+
+        scaled = map_layer(Whiten(), {'age': age, 'income': income}, fresh=True, suffix='_scaled')
+    """
+    layer = as_layer(layer)
+
+    def call(node: Node) -> Any:
+        target = clone(layer) if fresh else layer
+        return target(node, None if suffix is None else f"{node.name}{suffix}")
+
+    if isinstance(nodes, Mapping):
+        return {key: call(node) for key, node in nodes.items()}
+    if isinstance(nodes, Sequence) and not isinstance(nodes, str):
+        return [call(node) for node in nodes]
+    raise GraphError(f"map_layer takes a list or dict of nodes; got {type(nodes).__name__}")

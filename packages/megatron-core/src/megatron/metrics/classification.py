@@ -1,14 +1,16 @@
-"""Classification metrics."""
+"""Classification metrics. Each keeps counts, so batch-by-batch evaluation is exact."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from megatron.errors import SpecError
 from megatron.metrics.base import Metric
 
 
 def as_labels(values: np.ndarray) -> np.ndarray:
-    """Class labels from labels, one-hot rows or probabilities."""
+    """Class labels from labels, one-hot rows or probabilities (a 1-D float array in [0, 1] is
+    read as the probability of class 1)."""
     values = np.asarray(values)
     if values.ndim >= 2 and values.shape[-1] > 1:
         return values.argmax(axis=-1)
@@ -17,6 +19,13 @@ def as_labels(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f" and values.size and values.min() >= 0 and values.max() <= 1:
         return (values >= 0.5).astype(np.int64)
     return values
+
+
+def _paired(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    true, pred = as_labels(y_true), as_labels(y_pred)
+    if true.shape != pred.shape:
+        raise ValueError(f"compares labels of shape {true.shape} with predictions of shape {pred.shape}")
+    return true, pred
 
 
 class Accuracy(Metric):
@@ -33,11 +42,97 @@ class Accuracy(Metric):
         return (0, 0)
 
     def update(self, state: tuple[int, int], y_true: np.ndarray, y_pred: np.ndarray) -> tuple[int, int]:
-        true, pred = as_labels(y_true), as_labels(y_pred)
-        if true.shape != pred.shape:
-            raise ValueError(f"Accuracy compares labels of shape {true.shape} with {pred.shape}.")
+        true, pred = _paired(y_true, y_pred)
         return (state[0] + int(np.count_nonzero(true == pred)), state[1] + true.size)
 
     def result(self, state: tuple[int, int]) -> float:
         correct, total = state
         return correct / total if total else float("nan")
+
+
+class _Confusion(Metric):
+    """Per-class true positives, predicted positives and actual positives, merged by class."""
+
+    def __init__(self, average: str = "binary", pos_label: object = 1) -> None:
+        if average not in ("binary", "macro", "micro"):
+            raise SpecError(f"average must be 'binary', 'macro' or 'micro'; got {average!r}")
+        self.average = average
+        self.pos_label = pos_label
+
+    def initial_state(self) -> dict[object, np.ndarray]:
+        return {}
+
+    def update(self, state: dict[object, np.ndarray], y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+        true, pred = _paired(y_true, y_pred)
+        for label in np.union1d(true, pred).tolist():
+            counts = np.array(
+                [
+                    np.count_nonzero((true == label) & (pred == label)),
+                    np.count_nonzero(pred == label),
+                    np.count_nonzero(true == label),
+                ]
+            )
+            state[label] = state.get(label, 0) + counts
+        return state
+
+    def _scores(self, state: dict[object, np.ndarray]) -> float:
+        if not state:
+            return float("nan")
+        if self.average == "binary":
+            counts = [state.get(self.pos_label, np.zeros(3))]
+        elif self.average == "micro":
+            counts = [sum(state.values())]
+        else:
+            counts = list(state.values())
+        return float(np.mean([self.score(*c) for c in counts]))
+
+    def result(self, state: dict[object, np.ndarray]) -> float:
+        return self._scores(state)
+
+    @staticmethod
+    def score(tp: float, predicted: float, actual: float) -> float:
+        raise NotImplementedError
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+class Precision(_Confusion):
+    """Of the observations predicted positive, the fraction that are (``average`` = 'binary'
+    for ``pos_label``, or 'macro'/'micro' over classes).
+
+    Example::
+
+        precision = Precision()([labels, preds], 'precision')
+    """
+
+    @staticmethod
+    def score(tp: float, predicted: float, actual: float) -> float:
+        return _ratio(tp, predicted)
+
+
+class Recall(_Confusion):
+    """Of the positive observations, the fraction predicted positive.
+
+    Example::
+
+        recall = Recall(average='macro')([labels, preds], 'recall')
+    """
+
+    @staticmethod
+    def score(tp: float, predicted: float, actual: float) -> float:
+        return _ratio(tp, actual)
+
+
+class F1(_Confusion):
+    """The harmonic mean of precision and recall.
+
+    Example::
+
+        f1 = F1()([labels, preds], 'f1')
+    """
+
+    @staticmethod
+    def score(tp: float, predicted: float, actual: float) -> float:
+        return _ratio(2 * tp, predicted + actual)

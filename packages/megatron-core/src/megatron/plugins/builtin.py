@@ -4,16 +4,40 @@ from __future__ import annotations
 
 from megatron.plugins.hookspecs import Register, hookimpl
 
+LAYERS = {
+    "megatron.layers.lambda_layer": ["Lambda"],
+    "megatron.layers.image": ["RGBtoGrey", "RGBtoBinary", "Downsample", "Upsample", "ScalePixels"],
+    "megatron.layers.missing": ["Impute", "SimpleImpute", "MissingIndicator"],
+    "megatron.layers.numeric": [
+        "Add", "Subtract", "ScalarMultiply", "ElementWiseMultiply", "Divide", "StaticDot", "Dot",
+        "Normalize", "Whiten", "MinMaxScale", "Clip", "Log",
+    ],
+    "megatron.layers.shaping": [
+        "Cast", "AddDim", "OneHotRange", "OneHotLabels", "Reshape", "Flatten", "SplitDict",
+        "TimeSeries", "Concatenate", "Slice", "Filter",
+    ],
+    "megatron.layers.text": ["Lowercase", "Tokenize", "RemoveStopwords", "CountVectorize"],
+}  # fmt: skip
+
+METRICS = {
+    "megatron.metrics.base": ["Metric"],
+    "megatron.metrics.classification": ["Accuracy", "Precision", "Recall", "F1"],
+    "megatron.metrics.regression": ["MeanSquaredError", "MeanAbsoluteError", "R2"],
+}
+
 
 @hookimpl
 def register_layers(register: Register) -> None:
-    register("Lambda", "megatron.layers.lambda_layer:Lambda")
+    for module, names in LAYERS.items():
+        for name in names:
+            register(name, f"{module}:{name}")
 
 
 @hookimpl
 def register_metrics(register: Register) -> None:
-    register("Metric", "megatron.metrics.base:Metric")
-    register("Accuracy", "megatron.metrics.classification:Accuracy")
+    for module, names in METRICS.items():
+        for name in names:
+            register(name, f"{module}:{name}")
 
 
 @hookimpl

@@ -1,0 +1,181 @@
+"""Missing-data layers: fixed replacements, learned fill values, and missing indicators."""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import LayerInputError, SpecError
+from megatron.layers import checks
+from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.specs import Spec
+
+STRATEGIES = ("mean", "median", "most_frequent", "constant")
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float | np.floating) and np.isnan(value)
+
+
+def missing_mask(X: np.ndarray, missing: Any = np.nan) -> np.ndarray:
+    """Where ``X`` holds ``missing`` (NaN and None both count as NaN in object arrays)."""
+    if _is_nan(missing) or missing is None:
+        if X.dtype.kind == "f" or X.dtype.kind == "c":
+            return np.isnan(X)
+        if X.dtype.kind == "O":
+            return np.frompyfunc(lambda v: v is None or _is_nan(v), 1, 1)(X).astype(bool)
+        return np.zeros(X.shape, dtype=bool)  # ints, bools and str cannot hold NaN
+    if X.dtype.kind in "biuf" and not isinstance(missing, int | float | np.number):
+        return np.zeros(X.shape, dtype=bool)
+    return np.asarray(missing == X, dtype=bool)
+
+
+def _fill(X: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
+    """A copy of ``X`` with ``value`` where ``mask``; str arrays widen so nothing is cut off."""
+    dtype = X.dtype
+    if dtype.kind in "US" or (dtype.kind in "biuf" and isinstance(value, str)):
+        dtype = np.result_type(X.dtype, np.asarray(value).dtype) if dtype.kind in "US" else np.dtype(object)
+    elif dtype.kind in "biu" and isinstance(value, float) and not float(value).is_integer():
+        dtype = np.dtype(np.float64)
+    out = X.astype(dtype, copy=True)
+    out[mask] = value
+    return out
+
+
+class Impute(StatelessLayer):
+    """Replace given values: ``mapping`` maps a value to find (``np.nan`` for NaN and None, or
+    any string or number) to its replacement. The input is never modified; string arrays
+    widen to fit longer replacements.
+
+    Example::
+
+        filled = Impute({np.nan: 0.0, 'unknown': 'other'})(column, 'filled')
+    """
+
+    def __init__(self, mapping: dict[Any, Any]) -> None:
+        if not isinstance(mapping, dict) or not mapping:
+            raise SpecError(f"Impute needs a non-empty dict of value -> replacement; got {mapping!r}")
+        self.mapping = mapping
+
+    def output_spec(self, X: Spec) -> Spec:
+        return Spec(X.shape, None)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        out = X
+        for missing, replacement in self.mapping.items():
+            mask = missing_mask(X, missing)
+            if mask.any():
+                out = _fill(out, mask, replacement)
+        return out.copy() if out is X else out
+
+
+class SimpleImpute(StatefulLayer):
+    """Fill missing values (``missing_values``, NaN by default) per feature with a value learned
+    in fit: the ``'mean'``, ``'median'``, ``'most_frequent'`` value, or ``fill_value`` for
+    ``'constant'``. ``partial_fit`` is exact for every strategy but the median.
+
+    Example::
+
+        filled = SimpleImpute(strategy='median')(features, 'filled')
+    """
+
+    def __init__(self, strategy: str = "mean", fill_value: Any = None, missing_values: Any = np.nan) -> None:
+        if strategy not in STRATEGIES:
+            raise SpecError(f"SimpleImpute strategy must be one of {STRATEGIES}; got {strategy!r}")
+        if strategy == "constant" and fill_value is None:
+            raise SpecError("SimpleImpute(strategy='constant') needs a fill_value")
+        self.strategy = strategy
+        self.fill_value = fill_value
+        self.missing_values = missing_values
+        if strategy == "constant":
+            self.metadata["fill"] = np.asarray(fill_value)
+            self.fitted = True
+
+    def supports_partial_fit(self) -> bool:
+        return self.strategy != "median"
+
+    def reset(self) -> None:
+        if self.strategy != "constant":
+            super().reset()
+
+    def fit(self, X: np.ndarray) -> None:
+        if self.strategy == "median":
+            checks.nonempty(checks.numeric(X))
+            data = np.where(missing_mask(X, self.missing_values), np.nan, X.astype(float))
+            self.metadata["fill"] = _nan_or(np.nanmedian, data)
+            return
+        super().fit(X)
+
+    def partial_fit(self, X: np.ndarray) -> None:
+        if self.strategy == "median":
+            raise LayerInputError("the median cannot be learned batch by batch; use fit()")
+        checks.nonempty(X, "partial_fit")
+        if self.strategy == "constant":
+            return
+        mask = missing_mask(X, self.missing_values)
+        m = self.metadata
+        if self.strategy == "mean":
+            checks.numeric(X)
+            values = np.where(mask, 0, X).astype(float)
+            m["sum"] = m.get("sum", 0) + values.sum(axis=0)
+            m["count"] = m.get("count", 0) + (~mask).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                m["fill"] = np.where(m["count"] > 0, m["sum"] / np.maximum(m["count"], 1), np.nan)
+            return
+        # most_frequent: exact counts per feature position, merged across batches
+        counts: list[Counter] = m.setdefault("_counts", [Counter() for _ in range(int(np.prod(X.shape[1:])))])
+        flat_values = X.reshape(len(X), -1)
+        flat_mask = mask.reshape(len(X), -1)
+        for j, counter in enumerate(counts):
+            counter.update(
+                v.item() if isinstance(v, np.generic) else v for v in flat_values[~flat_mask[:, j], j]
+            )
+        fills = [min(c.items(), key=lambda kv: (-kv[1], str(kv[0])))[0] if c else None for c in counts]
+        m["fill"] = np.array(fills, dtype=X.dtype if all(f is not None for f in fills) else object).reshape(
+            X.shape[1:]
+        )
+
+    def output_spec(self, X: Spec) -> Spec:
+        return Spec(X.shape, None)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        mask = missing_mask(X, self.missing_values)
+        if not mask.any():
+            return X.copy()
+        fill = np.broadcast_to(self.metadata["fill"], X.shape)
+        if X.dtype.kind in "US":
+            out = X.astype(np.result_type(X.dtype, fill.dtype) if fill.dtype.kind in "US" else object)
+        elif X.dtype.kind in "biu" and fill.dtype.kind == "f":
+            out = X.astype(np.float64)
+        else:
+            out = X.copy()
+        out[mask] = fill[mask]
+        return out
+
+
+def _nan_or(function: Any, data: np.ndarray) -> np.ndarray:
+    """``function(data, axis=0)``, NaN (without a warning) for features that are all missing."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return function(data, axis=0)
+
+
+class MissingIndicator(StatelessLayer):
+    """A boolean array, True where the input holds ``missing_values`` (NaN/None by default).
+
+    Example::
+
+        was_missing = MissingIndicator()(column, 'was_missing')
+    """
+
+    def __init__(self, missing_values: Any = np.nan) -> None:
+        self.missing_values = missing_values
+
+    def output_spec(self, X: Spec) -> Spec:
+        return Spec(X.shape, np.bool_)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return missing_mask(X, self.missing_values)

@@ -1,0 +1,162 @@
+"""Text layers: lower-casing, tokenizing, stopword removal, and a learned vocabulary of counts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import LayerInputError, SpecError
+from megatron.layers import checks
+from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.specs import Spec
+
+TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"
+
+
+@cache
+def stopwords(language: str) -> frozenset[str]:
+    """The shipped stopword list of ``language`` (no download)."""
+    folder = resources.files("megatron.layers") / "stopwords"
+    available = sorted(p.name.removesuffix(".txt") for p in folder.iterdir() if p.name.endswith(".txt"))
+    if language not in available:
+        raise SpecError(f"no stopword list for {language!r}; available: {available}")
+    return frozenset((folder / f"{language}.txt").read_text(encoding="utf-8").split())
+
+
+def _tokens(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list | tuple | np.ndarray) and all(isinstance(t, str) for t in value):
+        return list(value)
+    raise LayerInputError(f"expected a string or a list of tokens per observation; got {value!r}")
+
+
+def _object_array(items: list[Any]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+class Lowercase(StatelessLayer):
+    """Lower-case strings.
+
+    Example::
+
+        lower = Lowercase()(reviews)
+    """
+
+    def output_spec(self, X: Spec) -> Spec:
+        return X
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        checks.text(X)
+        if X.dtype.kind == "U":
+            return np.char.lower(X)
+        return np.frompyfunc(str.lower, 1, 1)(X).astype(object)
+
+
+class Tokenize(StatelessLayer):
+    """Split each string into a list of tokens (words, by default), as an object array.
+
+    Example::
+
+        tokens = Tokenize()(reviews)   # 'Good film!' -> ['Good', 'film']
+    """
+
+    def __init__(self, pattern: str = TOKEN_PATTERN, lowercase: bool = False) -> None:
+        self.pattern = pattern
+        self.lowercase = lowercase
+
+    def output_spec(self, X: Spec) -> Spec:
+        return Spec(X.shape, object)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        checks.text(X)
+        if X.ndim != 1:
+            raise LayerInputError(f"expected one string per observation; got shape {X.shape}")
+        find = re.compile(self.pattern).findall
+        return _object_array([find(s.lower() if self.lowercase else s) for s in X.tolist()])
+
+
+class RemoveStopwords(StatelessLayer):
+    """Remove common words (case-insensitively) using the shipped list for ``language``.
+
+    Strings come back as strings (words joined by spaces); token lists as token lists.
+
+    Example::
+
+        content = RemoveStopwords()(reviews)   # 'this is a great film' -> 'great film'
+    """
+
+    def __init__(self, language: str = "english") -> None:
+        stopwords(language)  # fail early on an unknown language
+        self.language = language
+
+    def output_spec(self, X: Spec) -> Spec:
+        return Spec(X.shape, object if X.dtype is not None and X.dtype.kind == "O" else None)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim != 1:
+            raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
+        words = stopwords(self.language)
+        kept = [[t for t in _tokens(v) if t.lower() not in words] for v in X.tolist()]
+        if X.dtype.kind == "U" or all(isinstance(v, str) for v in X.tolist()):
+            joined = [" ".join(tokens) for tokens in kept]
+            return np.array(joined, dtype=str) if X.dtype.kind == "U" else _object_array(joined)
+        return _object_array(kept)
+
+
+class CountVectorize(StatefulLayer):
+    """Token counts over a vocabulary learned in fit: one column per token.
+
+    Observations are strings (split on whitespace) or token lists. The vocabulary keeps the
+    ``max_features`` most frequent tokens seen at least ``min_count`` times (ties by token),
+    ordered by token. ``partial_fit`` is exact: counts are merged across batches.
+
+    Example::
+
+        counts = CountVectorize(max_features=1000)(Tokenize(lowercase=True)(reviews))
+    """
+
+    def __init__(self, max_features: int | None = None, min_count: int = 1) -> None:
+        if max_features is not None and max_features < 1:
+            raise SpecError(f"max_features must be positive; got {max_features}")
+        self.max_features = max_features
+        self.min_count = min_count
+
+    def reset(self) -> None:
+        super().reset()
+        self.__dict__.pop("_counter", None)
+
+    def partial_fit(self, X: np.ndarray) -> None:
+        checks.nonempty(X, "partial_fit")
+        counter: Counter = self.__dict__.setdefault("_counter", Counter())
+        for value in X.tolist():
+            counter.update(_tokens(value))
+        kept = [(t, c) for t, c in counter.items() if c >= self.min_count]
+        kept.sort(key=lambda tc: (-tc[1], tc[0]))
+        if self.max_features is not None:
+            kept = kept[: self.max_features]
+        vocabulary = sorted(t for t, _ in kept)
+        self.metadata["vocabulary"] = np.array(vocabulary, dtype=str)
+        self.metadata["counts"] = np.array([counter[t] for t in vocabulary], dtype=np.int64)
+
+    def output_spec(self, X: Spec) -> Spec:
+        return Spec((None,), np.int64)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if X.ndim != 1:
+            raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
+        column = {t: j for j, t in enumerate(self.metadata["vocabulary"].tolist())}
+        out = np.zeros((len(X), len(column)), dtype=np.int64)
+        for i, value in enumerate(X.tolist()):
+            for token in _tokens(value):
+                j = column.get(token)
+                if j is not None:
+                    out[i, j] += 1
+        return out
