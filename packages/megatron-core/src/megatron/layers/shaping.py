@@ -64,7 +64,7 @@ class AddDim(StatelessLayer):
         if X.shape is None:
             return X
         position = _axis(self.axis, len(X.shape)) - 1
-        return Spec(X.shape[:position] + (1,) + X.shape[position:], X.dtype)
+        return Spec((*X.shape[:position], 1, *X.shape[position:]), X.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         try:
@@ -130,7 +130,7 @@ class OneHotRange(StatefulLayer):
     def output_spec(self, X: Spec) -> Spec:
         checks.spec_numeric(X)
         width = self.max_val - self.min_val + 1 if self._known() else None  # type: ignore[operator]
-        return Spec(None if X.shape is None else X.shape + (width,), self.dtype)
+        return Spec(None if X.shape is None else (*X.shape, width), self.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         X = self._integers(X)
@@ -140,7 +140,7 @@ class OneHotRange(StatefulLayer):
         if self.strict and not inside.all():
             bad = X[~inside]
             raise LayerInputError(f"expected values in [{low}, {high}]; got {bad[:5].tolist()}")
-        out = np.zeros(X.shape + (high - low + 1,), dtype=self.dtype)
+        out = np.zeros((*X.shape, high - low + 1), dtype=self.dtype)
         np.put_along_axis(out, np.where(inside, offset, 0)[..., None], 1, axis=-1)
         out[~inside] = 0
         return out
@@ -179,7 +179,7 @@ class OneHotLabels(StatefulLayer):
 
     def output_spec(self, X: Spec) -> Spec:
         width = len(set(self.labels)) if self.labels is not None else None
-        return Spec(None if X.shape is None else X.shape + (width,), self.dtype)
+        return Spec(None if X.shape is None else (*X.shape, width), self.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         labels = self.metadata["labels"]
@@ -189,7 +189,7 @@ class OneHotLabels(StatefulLayer):
             raise LayerInputError(
                 f"unknown labels {np.unique(X[~inside])[:5].tolist()}; known: {labels.tolist()}"
             )
-        out = np.zeros(X.shape + (len(labels),), dtype=self.dtype)
+        out = np.zeros((*X.shape, len(labels)), dtype=self.dtype)
         np.put_along_axis(out, np.where(inside, position, 0)[..., None], 1, axis=-1)
         out[~inside] = 0
         return out
@@ -303,7 +303,7 @@ class TimeSeries(StatelessLayer):
         axis = self.time_axis - 1
         if not 0 <= axis <= len(X.shape):
             raise SpecError(f"time_axis {self.time_axis} is out of range for observations of shape {X.shape}")
-        return Spec(X.shape[:axis] + (self.window_size,) + X.shape[axis:], X.dtype), POSITIONS
+        return Spec((*X.shape[:axis], self.window_size, *X.shape[axis:]), X.dtype), POSITIONS
 
     def transform(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n, w = len(X), self.window_size
@@ -312,7 +312,7 @@ class TimeSeries(StatelessLayer):
             windows = np.lib.stride_tricks.sliding_window_view(X, w, axis=0)  # (count, ..., w)
             windows = np.moveaxis(windows, -1, 1)
         else:
-            windows = np.empty((0, w) + X.shape[1:], dtype=X.dtype)
+            windows = np.empty((0, w, *X.shape[1:]), dtype=X.dtype)
         if self.reverse:
             windows = windows[:, ::-1]
         if self.time_axis != 1:
@@ -384,7 +384,7 @@ class Slice(StatelessLayer):
         axis = self.axis % len(X.shape)
         length = X.shape[axis]
         size = None if length is None else len(range(length)[slice(self.start, self.stop, self.step)])
-        return Spec(X.shape[:axis] + (size,) + X.shape[axis + 1 :], X.dtype)
+        return Spec((*X.shape[:axis], size, *X.shape[axis + 1 :]), X.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         checks.ndim(X, 1)
