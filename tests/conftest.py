@@ -1,30 +1,19 @@
-"""Shared fixtures: a fresh plugin manager, and fake installed distributions."""
+"""Shared fixtures: fake installed distributions (``megatron_plugins`` comes from
+megatron-core's own pytest plugin)."""
 
 from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from megatron.plugins import reset_plugin_manager
-
-
-@pytest.fixture
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Plugins are loaded anew inside the test and forgotten after it."""
-    monkeypatch.delenv("MEGATRON_PLUGINS", raising=False)
-    monkeypatch.delenv("MEGATRON_DISABLE_PLUGINS", raising=False)
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
-
 
 @pytest.fixture
 def install_distribution(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, megatron_plugins: Callable[..., None]
 ) -> Callable[..., Path]:
     """Install a fake distribution: a module and a dist-info with a ``megatron`` entry point,
     on ``sys.path`` for the test only, as ``pip install`` would lay them out."""

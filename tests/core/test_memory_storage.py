@@ -59,6 +59,6 @@ def test_delete_and_cols():
     assert list(storage.read(cols=["b"])) == ["b"]
 
 
-def test_unknown_scheme_says_which_schemes_exist(fresh_plugins):
+def test_unknown_scheme_says_which_schemes_exist(megatron_plugins):
     with pytest.raises(StorageError, match=r"scheme 'nosuch'.*Known schemes: .*memory"):
         make("nosuch://x")

@@ -85,21 +85,21 @@ def test_disable_and_allow_lists(install_distribution, monkeypatch):
     assert "Triple" in get_registry().names("layer")
 
 
-def test_unknown_name_suggests_a_close_one(fresh_plugins):
+def test_unknown_name_suggests_a_close_one(megatron_plugins):
     with pytest.raises(UnknownNameError, match=r"named 'Lamda'.*Did you mean 'Lambda'"):
         megatron.layers.Lamda
     with pytest.raises(AttributeError):  # hasattr() and getattr(..., default) keep working
         megatron.metrics.NoSuchMetric
 
 
-def test_builtins_come_through_the_entry_point(fresh_plugins):
+def test_builtins_come_through_the_entry_point(megatron_plugins):
     core = {p.name: p for p in get_plugin_manager().plugins}["core"]
     assert core.distribution == "megatron-core"
     entry = get_registry().entry("metric", "Accuracy")
     assert (entry.plugin, entry.distribution) == ("core", "megatron-core")
 
 
-def test_adapt_layer_hook_claims_foreign_objects(fresh_plugins):
+def test_adapt_layer_hook_claims_foreign_objects(megatron_plugins):
     from megatron.layers import Lambda, as_layer
     from megatron.plugins import hookimpl
 
@@ -111,7 +111,7 @@ def test_adapt_layer_hook_claims_foreign_objects(fresh_plugins):
         def adapt_layer(self, obj):
             return Lambda(lambda x: x + 1) if isinstance(obj, Foreign) else None
 
-    get_plugin_manager().register(Adapter(), "adapter")
+    megatron_plugins(Adapter(), "adapter")
     assert isinstance(as_layer(Foreign()), Lambda)
     with pytest.raises(megatron.MegatronError, match="Expected a megatron Layer"):
         as_layer(object())

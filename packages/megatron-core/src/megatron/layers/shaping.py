@@ -219,7 +219,9 @@ class Reshape(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         try:
-            return X.reshape((len(X), *self.new_shape))
+            # resolve -1 per observation, so that an empty batch reshapes too
+            shape = np.empty(X.shape[1:], dtype=np.int8).reshape(self.new_shape).shape
+            return X.reshape((len(X), *shape))
         except ValueError:
             raise LayerInputError(
                 f"cannot reshape observations of shape {X.shape[1:]} to {self.new_shape}"
@@ -240,7 +242,7 @@ class Flatten(StatelessLayer):
         return Spec((int(np.prod(X.shape)),), X.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return X.reshape(len(X), -1)
+        return X.reshape(len(X), int(np.prod(X.shape[1:])))
 
 
 class SplitDict(StatelessLayer):

@@ -1,0 +1,210 @@
+"""The layer conformance suite: what every layer must do, checked through real pipelines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from megatron.errors import MegatronError
+from megatron.layers.base import Layer
+from megatron.nodes import Input, Node
+from megatron.outputs import Outputs
+from megatron.pipeline import Pipeline
+from megatron.specs import Spec
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class LayerCase:
+    """One way to use a layer: how to make it and a batch of inputs (targets last).
+
+    ``bad_inputs`` lists input batches the layer must refuse with a megatron error;
+    ``input_specs`` overrides the specs declared for the inputs (by default each array's
+    own). A layer whose output rows depend on neighbouring rows sets ``stream_stateful``.
+    """
+
+    make: Callable[[], Layer]
+    inputs: tuple[np.ndarray, ...] = attrs.field(converter=_tuple)
+    bad_inputs: tuple[tuple[np.ndarray, ...], ...] = attrs.field(default=(), converter=_tuple)
+    input_specs: tuple[Spec, ...] | None = None
+    rtol: float = 1e-7
+    atol: float = 1e-9
+    name: str | None = None
+
+    def __str__(self) -> str:
+        return self.name or getattr(self.make, "__name__", repr(self.make))
+
+    def layer(self) -> Layer:
+        return self.make()
+
+    def feed(self, arrays: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        return {f"in{i}": a for i, a in enumerate(arrays)}
+
+    def batches(self, n: int = 3) -> list[tuple[np.ndarray, ...]]:
+        """The inputs cut into ``n`` uneven batches of rows."""
+        length = len(self.inputs[0])
+        cuts = sorted({max(1, length * k // (n + 1) + k) for k in range(1, n)} - {length})
+        return [tuple(part) for part in zip(*(np.split(a, cuts) for a in self.inputs))]
+
+
+def _named_pipeline(case: LayerCase, *, declare: bool = True) -> tuple[Pipeline, Layer]:
+    """A pipeline applying a fresh layer to inputs ``in0, in1, ...``, its outputs named
+    ``out0, out1, ...``. Without ``declare`` the inputs accept any shape and dtype."""
+    layer = case.layer()
+    if not declare:
+        specs = tuple(Spec() for _ in case.inputs)
+    else:
+        specs = case.input_specs or tuple(Spec.of(a) for a in case.inputs)
+    nodes = [Input(f"in{i}", spec.shape, spec.dtype) for i, spec in enumerate(specs)]
+    called = layer(nodes if len(nodes) > 1 else nodes[0])
+    outputs = [called] if isinstance(called, Node) else list(called)
+    names = [f"out{i}" for i in range(len(outputs))]
+    renamed = [_Rename(n)(node, n) for node, n in zip(outputs, names)]
+    return Pipeline(nodes, renamed, name=f"conformance_{layer.name}"), layer
+
+
+class _Rename(Layer):
+    """Pass a value through under a given name (so any layer's outputs can be named)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def output_spec(self, X: Spec) -> Spec:
+        return X
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return X
+
+
+def _run(
+    case: LayerCase,
+    arrays: Sequence[np.ndarray],
+    pipeline: Pipeline,
+    layer: Layer,
+    fit_on: Sequence[np.ndarray] | None = None,
+) -> Outputs:
+    if layer.stateful:
+        pipeline.fit(case.feed(fit_on if fit_on is not None else arrays))
+    return pipeline.transform(case.feed(arrays))
+
+
+def _assert_same(case: LayerCase, got: Outputs, want: Outputs, what: str) -> None:
+    for name in want:
+        a, b = got[name], want[name]
+        assert a.shape == b.shape, f"{case}: {what}: output {name!r} has shape {a.shape}, expected {b.shape}"
+        if a.dtype.kind in "fc":
+            np.testing.assert_allclose(a, b, rtol=case.rtol, atol=case.atol, err_msg=f"{case}: {what}")
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=f"{case}: {what}")
+
+
+def check_fit_and_transform(case: LayerCase) -> None:
+    """The layer fits (when stateful) and transforms a batch through a pipeline."""
+    pipeline, layer = _named_pipeline(case)
+    outputs = _run(case, case.inputs, pipeline, layer)
+    assert len(outputs) >= 1, f"{case}: no outputs"
+    if layer.stateful:
+        assert layer.fitted, f"{case}: the layer is not marked fitted after fit"
+
+
+def check_inputs_not_mutated(case: LayerCase) -> None:
+    """Neither fit nor transform writes to its inputs."""
+    originals = [a.copy() for a in case.inputs]
+    frozen = [a.copy() for a in case.inputs]
+    for array in frozen:
+        array.setflags(write=False)
+    pipeline, layer = _named_pipeline(case)
+    _run(case, frozen, pipeline, layer)
+    for before, after in zip(originals, frozen):
+        np.testing.assert_array_equal(before, after, err_msg=f"{case}: an input changed")
+
+
+def check_output_matches_spec(case: LayerCase) -> None:
+    """Outputs have the shape and dtype the layer declared when the graph was built."""
+    pipeline, layer = _named_pipeline(case)
+    outputs = _run(case, case.inputs, pipeline, layer)
+    for node in pipeline.outputs:
+        declared = node.inputs[0].spec
+        array = outputs[node.name]
+        assert declared.accepts_shape(array.shape[1:]), (
+            f"{case}: output {node.inputs[0].name!r} declared shape {declared.shape}, got {array.shape[1:]}"
+        )
+        if declared.dtype is not None:
+            assert array.dtype == declared.dtype, (
+                f"{case}: output {node.inputs[0].name!r} declared dtype {declared.dtype}, got {array.dtype}"
+            )
+
+
+def check_batches_concatenate(case: LayerCase) -> None:
+    """Transforming concatenated batches equals concatenating their transforms (skipped for
+    layers documented as ``stream_stateful``)."""
+    pipeline, layer = _named_pipeline(case)
+    if getattr(layer, "stream_stateful", False):
+        return
+    whole = _run(case, case.inputs, pipeline, layer)
+    parts = [pipeline.transform(case.feed(batch)) for batch in case.batches()]
+    joined = Outputs(list(whole), [np.concatenate([p[name] for p in parts]) for name in whole])
+    _assert_same(case, joined, whole, "transform of concatenated batches")
+
+
+def check_partial_fit_matches_fit(case: LayerCase) -> None:
+    """Fitting batch by batch (``fit_generator``) equals one fit on all the data."""
+    pipeline, layer = _named_pipeline(case)
+    if not layer.stateful or not layer.supports_partial_fit():
+        return
+    whole = _run(case, case.inputs, pipeline, layer)
+    streamed_pipeline, _ = _named_pipeline(case)
+    streamed_pipeline.fit_generator([case.feed(b) for b in case.batches()])
+    _assert_same(case, streamed_pipeline.transform(case.feed(case.inputs)), whole, "partial_fit over batches")
+
+
+def check_bad_input_names_the_layer(case: LayerCase) -> None:
+    """Each bad input is refused with a megatron error naming the layer and the node."""
+    for bad in case.bad_inputs:
+        pipeline, layer = _named_pipeline(case, declare=False)
+        try:
+            _run(case, bad, pipeline, layer, fit_on=bad)
+        except MegatronError as exc:
+            message = str(exc)
+            assert layer.name in message, f"{case}: the error does not name layer {layer.name!r}: {message}"
+            assert "at node" in message, f"{case}: the error does not name the node: {message}"
+        else:
+            raise AssertionError(f"{case}: bad input {[b.dtype for b in bad]} was accepted")
+
+
+def check_empty_batch(case: LayerCase) -> None:
+    """An empty batch transforms to empty outputs; fitting on one is refused with a megatron
+    error (a layer cannot learn from nothing)."""
+    empty = [a[:0] for a in case.inputs]
+    pipeline, layer = _named_pipeline(case)
+    if layer.stateful and not layer.fitted:
+        try:
+            pipeline.fit(case.feed(empty))
+        except MegatronError:
+            pass
+        else:
+            raise AssertionError(f"{case}: fitting on an empty batch was accepted")
+    if layer.stateful:
+        pipeline.fit(case.feed(case.inputs))
+    outputs = pipeline.transform(case.feed(empty))
+    for name in outputs:
+        assert len(outputs[name]) == 0, f"{case}: an empty batch gave {len(outputs[name])} rows"
+
+
+def layer_checks() -> list[Callable[[LayerCase], None]]:
+    """Every layer check, for ``pytest.mark.parametrize``."""
+    return [
+        check_fit_and_transform,
+        check_inputs_not_mutated,
+        check_output_matches_spec,
+        check_batches_concatenate,
+        check_partial_fit_matches_fit,
+        check_bad_input_names_the_layer,
+        check_empty_batch,
+    ]
