@@ -124,7 +124,7 @@ class Layer:
         from megatron.execution.local import run_layer
 
         values = [node.output for node in op.inputs]
-        if self.stateful:
+        if self.stateful and not self.fitted:  # a layer called again applies what it learned
             run_layer(op, "fit", values)
         outputs = run_layer(op, "transform", values[: len(op.features)])
         for node, value in zip(op.outputs, outputs):
