@@ -19,7 +19,7 @@ class Outputs(Mapping[str, np.ndarray]):
     __slots__ = ("_arrays", "_index", "_names")
 
     def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], index: Any = None) -> None:
-        self._names = tuple(names)
+        self._names = names if type(names) is tuple else tuple(names)
         self._arrays = dict(zip(self._names, arrays))
         self._index = index
 

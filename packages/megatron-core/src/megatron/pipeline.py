@@ -194,7 +194,7 @@ class Pipeline:
                     f"or a pandas DataFrame; got {type(data).__name__}."
                 ) from None
             feeds.append(node.check(value))
-        if feeds:
+        if len(feeds) > 1:
             n = len(feeds[0])
             if any(len(f) != n for f in feeds):
                 lengths = ", ".join(f"{node.name!r}: {len(f)}" for node, f in zip(plan.inputs, feeds))
@@ -266,7 +266,7 @@ class Pipeline:
 
     def transform(self, data: Data, index: Any = None) -> Outputs:
         """Compute the outputs for ``data``; with storage, store them under ``index``."""
-        plan, stateful = self._plan("transform", (*self.outputs, *self._rows))
+        plan, stateful = self._plans.get("transform") or self._plan("transform", (*self.outputs, *self._rows))
         if stateful:
             self._check_fitted(stateful, "transform")
         feeds, index = self._feeds(plan, data, index, "transform")

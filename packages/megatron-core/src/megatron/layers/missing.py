@@ -40,6 +40,8 @@ def _fill(X: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
         dtype = np.result_type(X.dtype, np.asarray(value).dtype) if dtype.kind in "US" else np.dtype(object)
     elif dtype.kind in "biu" and isinstance(value, float) and not float(value).is_integer():
         dtype = np.dtype(np.float64)
+    if dtype.kind in "biufc" and np.ndim(value) == 0:  # one vectorised pass for numbers
+        return np.where(mask, np.asarray(value, dtype=dtype), X).astype(dtype, copy=False)
     out = X.astype(dtype, copy=True)
     out[mask] = value
     return out
@@ -143,9 +145,9 @@ class SimpleImpute(StatefulLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         mask = missing_mask(X, self.missing_values)
-        if not mask.any():
-            return X.copy()
         fill = np.broadcast_to(self.metadata["fill"], X.shape)
+        if X.dtype.kind in "biuf" and fill.dtype.kind in "biuf":
+            return np.where(mask, fill, X)
         if X.dtype.kind in "US":
             out = X.astype(np.result_type(X.dtype, fill.dtype) if fill.dtype.kind in "US" else object)
         elif X.dtype.kind in "biu" and fill.dtype.kind == "f":

@@ -222,8 +222,11 @@ class Normalize(StatelessLayer):
     def transform(self, X: np.ndarray) -> np.ndarray:
         checks.numeric(X)
         totals = X.sum(axis=-1, keepdims=True) if X.ndim > 1 else X
-        out = np.zeros(np.broadcast_shapes(X.shape, totals.shape), dtype=checks.floating(X))
-        np.divide(X, totals, out=out, where=totals != 0, casting="unsafe")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.divide(X, totals, dtype=checks.floating(X))
+        empty = totals == 0
+        if empty.any():
+            out[np.broadcast_to(empty, out.shape)] = 0
         return out
 
 
@@ -247,6 +250,7 @@ class Whiten(StatefulLayer):
         m2_b = ((X - mean_b) ** 2).sum(axis=0)
         if "n" not in m:
             m["n"], m["mean"], m["m2"] = np.asarray(n_b), mean_b, m2_b
+            self._set_scale()
             return
         n_a, mean_a = m["n"], m["mean"]
         n = n_a + n_b
@@ -254,6 +258,11 @@ class Whiten(StatefulLayer):
         m["mean"] = mean_a + delta * (n_b / n)
         m["m2"] = m["m2"] + m2_b + delta**2 * (n_a * n_b / n)
         m["n"] = np.asarray(n)
+        self._set_scale()
+
+    def _set_scale(self) -> None:
+        std = np.sqrt(self.metadata["m2"] / self.metadata["n"])
+        self.metadata["scale"] = np.where(std == 0, 1, std).astype(self.metadata["mean"].dtype)
 
     def output_spec(self, X: Spec) -> Spec:
         checks.spec_numeric(X)
@@ -261,10 +270,9 @@ class Whiten(StatefulLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         checks.numeric(X)
-        std = np.sqrt(self.metadata["m2"] / self.metadata["n"])
-        std = np.where(std == 0, 1, std).astype(self.metadata["mean"].dtype)
-        out = np.subtract(X, self.metadata["mean"], dtype=checks.floating(X))
-        out /= std
+        metadata = self.metadata
+        out = np.subtract(X, metadata["mean"], dtype=checks.floating(X))
+        out /= metadata["scale"]
         return out
 
 

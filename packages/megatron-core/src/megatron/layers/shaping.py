@@ -7,6 +7,7 @@ observation index stays aligned.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -68,9 +69,10 @@ class AddDim(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         try:
-            return np.expand_dims(X, _axis(self.axis, X.ndim - 1))
+            position = _axis(self.axis, X.ndim - 1)
         except SpecError as exc:
             raise LayerInputError(str(exc)) from None
+        return X[(slice(None),) * position + (None,)]
 
 
 class OneHotRange(StatefulLayer):
@@ -218,9 +220,13 @@ class Reshape(StatelessLayer):
         return Spec(shape, X.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        shape = self.new_shape
+        if -1 in shape:  # resolve it per observation, so that an empty batch reshapes too
+            known = math.prod(d for d in shape if d != -1)
+            shape = (
+                tuple(math.prod(X.shape[1:]) // known if d == -1 else d for d in shape) if known else shape
+            )
         try:
-            # resolve -1 per observation, so that an empty batch reshapes too
-            shape = np.empty(X.shape[1:], dtype=np.int8).reshape(self.new_shape).shape
             return X.reshape((len(X), *shape))
         except ValueError:
             raise LayerInputError(
@@ -242,7 +248,7 @@ class Flatten(StatelessLayer):
         return Spec((int(np.prod(X.shape)),), X.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return X.reshape(len(X), int(np.prod(X.shape[1:])))
+        return X.reshape(len(X), math.prod(X.shape[1:]))
 
 
 class SplitDict(StatelessLayer):

@@ -104,11 +104,11 @@ class RemoveStopwords(StatelessLayer):
         if X.ndim != 1:
             raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
         words = stopwords(self.language)
-        kept = [[t for t in _tokens(v) if t.lower() not in words] for v in X.tolist()]
-        if X.dtype.kind == "U" or all(isinstance(v, str) for v in X.tolist()):
-            joined = [" ".join(tokens) for tokens in kept]
+        values = X.tolist()
+        if X.dtype.kind == "U" or all(isinstance(v, str) for v in values):
+            joined = [" ".join([w for w in v.split() if w.lower() not in words]) for v in values]
             return np.array(joined, dtype=str) if X.dtype.kind == "U" else _object_array(joined)
-        return _object_array(kept)
+        return _object_array([[t for t in _tokens(v) if t.lower() not in words] for v in values])
 
 
 class CountVectorize(StatefulLayer):
