@@ -50,6 +50,10 @@ class LengthMismatchError(DataError):
     """Input arrays of one call hold different numbers of observations."""
 
 
+class SourceError(DataError):
+    """A data source cannot be read: a missing file, ragged rows, a dtype that changes."""
+
+
 class UnknownOutputError(MegatronError, KeyError):
     """An output name that the pipeline or result does not have."""
 

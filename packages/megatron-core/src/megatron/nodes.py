@@ -121,15 +121,24 @@ class Input(Node):
 
     ``shape`` excludes the observation axis: the default ``()`` takes a 1-D array of scalars.
     Entries of ``shape`` may be ``None`` for any length. ``dtype=None`` accepts any dtype;
-    otherwise data is cast to it (safely, within the same kind).
+    otherwise data is cast to it (safely, within the same kind). ``columns`` makes the input
+    read several DataFrame columns as one (n, k) array.
 
     Calling an input on an array switches on eager mode: ``Input('x', (3,))(array)``.
     """
 
-    def __init__(self, name: str, shape: Sequence[int | None] | int | None = (), dtype: Any = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        shape: Sequence[int | None] | int | None = (),
+        dtype: Any = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise GraphError(f"An Input needs a non-empty string name; got {name!r}.")
         super().__init__(name, Spec(shape, dtype))
+        self.columns = None if columns is None else list(columns)
+        """The DataFrame columns this input reads, stacked as one array (default: its name)."""
         # A fully known shape is checked with one tuple comparison on the hot path.
         self._exact_shape = None if self.spec.shape is None or None in self.spec.shape else self.spec.shape
 
@@ -197,3 +206,17 @@ def describe_rows(rows: tuple[Node, ...]) -> str:
     if not rows:
         return "all rows"
     return "rows kept by " + " then ".join(repr(r.layer.name) for r in rows)  # type: ignore[union-attr]
+
+
+def from_dataframe(df: Any, exclude_cols: Sequence[str] = (), **options: Any) -> dict[str, Input]:
+    """Inputs for a DataFrame's columns; see :func:`megatron.io.schema.from_dataframe`."""
+    from megatron.io.schema import from_dataframe as build
+
+    return build(df, exclude_cols, **options)
+
+
+def from_csv(path: Any, exclude_cols: Sequence[str] = (), **options: Any) -> dict[str, Input]:
+    """Inputs for a CSV file's columns; see :func:`megatron.io.schema.from_csv`."""
+    from megatron.io.schema import from_csv as build
+
+    return build(path, exclude_cols, **options)

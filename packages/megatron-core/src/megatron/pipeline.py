@@ -22,10 +22,12 @@ from megatron.errors import (
 from megatron.execution.executor import Executor
 from megatron.execution.local import LocalExecutor
 from megatron.execution.plan import Mode, Plan, compile_plan, needed_inputs, stateful_stages, upstream_ops
+from megatron.io.batch import Batch
 from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
 from megatron.nodes import Apply, Input, Node, as_node_list, common_rows
 from megatron.outputs import Outputs
+from megatron.progress import batch_count, progress
 from megatron.storage import Storage, open_storage
 
 Data = Mapping[str, Any] | Any  # a mapping of input name to array-like, or a pandas DataFrame
@@ -183,9 +185,10 @@ class Pipeline:
     def _feeds(self, plan: Plan, data: Data, index: Any, operation: str) -> tuple[list[np.ndarray], Any]:
         columns, frame_index = _columns(data)
         feeds = []
+        read = columns.read if type(columns) is _FrameColumns else None
         for node in plan.inputs:
             try:
-                value = columns[node.name]
+                value = columns[node.name] if read is None else read(node)
             except KeyError:
                 raise _missing_input(self.name, node, columns, plan, operation) from None
             except TypeError:
@@ -213,6 +216,24 @@ class Pipeline:
                 )
         return feeds, index
 
+    def _batches(
+        self, batches: Iterable[Data], steps: int | None, description: str, show: bool | None
+    ) -> Iterator[tuple[int, Data]]:
+        """One pass of numbered batches, with a progress bar where enabled."""
+        total = batch_count(batches, steps)
+        return enumerate(
+            progress(_take(batches, steps, self.name), total=total, description=description, requested=show)
+        )
+
+    def _batch_feeds(
+        self, plan: Plan, batch: Data, number: int, operation: str
+    ) -> tuple[list[np.ndarray], Any]:
+        """``_feeds`` for one batch of a stream; errors say which batch."""
+        try:
+            return self._feeds(plan, batch, None, operation)
+        except DataError as exc:
+            raise type(exc)(f"Batch {number}: {exc}") from None
+
     # -- operations --------------------------------------------------------------------------
     def fit(self, data: Data) -> Pipeline:
         """Fit every stateful layer once, in topological order, on its fully transformed inputs."""
@@ -232,9 +253,15 @@ class Pipeline:
         return self
 
     def fit_generator(
-        self, batches: Iterable[Data], steps_per_epoch: int | None = None, epochs: int = 1
+        self,
+        batches: Iterable[Data],
+        steps_per_epoch: int | None = None,
+        epochs: int = 1,
+        progress: bool | None = None,
     ) -> Pipeline:
         """Fit from batches, exactly: one stage of passes per depth of stateful layers.
+
+        ``progress`` shows a progress bar (default: when stderr is a terminal).
 
         A layer is fitted only once everything upstream of it is final, so the result equals
         ``fit`` on all the data for layers whose ``partial_fit`` is exact. Each stage makes
@@ -247,6 +274,10 @@ class Pipeline:
         self._check_incremental([layer for stage in stages for layer in stage], "fit_generator")
         _check_count("steps_per_epoch", steps_per_epoch, allow_none=True)
         _check_count("epochs", epochs)
+        if getattr(batches, "repeat", False) and steps_per_epoch is None:
+            raise DataError(
+                f"Pipeline {self.name!r}.fit_generator() got a source that repeats forever: pass steps_per_epoch."
+            )
         one_shot = iter(batches) is batches
         if one_shot and steps_per_epoch is None and len(stages) * epochs > 1:
             raise DataError(
@@ -258,9 +289,10 @@ class Pipeline:
             for layer in stage:
                 layer.reset()
             plan, _ = self._plan(("fit_generator", number), (), fit=stage, mode="partial_fit")
-            for _ in range(epochs):
-                for batch in _take(batches, steps_per_epoch, self.name):
-                    feeds, _ = self._feeds(plan, batch, None, "fit_generator")
+            for epoch in range(epochs):
+                description = f"{self.name}: fit stage {number + 1}/{len(stages)}, epoch {epoch + 1}/{epochs}"
+                for i, batch in self._batches(batches, steps_per_epoch, description, progress):
+                    feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
                     self._executor.run(plan, feeds)
         return self
 
@@ -288,7 +320,9 @@ class Pipeline:
             self.storage.write(outputs.index, outputs)
         return outputs
 
-    def transform_generator(self, batches: Iterable[Data], steps: int | None = None) -> Iterator[Outputs]:
+    def transform_generator(
+        self, batches: Iterable[Data], steps: int | None = None, progress: bool | None = None
+    ) -> Iterator[Outputs]:
         """Transform batch by batch, lazily. Each batch keeps its own index (a DataFrame's
         index, or positions continuing from the previous batch) and is stored under it."""
         plan, stateful = self._plan("transform", (*self.outputs, *self._rows))
@@ -297,8 +331,8 @@ class Pipeline:
 
         def run() -> Iterator[Outputs]:
             start = 0
-            for batch in _take(batches, steps, self.name):
-                feeds, index = self._feeds(plan, batch, None, "transform_generator")
+            for i, batch in self._batches(batches, steps, f"{self.name}: transform", progress):
+                feeds, index = self._batch_feeds(plan, batch, i, "transform_generator")
                 yield self._outputs(plan, feeds, index, start)
                 start += len(feeds[0]) if feeds else 0
 
@@ -306,9 +340,11 @@ class Pipeline:
 
     def evaluate(self, data: Data) -> dict[str, float]:
         """Every metric of the pipeline on ``data``, by metric name."""
-        return self.evaluate_generator([data])
+        return self.evaluate_generator([data], progress=False)
 
-    def evaluate_generator(self, batches: Iterable[Data], steps: int | None = None) -> dict[str, float]:
+    def evaluate_generator(
+        self, batches: Iterable[Data], steps: int | None = None, progress: bool | None = None
+    ) -> dict[str, float]:
         """Every metric over all ``batches``, exactly (metric states are merged, not averaged)."""
         if not self.metrics:
             raise MegatronError(
@@ -320,8 +356,8 @@ class Pipeline:
         self._check_fitted(stateful, "evaluate")
         position = {id(n): i for i, n in enumerate(nodes)}
         states = [m.metric.initial_state() for m in self.metrics]
-        for batch in _take(batches, steps, self.name):
-            feeds, _ = self._feeds(plan, batch, None, "evaluate")
+        for i, batch in self._batches(batches, steps, f"{self.name}: evaluate", progress):
+            feeds, _ = self._batch_feeds(plan, batch, i, "evaluate_generator")
             values = self._executor.run(plan, feeds)
             for i, metric in enumerate(self.metrics):
                 args = [values[position[id(n)]] for n in metric.inputs]
@@ -360,7 +396,11 @@ def _resolve_executor(executor: Executor | str | None) -> Executor:
 
 def _columns(data: Data) -> tuple[Any, Any]:
     """The name -> column lookup of ``data``, and its own index where it has one."""
-    if type(data) is dict or isinstance(data, Mapping):
+    if type(data) is dict:
+        return data, None
+    if isinstance(data, Batch):
+        return data, data.index
+    if isinstance(data, Mapping):
         return data, None
     if hasattr(data, "columns") and hasattr(data, "index") and hasattr(data, "iloc"):  # pandas
         return _FrameColumns(data), data.index.to_numpy()
@@ -368,13 +408,20 @@ def _columns(data: Data) -> tuple[Any, Any]:
 
 
 class _FrameColumns:
+    """A DataFrame's columns by input name; grouped inputs stack their columns."""
+
     def __init__(self, frame: Any) -> None:
         self.frame = frame
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self.frame.columns:
-            raise KeyError(name)
-        return self.frame[name].to_numpy()
+    def read(self, node: Input) -> np.ndarray:
+        from megatron.io.frames import column_array
+
+        names = node.columns or [node.name]
+        if any(name not in self.frame.columns for name in names):
+            raise KeyError(node.name)
+        if node.columns is None:
+            return column_array(self.frame[node.name])
+        return np.column_stack([column_array(self.frame[c]) for c in names])
 
     def __iter__(self) -> Iterator[str]:
         return iter(map(str, self.frame.columns))

@@ -41,6 +41,12 @@ def register_metrics(register: Register) -> None:
 
 
 @hookimpl
+def register_sources(register: Register) -> None:
+    for name in ("PandasData", "CSVData", "PandasGenerator", "CSVGenerator", "ArrayGenerator"):
+        register(name, f"megatron.io.sources:{name}")
+
+
+@hookimpl
 def register_storage(register: Register) -> None:
     register("memory", "megatron.storage.memory:MemoryStorage")
 

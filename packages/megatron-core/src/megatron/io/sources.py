@@ -1,0 +1,256 @@
+"""Data sources: whole datasets (``PandasData``, ``CSVData``) and re-iterable batch sources
+(``PandasGenerator``, ``CSVGenerator``, ``ArrayGenerator``).
+
+Every batch source is re-iterable: each ``iter()`` is one pass over the data, which staged
+fitting needs; ``repeat=True`` cycles forever instead (then pass ``steps_per_epoch``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import DataError, SourceError
+from megatron.io.batch import Batch
+from megatron.io.frames import Groups, check_columns, frame_to_batch, require_pandas
+
+
+def _positive(batch_size: Any) -> int:
+    if not isinstance(batch_size, int | np.integer) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise DataError(f"batch_size must be a positive integer; got {batch_size!r}")
+    return int(batch_size)
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"No such file: {str(path)!r}")
+    return path
+
+
+def PandasData(
+    df: Any,
+    exclude_cols: Sequence[str] = (),
+    nrows: int | None = None,
+    *,
+    groups: Groups | None = None,
+    index_col: str | None = None,
+) -> Batch:
+    """The columns of a DataFrame as input arrays, each column keeping its dtype.
+
+    Example::
+
+        data = PandasData(df, exclude_cols=['id'], index_col='id')
+        pipeline.fit(data)
+    """
+    frame = df if nrows is None else df.iloc[:nrows]
+    return frame_to_batch(frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col)
+
+
+def CSVData(
+    path: str | os.PathLike[str],
+    exclude_cols: Sequence[str] = (),
+    nrows: int | None = None,
+    *,
+    groups: Groups | None = None,
+    index_col: str | None = None,
+    **read_csv: Any,
+) -> Batch:
+    """A CSV file (with a header row) as input arrays; extra keywords go to ``pandas.read_csv``.
+
+    Example::
+
+        data = CSVData('train.csv', index_col='id')
+    """
+    pd = require_pandas()
+    path = _existing(path)
+    try:
+        frame = pd.read_csv(path, nrows=nrows, **read_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SourceError(f"Cannot read CSV file {str(path)!r}: {exc}") from exc
+    return frame_to_batch(
+        frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col, where=str(path)
+    )
+
+
+class BatchSource:
+    """Base of the batch sources: ``batch_size`` rows at a time, one pass per ``iter()``."""
+
+    def __init__(self, batch_size: int, repeat: bool = False) -> None:
+        self.batch_size = _positive(batch_size)
+        self.repeat = repeat
+
+    def __iter__(self) -> Iterator[Batch]:
+        while True:
+            yield from self.one_pass()
+            if not self.repeat:
+                return
+
+    def one_pass(self) -> Iterator[Batch]:
+        """The batches of one pass over the data."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        """Batches per pass, where known."""
+        raise TypeError(f"{type(self).__name__} does not know its number of batches")
+
+
+class PandasGenerator(BatchSource):
+    """A DataFrame in batches of ``batch_size`` rows, keeping its index.
+
+    Example::
+
+        pipeline.fit_generator(PandasGenerator(df, batch_size=1000))
+    """
+
+    def __init__(
+        self,
+        df: Any,
+        batch_size: int,
+        exclude_cols: Sequence[str] = (),
+        *,
+        groups: Groups | None = None,
+        index_col: str | None = None,
+        repeat: bool = False,
+    ) -> None:
+        super().__init__(batch_size, repeat)
+        self.df = df
+        self.exclude_cols = tuple(exclude_cols)
+        self.groups = groups
+        self.index_col = index_col
+        frame_to_batch(
+            df.iloc[:0], exclude_cols=exclude_cols, groups=groups, index_col=index_col
+        )  # fail early
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.df) / self.batch_size)
+
+    def one_pass(self) -> Iterator[Batch]:
+        for start in range(0, len(self.df), self.batch_size):
+            yield frame_to_batch(
+                self.df.iloc[start : start + self.batch_size],
+                exclude_cols=self.exclude_cols,
+                groups=self.groups,
+                index_col=self.index_col,
+            )
+
+
+class CSVGenerator(BatchSource):
+    """A CSV file streamed in batches of ``batch_size`` rows, with bounded memory.
+
+    Rows are numbered from 0 across the file unless ``index_col`` names a column. A column
+    whose dtype changes from one batch to the next (say, an int column with a missing value
+    further down) is an error naming the column and the batch: pass ``dtype=`` (it goes to
+    ``pandas.read_csv`` with any other keyword) to fix the types.
+
+    Example::
+
+        pipeline.fit_generator(CSVGenerator('big.csv', batch_size=100_000))
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        batch_size: int,
+        exclude_cols: Sequence[str] = (),
+        *,
+        groups: Groups | None = None,
+        index_col: str | None = None,
+        repeat: bool = False,
+        **read_csv: Any,
+    ) -> None:
+        super().__init__(batch_size, repeat)
+        self.path = _existing(path)
+        self.exclude_cols = tuple(exclude_cols)
+        self.groups = groups
+        self.index_col = index_col
+        self.read_csv = read_csv
+        pd = require_pandas()
+        header = pd.read_csv(self.path, nrows=0, **read_csv)
+        columns = [str(c) for c in header.columns]
+        check_columns(columns, list(self.exclude_cols), "excluded columns", str(self.path))
+        for name, cols in (groups or {}).items():
+            check_columns(columns, list(cols), f"columns of group {name!r}", str(self.path))
+
+    def one_pass(self) -> Iterator[Batch]:
+        pd = require_pandas()
+        dtypes: dict[str, Any] | None = None
+        start = 0
+        try:
+            chunks = pd.read_csv(self.path, chunksize=self.batch_size, **self.read_csv)
+            for number, chunk in enumerate(chunks):
+                if dtypes is None:
+                    dtypes = dict(chunk.dtypes)
+                else:
+                    for column, dtype in chunk.dtypes.items():
+                        if dtypes.get(column) != dtype:
+                            raise SourceError(
+                                f"Column {column!r} of {str(self.path)!r} changes dtype in batch {number}: "
+                                f"{dtypes.get(column)} in the first batch, {dtype} now. Pass dtype= "
+                                f"{{{column!r}: ...}} to CSVGenerator to fix it."
+                            )
+                if self.index_col is None:
+                    chunk.index = pd.RangeIndex(start, start + len(chunk))
+                start += len(chunk)
+                yield frame_to_batch(
+                    chunk,
+                    exclude_cols=self.exclude_cols,
+                    groups=self.groups,
+                    index_col=self.index_col,
+                    where=str(self.path),
+                )
+        except pd.errors.ParserError as exc:
+            raise SourceError(f"Cannot read CSV file {str(self.path)!r}: {exc}") from exc
+
+
+class ArrayGenerator(BatchSource):
+    """Arrays, or ``.npy`` files read memory-mapped, in batches of ``batch_size`` rows.
+
+    Suits data larger than memory, such as image sets: each batch reads only its rows.
+
+    Example::
+
+        batches = ArrayGenerator({'image': 'images.npy', 'label': labels}, batch_size=256)
+    """
+
+    def __init__(
+        self,
+        arrays: Mapping[str, np.ndarray | str | os.PathLike[str]],
+        batch_size: int,
+        *,
+        index: Sequence[Any] | None = None,
+        repeat: bool = False,
+    ) -> None:
+        super().__init__(batch_size, repeat)
+        self.arrays = {name: self._open(value) for name, value in arrays.items()}
+        lengths = {name: len(a) for name, a in self.arrays.items()}
+        if len(set(lengths.values())) > 1:
+            raise DataError(f"ArrayGenerator arrays hold different numbers of rows: {lengths}")
+        self.length = next(iter(lengths.values()), 0)
+        self.index = None if index is None else np.asarray(index)
+        if self.index is not None and len(self.index) != self.length:
+            raise DataError(f"ArrayGenerator index has {len(self.index)} keys for {self.length} rows")
+
+    @staticmethod
+    def _open(value: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+        if isinstance(value, str | os.PathLike):
+            path = _existing(value)
+            try:
+                return np.load(path, mmap_mode="r", allow_pickle=False)
+            except ValueError as exc:
+                raise SourceError(f"Cannot memory-map {str(path)!r} as a .npy array: {exc}") from exc
+        return np.asarray(value)
+
+    def __len__(self) -> int:
+        return math.ceil(self.length / self.batch_size)
+
+    def one_pass(self) -> Iterator[Batch]:
+        for start in range(0, self.length, self.batch_size):
+            stop = min(start + self.batch_size, self.length)
+            index = np.arange(start, stop) if self.index is None else self.index[start:stop]
+            yield Batch({name: np.asarray(a[start:stop]) for name, a in self.arrays.items()}, index)

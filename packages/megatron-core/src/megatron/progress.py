@@ -1,0 +1,42 @@
+"""Progress bars for batch-by-batch operations (tqdm, an optional dependency)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+
+def enabled(requested: bool | None) -> bool:
+    """Whether to show progress: as ``requested``, else when stderr is a terminal and
+    ``MEGATRON_PROGRESS`` is not ``0``."""
+    if requested is not None:
+        return requested
+    return os.environ.get("MEGATRON_PROGRESS", "1") != "0" and sys.stderr.isatty()
+
+
+def progress(
+    iterable: Iterable[Any], *, total: int | None, description: str, requested: bool | None
+) -> Iterator[Any]:
+    """``iterable``, with a progress bar when enabled and tqdm is installed."""
+    if not enabled(requested):
+        return iter(iterable)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        if requested:
+            warnings.warn("Progress bars need tqdm: pip install 'megatron-core[progress]'", stacklevel=3)
+        return iter(iterable)
+    return iter(tqdm(iterable, total=total, desc=description, unit="batch", leave=False))
+
+
+def batch_count(batches: Any, steps: int | None) -> int | None:
+    """Batches in one pass, where known."""
+    if steps is not None:
+        return steps
+    try:
+        return len(batches)
+    except TypeError:
+        return None
