@@ -14,12 +14,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_io  # noqa: E402
 import bench_layers  # noqa: E402
 
 import bench_core  # noqa: E402
 from harness import Result  # noqa: E402
 
-SUITES = [bench_core, bench_layers]
+SUITES = [bench_core, bench_layers, bench_io]
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 

@@ -47,6 +47,14 @@ def column_array(series: Any) -> np.ndarray:
     return array
 
 
+def _stacked(frame: Any, columns: list[str]) -> np.ndarray:
+    """Several columns as one (n, k) array; columns of one numeric dtype come out in one copy."""
+    dtypes = set(frame[columns].dtypes)
+    if len(dtypes) == 1 and getattr(next(iter(dtypes)), "kind", "O") in "biuf":
+        return frame[columns].to_numpy()
+    return np.column_stack([column_array(frame[c]) for c in columns])
+
+
 def frame_to_batch(
     frame: Any,
     *,
@@ -70,6 +78,6 @@ def frame_to_batch(
     skip = set(exclude_cols) | grouped | ({index_col} if index_col else set())
     arrays = {c: column_array(frame[c]) for c in columns if c not in skip}
     for name, cols in (groups or {}).items():
-        arrays[name] = np.column_stack([column_array(frame[c]) for c in cols])
+        arrays[name] = _stacked(frame, list(cols))
     index = frame[index_col].to_numpy() if index_col is not None else frame.index.to_numpy()
     return Batch(arrays, index)

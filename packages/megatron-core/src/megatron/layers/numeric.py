@@ -247,7 +247,8 @@ class Whiten(StatefulLayer):
         m = self.metadata
         n_b = len(X)
         mean_b = X.mean(axis=0)
-        m2_b = ((X - mean_b) ** 2).sum(axis=0)
+        centred = X - mean_b
+        m2_b = np.einsum("i...,i...->...", centred, centred)
         if "n" not in m:
             m["n"], m["mean"], m["m2"] = np.asarray(n_b), mean_b, m2_b
             self._set_scale()
