@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -86,6 +87,32 @@ class Pipeline:
         self._plans_lock = threading.Lock()
 
     # -- graph -------------------------------------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what this pipeline computes: it changes with the graph, a hyperparameter,
+        or anything a layer learns, so stored outputs of another fit are never served."""
+        digest = hashlib.sha256()
+        for op in self._ops:
+            layer = op.layer
+            cls = type(layer)
+            digest.update(
+                repr(
+                    (
+                        cls.__module__,
+                        cls.__qualname__,
+                        op.n_targets,
+                        [n.name for n in op.inputs],
+                        [n.name for n in op.outputs],
+                    )
+                ).encode()
+            )
+            for key, value in sorted(layer.get_config().items()):
+                digest.update(key.encode())
+                digest.update(_stable_bytes(value))
+            if layer.stateful:
+                digest.update(layer.state_token.encode())  # type: ignore[attr-defined]
+        return digest.hexdigest()[:32]
+
     @property
     def layers(self) -> list[Layer]:
         """Every layer of the graph once, in topological order."""
@@ -296,15 +323,49 @@ class Pipeline:
                     self._executor.run(plan, feeds)
         return self
 
-    def transform(self, data: Data, index: Any = None) -> Outputs:
-        """Compute the outputs for ``data``; with storage, store them under ``index``."""
+    def transform(self, data: Data, index: Any = None, cache: bool = False) -> Outputs:
+        """Compute the outputs for ``data``; with storage, store them under ``index``.
+
+        With ``cache=True``, rows whose keys are already stored for this very fit are read
+        from storage and only the others are computed; the result keeps the input order.
+        """
         plan, stateful = self._plans.get("transform") or self._plan("transform", (*self.outputs, *self._rows))
         if stateful:
             self._check_fitted(stateful, "transform")
         feeds, index = self._feeds(plan, data, index, "transform")
+        if cache:
+            return self._cached_outputs(plan, feeds, index)
         return self._outputs(plan, feeds, index, 0)
 
-    def _outputs(self, plan: Plan, feeds: list[np.ndarray], index: Any, start: int) -> Outputs:
+    def _cached_outputs(self, plan: Plan, feeds: list[np.ndarray], index: Any) -> Outputs:
+        if self.storage is None:
+            raise MegatronError(f"Pipeline {self.name!r}: transform(cache=True) needs a storage.")
+        windowed = [layer.name for layer in self.layers if getattr(layer, "stream_stateful", False)]
+        if windowed:
+            raise MegatronError(
+                f"Pipeline {self.name!r}: transform(cache=True) cannot compute rows one by one, because "
+                f"the outputs of layers {windowed} depend on neighbouring rows."
+            )
+        n = len(feeds[0]) if feeds else 0
+        index = np.arange(n) if index is None else index
+        fingerprint = self.fingerprint
+        found, stored = self.storage.lookup(index, fingerprint=fingerprint)
+        missing = np.setdiff1d(np.arange(n), found, assume_unique=True)
+        if len(missing) == 0:
+            return Outputs(self.output_names, [stored[name] for name in self.output_names], index[found])
+        fresh = self._outputs(plan, [f[missing] for f in feeds], index[missing], 0, fingerprint)
+        if len(found) == 0:
+            return fresh
+        position_of = {key: i for i, key in enumerate(index[missing].tolist())}
+        fresh_positions = missing[[position_of[key] for key in fresh.index.tolist()]]
+        positions = np.concatenate([found, fresh_positions])
+        order = np.argsort(positions, kind="stable")
+        arrays = [np.concatenate([stored[name], fresh[name]])[order] for name in self.output_names]
+        return Outputs(self.output_names, arrays, index[positions[order]])
+
+    def _outputs(
+        self, plan: Plan, feeds: list[np.ndarray], index: Any, start: int, fingerprint: str | None = None
+    ) -> Outputs:
         """Run the transform plan, select the index rows that row filters kept, and store."""
         values = self._executor.run(plan, feeds)
         n_outputs = len(self.outputs)
@@ -317,7 +378,7 @@ class Pipeline:
             index = np.arange(start, start + (len(feeds[0]) if feeds else 0))
         outputs = Outputs(self.output_names, values[:n_outputs], index)
         if self.storage is not None:
-            self.storage.write(outputs.index, outputs)
+            self.storage.write(outputs.index, outputs, fingerprint or self.fingerprint)
         return outputs
 
     def transform_generator(
@@ -378,6 +439,19 @@ class Pipeline:
             f"<Pipeline {self.name!r}{version} inputs={[n.name for n in self.inputs]} "
             f"outputs={self.output_names}>"
         )
+
+
+def _stable_bytes(value: Any) -> bytes:
+    """Bytes that identify a hyperparameter's value across processes."""
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype.str}{value.shape}".encode() + np.ascontiguousarray(value).tobytes()
+    if callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}".encode()
+    if isinstance(value, dict):
+        return b"{" + b",".join(_stable_bytes(k) + b":" + _stable_bytes(v) for k, v in value.items()) + b"}"
+    if isinstance(value, list | tuple):
+        return b"[" + b",".join(_stable_bytes(v) for v in value) + b"]"
+    return repr(value).encode()
 
 
 def _resolve_executor(executor: Executor | str | None) -> Executor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -158,7 +159,22 @@ class StatefulLayer(Layer):
     """
 
     stateful = True
-    fitted = False
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the layer has learned what ``transform`` needs."""
+        return self.__dict__.get("_fitted", False)
+
+    @fitted.setter
+    def fitted(self, value: bool) -> None:
+        self.__dict__["_fitted"] = bool(value)
+        if value:  # every fit is a new state: outputs stored from an older one are stale
+            self.__dict__["state_token"] = uuid.uuid4().hex
+
+    @property
+    def state_token(self) -> str:
+        """Identifies what the layer learned; renewed by every fit, partial fit or reset."""
+        return self.__dict__.setdefault("state_token", uuid.uuid4().hex)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -177,6 +193,7 @@ class StatefulLayer(Layer):
         """Forget everything learned, before a fresh fit."""
         self.metadata = {}
         self.fitted = False
+        self.__dict__["state_token"] = uuid.uuid4().hex
 
     def fit(self, *inputs: np.ndarray) -> None:
         """Learn from a whole dataset; by default :meth:`reset` then :meth:`partial_fit`."""

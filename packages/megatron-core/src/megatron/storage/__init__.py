@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from megatron.errors import StorageError
-from megatron.storage.base import Key, Storage
+from megatron.storage.base import Key, Storage, normalize_key
 from megatron.storage.memory import MemoryStorage
+
+DEFAULT_URL = "sqlite:///megatron.db"
+"""What ``storage='default'`` opens, unless ``MEGATRON_STORAGE`` names another URL."""
 
 
 def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
     """The storage of pipeline ``name``/``version`` on ``target``.
 
-    ``target`` is a :class:`Storage`, a URL whose scheme a plugin registered (``memory://``,
-    ``sqlite:///out.db``), or an object a plugin's ``adapt_storage`` hook claims (a database
-    connection). ``None`` means no storage.
+    ``target`` is a :class:`Storage`; a URL whose scheme a plugin registered (``memory://``,
+    ``sqlite:///out.db``); a URL or object that a plugin's ``adapt_storage`` hook claims (any
+    SQLAlchemy URL, a database connection); or ``'default'``: the embedded SQLite file
+    ``megatron.db`` in the working directory (megatron-sql), or the URL in
+    ``MEGATRON_STORAGE``. ``None`` means no storage.
     """
     if target is None or isinstance(target, Storage):
         return target
     from megatron.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
+    if isinstance(target, str) and target == "default":
+        target = os.environ.get("MEGATRON_STORAGE", DEFAULT_URL)
     if isinstance(target, str):
         scheme, sep, _ = target.partition("://")
         if not sep:
@@ -32,17 +40,18 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
         for candidate in (scheme, scheme.split("+", 1)[0]):
             if candidate in known:
                 return registry.get("storage", candidate).open(target, name, version)
+    storage = manager.hook.adapt_storage(obj=target, name=name, version=version)
+    if storage is not None:
+        return storage
+    if isinstance(target, str):
         raise StorageError(
             f"No installed plugin handles storage URLs of scheme {scheme!r} ({target!r}). "
             f"Known schemes: {', '.join(known) or 'none'}. SQL databases need megatron-sql."
         )
-    storage = manager.hook.adapt_storage(obj=target, name=name, version=version)
-    if storage is None:
-        raise StorageError(
-            f"Cannot use a {type(target).__module__}.{type(target).__qualname__} as storage: expected a "
-            "Storage, a URL, or a connection an installed plugin supports (megatron-sql)."
-        )
-    return storage
+    raise StorageError(
+        f"Cannot use a {type(target).__module__}.{type(target).__qualname__} as storage: expected a "
+        "Storage, a URL, or a connection an installed plugin supports (megatron-sql)."
+    )
 
 
-__all__ = ["Key", "MemoryStorage", "Storage", "open_storage"]
+__all__ = ["DEFAULT_URL", "Key", "MemoryStorage", "Storage", "normalize_key", "open_storage"]

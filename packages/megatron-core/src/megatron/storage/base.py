@@ -8,16 +8,35 @@ from typing import Any
 
 import numpy as np
 
+from megatron.errors import MissingKeyError
 from megatron.outputs import Outputs
 
 Key = int | str
 
 
+def normalize_key(key: Any, int_keys: bool) -> Key:
+    """A stored key from a user's key: ``'0'`` finds the int key 0, and 0 the str key ``'0'``."""
+    if isinstance(key, np.generic):
+        key = key.item()
+    if int_keys and isinstance(key, str):
+        try:
+            return int(key)
+        except ValueError:
+            return key
+    if not int_keys and not isinstance(key, str):
+        return str(key)
+    return key
+
+
 class Storage(abc.ABC):
     """The stored outputs of one pipeline (name and version), keyed by observation index.
 
-    Backends subclass this and register their URL scheme through ``register_storage``.
+    Each row remembers the fingerprint of the fitted pipeline that wrote it, so a cache never
+    serves rows of another fit. Backends subclass this and register their URL scheme through
+    ``register_storage``.
     """
+
+    name: str
 
     @classmethod
     def open(cls, url: str, name: str, version: str | None) -> Storage:
@@ -25,17 +44,24 @@ class Storage(abc.ABC):
         raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL.")
 
     @abc.abstractmethod
-    def write(self, index: Sequence[Key] | np.ndarray, outputs: Outputs | dict[str, np.ndarray]) -> None:
+    def write(
+        self,
+        index: Sequence[Key] | np.ndarray,
+        outputs: Outputs | dict[str, np.ndarray],
+        fingerprint: str | None = None,
+    ) -> None:
         """Insert or replace the rows of ``index``; all of them or none."""
 
     @abc.abstractmethod
-    def read(self, rows: Iterable[Key] | None = None, cols: Iterable[str] | None = None) -> Outputs:
-        """The stored rows (all when ``rows`` is None) in the order asked, for ``cols``
-        (all outputs when None). Keys may be given as ints or as their string form."""
+    def lookup(
+        self, rows: Iterable[Key], cols: Iterable[str] | None = None, fingerprint: str | None = None
+    ) -> tuple[np.ndarray, Outputs]:
+        """The stored rows among ``rows`` (written with ``fingerprint``, when given): the
+        positions in ``rows`` that were found, and their outputs in that order."""
 
     @abc.abstractmethod
     def keys(self) -> list[Key]:
-        """Every stored key."""
+        """Every stored key, in order."""
 
     @abc.abstractmethod
     def delete(self, rows: Iterable[Key]) -> None:
@@ -43,6 +69,20 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def __contains__(self, key: Any) -> bool: ...
+
+    def read(self, rows: Iterable[Key] | None = None, cols: Iterable[str] | None = None) -> Outputs:
+        """The stored rows (all when ``rows`` is None) in the order asked, for ``cols`` (all
+        outputs when None). Keys may be given as ints or as their string form."""
+        wanted = list(self.keys()) if rows is None else list(rows)
+        found, outputs = self.lookup(wanted, cols)
+        if len(found) != len(wanted):
+            seen = set(found.tolist())
+            missing = [k for i, k in enumerate(wanted) if i not in seen]
+            raise MissingKeyError(
+                f"Storage of pipeline {self.name!r} has no rows for keys {missing[:10]}"
+                f"{' ...' if len(missing) > 10 else ''} ({len(missing)} missing)."
+            )
+        return outputs
 
     def __len__(self) -> int:
         return len(self.keys())

@@ -1,0 +1,78 @@
+"""SQLAlchemy engines from what users pass: a URL, an Engine, a Connection, a sqlite3 connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
+
+from megatron.errors import StorageError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def _prepare_sqlite(engine: sa.Engine) -> sa.Engine:
+    """WAL journaling, a busy timeout, and write transactions that take the write lock up
+    front (``BEGIN IMMEDIATE``), so concurrent writers wait instead of failing."""
+
+    @event.listens_for(engine, "connect")
+    def connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def begin(connection: sa.Connection) -> None:
+        immediate = connection.info.pop("megatron_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def create_engine(target: Any) -> sa.Engine:
+    """An Engine for ``target``: a URL string, an Engine or Connection (used as they are), or
+    a ``sqlite3.Connection`` (the seed tutorial's way)."""
+    if isinstance(target, sa.Engine):
+        return target
+    if isinstance(target, sa.Connection):
+        return target.engine
+    if isinstance(target, sqlite3.Connection):
+        engine = sa.create_engine("sqlite://", creator=lambda: target, poolclass=StaticPool)
+        return engine
+    if isinstance(target, str | sa.URL):
+        try:
+            url = sa.make_url(target)
+        except sa.exc.ArgumentError as exc:
+            raise StorageError(f"Not a database URL: {target!r} ({exc})") from None
+        try:
+            engine = sa.create_engine(url)
+        except (ImportError, sa.exc.NoSuchModuleError) as exc:
+            raise StorageError(
+                f"Cannot open {url.render_as_string(hide_password=True)!r}: {exc}. Install the "
+                "database driver (for PostgreSQL: pip install 'megatron-sql[postgresql]')."
+            ) from None
+        return _prepare_sqlite(engine) if url.get_backend_name() == "sqlite" else engine
+    raise StorageError(
+        f"Expected a database URL, a SQLAlchemy Engine or Connection, or a sqlite3.Connection; got "
+        f"{type(target).__module__}.{type(target).__qualname__}."
+    )
+
+
+def claims(target: Any) -> bool:
+    """Whether ``target`` is something :func:`create_engine` takes (checked without importing
+    anything new, for the plugin's adapter hook)."""
+    if isinstance(target, sqlite3.Connection | sa.Engine | sa.Connection | sa.URL):
+        return True
+    if isinstance(target, str) and "://" in target:
+        try:
+            sa.make_url(target).get_dialect()
+        except Exception:
+            return False
+        return True
+    return False

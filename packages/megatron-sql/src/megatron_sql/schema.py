@@ -1,0 +1,135 @@
+"""How outputs map to SQL: one table per pipeline name and version, described in a metadata
+table so that any process can read it back.
+
+Scalar outputs get native columns; array outputs are raw bytes, with their dtype and shape
+recorded in the metadata table. Column names are positional (``out_0``, ``out_1``...), so
+output names may hold any character; the names live in the metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import attrs
+import numpy as np
+import sqlalchemy as sa
+
+from megatron.errors import StorageError
+
+METADATA_TABLE = "megatron_tables"
+KEY = "key"
+FINGERPRINT = "fingerprint"
+MAX_IDENTIFIER = 60  # under PostgreSQL's 63 bytes and most dialects' limits
+
+
+@attrs.frozen
+class OutputColumn:
+    """One output: its name, the column holding it, and how its values are stored."""
+
+    name: str
+    column: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def is_array(self) -> bool:
+        return bool(self.shape)
+
+    @classmethod
+    def for_array(cls, name: str, position: int, array: np.ndarray) -> OutputColumn:
+        if array.dtype.kind in "OV":
+            raise StorageError(
+                f"Cannot store output {name!r} of dtype {array.dtype}: only numbers, booleans, strings "
+                "and fixed-shape arrays of them are stored (no object arrays, no pickle)."
+            )
+        dtype = "str" if array.dtype.kind in "US" else array.dtype.str
+        if array.dtype.kind in "US" and array.ndim > 1:
+            raise StorageError(f"Cannot store output {name!r}: strings must be one per observation")
+        return cls(name, f"out_{position}", dtype, tuple(int(d) for d in array.shape[1:]))
+
+    def sql_type(self) -> sa.types.TypeEngine[Any]:
+        if self.is_array:
+            return sa.LargeBinary()
+        if self.dtype == "str":
+            return sa.Text()
+        kind = np.dtype(self.dtype).kind
+        if kind == "b":
+            return sa.Boolean()
+        if kind in "iu":
+            return sa.BigInteger()
+        if kind == "f":
+            return sa.Double()
+        raise StorageError(f"Cannot store output {self.name!r} of dtype {self.dtype}")
+
+    def encode(self, array: np.ndarray) -> list[Any]:
+        """Per-row values for the database."""
+        if self.is_array:
+            contiguous = np.ascontiguousarray(array, dtype=np.dtype(self.dtype))
+            width = contiguous[0].nbytes if len(contiguous) else 0
+            raw = contiguous.tobytes()
+            return [raw[i : i + width] for i in range(0, len(raw), width)] if width else [b""] * len(array)
+        return array.tolist()
+
+    def decode(self, values: list[Any]) -> np.ndarray:
+        """An array from per-row database values."""
+        if self.is_array:
+            dtype = np.dtype(self.dtype)
+            return np.frombuffer(b"".join(values), dtype=dtype).reshape((len(values), *self.shape)).copy()
+        if self.dtype == "str":
+            return np.array(values, dtype=str) if values else np.empty(0, dtype=str)
+        return np.array(values, dtype=np.dtype(self.dtype))
+
+
+@attrs.frozen
+class TableSpec:
+    """A stored pipeline's table: its name, key type and output columns."""
+
+    pipeline: str
+    version: str | None
+    table: str
+    int_keys: bool
+    outputs: tuple[OutputColumn, ...]
+
+    def describe(self) -> str:
+        return json.dumps([attrs.asdict(o) for o in self.outputs])
+
+    @classmethod
+    def from_row(cls, row: Any) -> TableSpec:
+        outputs = tuple(
+            OutputColumn(o["name"], o["column"], o["dtype"], tuple(o["shape"]))
+            for o in json.loads(row.outputs)
+        )
+        return cls(row.pipeline, row.version, row.table_name, bool(row.int_keys), outputs)
+
+    def build(self, metadata: sa.MetaData) -> sa.Table:
+        key_type: sa.types.TypeEngine[Any] = sa.BigInteger() if self.int_keys else sa.String(255)
+        return sa.Table(
+            self.table,
+            metadata,
+            sa.Column(KEY, key_type, primary_key=True, autoincrement=False),
+            sa.Column(FINGERPRINT, sa.String(64), nullable=True),
+            *(sa.Column(o.column, o.sql_type()) for o in self.outputs),
+        )
+
+
+def table_name(pipeline: str, version: str | None) -> str:
+    """The table of a pipeline's outputs: readable where possible, always a valid identifier."""
+    readable = f"megatron:{pipeline}" + (f"@{version}" if version is not None else "")
+    if len(readable.encode()) <= MAX_IDENTIFIER:
+        return readable
+    digest = hashlib.sha256(readable.encode()).hexdigest()[:16]
+    return f"megatron:{pipeline.encode()[:30].decode(errors='ignore')}~{digest}"
+
+
+def metadata_table(metadata: sa.MetaData) -> sa.Table:
+    return sa.Table(
+        METADATA_TABLE,
+        metadata,
+        sa.Column("table_name", sa.String(255), primary_key=True),
+        sa.Column("pipeline", sa.Text(), nullable=False),
+        sa.Column("version", sa.Text(), nullable=True),
+        sa.Column("int_keys", sa.Boolean(), nullable=False),
+        sa.Column("outputs", sa.Text(), nullable=False),
+    )
