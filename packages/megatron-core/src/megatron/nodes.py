@@ -220,3 +220,12 @@ def from_csv(path: Any, exclude_cols: Sequence[str] = (), **options: Any) -> dic
     from megatron.io.schema import from_csv as build
 
     return build(path, exclude_cols, **options)
+
+
+def from_sql(connection: Any, query_or_table: Any, params: Any = None, **options: Any) -> dict[str, Input]:
+    """Inputs for a query's result columns (needs megatron-sql); see ``megatron_sql.from_sql``."""
+    try:
+        from megatron_sql.sources import from_sql as build
+    except ImportError:
+        raise MegatronError("from_sql needs the SQL plugin: pip install megatron-sql") from None
+    return build(connection, query_or_table, params, **options)

@@ -1,1 +1,36 @@
-"""The sql plugin's hook implementations. Imports nothing heavy: registrations are lazy."""
+"""The sql plugin's hook implementations. Imports nothing heavy: SQLAlchemy loads on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from megatron.plugins import hookimpl
+
+SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")
+
+
+@hookimpl
+def register_storage(register: Any) -> None:
+    for scheme in SCHEMES:
+        register(scheme, "megatron_sql.storage:SQLStorage")
+
+
+@hookimpl
+def register_sources(register: Any) -> None:
+    register("SQLData", "megatron_sql.sources:SQLData")
+    register("SQLGenerator", "megatron_sql.sources:SQLGenerator")
+
+
+@hookimpl
+def adapt_storage(obj: Any, name: str, version: str | None) -> Any:
+    """Claim database connections and engines, and URLs of any other SQLAlchemy dialect."""
+    module = type(obj).__module__
+    if not (module.startswith(("sqlite3", "sqlalchemy")) or isinstance(obj, str)):
+        return None
+    from megatron_sql.engines import claims
+
+    if not claims(obj):
+        return None
+    from megatron_sql.storage import SQLStorage
+
+    return SQLStorage(obj, name, version)
