@@ -124,8 +124,8 @@ storage = SQLStorage(sys.argv[1], "atomic", None)
 storage.write([0, 1], {"x": np.array([0.0, 1.0])})
 real = storage_module._execute_upsert
 
-def die_halfway(conn, statement, rows):
-    real(conn, statement, rows[: len(rows) // 2])
+def die_halfway(conn, statement, columns):
+    real(conn, statement, {name: values[: len(values) // 2] for name, values in columns.items()})
     os.kill(os.getpid(), signal.SIGKILL)
 
 storage_module._execute_upsert = die_halfway

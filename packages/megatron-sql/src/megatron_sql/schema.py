@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -63,14 +64,15 @@ class OutputColumn:
             return sa.Double()
         raise StorageError(f"Cannot store output {self.name!r} of dtype {self.dtype}")
 
-    def encode(self, array: np.ndarray) -> list[Any]:
-        """Per-row values for the database."""
+    def encode(self, array: np.ndarray) -> Sequence[Any]:
+        """Per-row values for the database (scalars stay an array: they become Python values
+        when the rows are laid out)."""
         if self.is_array:
             contiguous = np.ascontiguousarray(array, dtype=np.dtype(self.dtype))
             width = contiguous[0].nbytes if len(contiguous) else 0
             raw = contiguous.tobytes()
             return [raw[i : i + width] for i in range(0, len(raw), width)] if width else [b""] * len(array)
-        return array.tolist()
+        return array
 
     def decode(self, values: list[Any]) -> np.ndarray:
         """An array from per-row database values."""
@@ -95,6 +97,14 @@ class TableSpec:
     def describe(self) -> str:
         return json.dumps([attrs.asdict(o) for o in self.outputs])
 
+    @property
+    def signature(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """What must match for a write to go into this table: names, dtypes and shapes."""
+        return [(o.name, o.dtype, o.shape) for o in self.outputs]
+
+    def summary(self) -> str:
+        return ", ".join(f"{o.name!r} {o.dtype}{list(o.shape) if o.shape else ''}" for o in self.outputs)
+
     @classmethod
     def from_row(cls, row: Any) -> TableSpec:
         outputs = tuple(
@@ -104,14 +114,23 @@ class TableSpec:
         return cls(row.pipeline, row.version, row.table_name, bool(row.int_keys), outputs)
 
     def build(self, metadata: sa.MetaData) -> sa.Table:
-        key_type: sa.types.TypeEngine[Any] = sa.BigInteger() if self.int_keys else sa.String(255)
+        # INTEGER PRIMARY KEY is the rowid itself on SQLite: no separate index to maintain
+        key_type: sa.types.TypeEngine[Any] = (
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite") if self.int_keys else sa.String(255)
+        )
         return sa.Table(
             self.table,
             metadata,
             sa.Column(KEY, key_type, primary_key=True, autoincrement=False),
-            sa.Column(FINGERPRINT, sa.String(64), nullable=True),
+            sa.Column(FINGERPRINT, sa.BigInteger(), nullable=True),
             *(sa.Column(o.column, o.sql_type()) for o in self.outputs),
         )
+
+
+def fingerprint_value(fingerprint: str | None) -> int | None:
+    """A pipeline fingerprint as the 60-bit integer stored with each row (compact to store
+    and compare; a collision between two fits of one pipeline is out of reach)."""
+    return None if fingerprint is None else int(fingerprint[:15], 16)
 
 
 def table_name(pipeline: str, version: str | None) -> str:
