@@ -98,6 +98,10 @@ class TableSpec:
         return json.dumps([attrs.asdict(o) for o in self.outputs])
 
     @property
+    def by_name(self) -> dict[str, OutputColumn]:
+        return {o.name: o for o in self.outputs}
+
+    @property
     def signature(self) -> list[tuple[str, str, tuple[int, ...]]]:
         """What must match for a write to go into this table: names, dtypes and shapes."""
         return [(o.name, o.dtype, o.shape) for o in self.outputs]

@@ -214,6 +214,7 @@ class SQLStorage(Storage):
             if with_fingerprint:
                 statement = statement.where(table.c[FINGERPRINT] == sa.bindparam("fingerprint"))
             compiled = _Compiled(statement, self.engine.dialect)
+            compiled.keys_order = [f"k{i}" for i in range(n_keys)]
             if len(self._statements) > 256:
                 self._statements.clear()
             self._statements[key] = compiled
@@ -247,7 +248,7 @@ class SQLStorage(Storage):
             )
         names = [o.name for o in spec.outputs]
         selected = names if cols is None else list(cols)
-        unknown = [c for c in selected if c not in names]
+        unknown = [c for c in selected if c not in spec.by_name]
         if unknown:
             raise UnknownOutputError(f"Table {self.table_name!r} has no outputs {unknown}; it holds {names}.")
         keys = [normalize_key(k, spec.int_keys) for k in wanted]
@@ -258,10 +259,14 @@ class SQLStorage(Storage):
             for start in range(0, len(keys), LOOKUP_CHUNK):
                 chunk = keys[start : start + LOOKUP_CHUNK]
                 compiled = self._select(tuple(selected), fingerprint is not None, len(chunk))
-                values = {f"k{i}": k for i, k in enumerate(chunk)}
-                if fingerprint is not None:
-                    values["fingerprint"] = fingerprint_value(fingerprint)
-                cursor.execute(compiled.sql, compiled.parameters(values))
+                extra = () if fingerprint is None else (fingerprint_value(fingerprint),)
+                if compiled.order is not None and compiled.order[: len(chunk)] == compiled.keys_order:
+                    parameters: Any = (*chunk, *extra)  # positional, keys first: no dict to build
+                else:
+                    values = {f"k{i}": k for i, k in enumerate(chunk)}
+                    values.update(zip(["fingerprint"], extra))
+                    parameters = compiled.parameters(values)
+                cursor.execute(compiled.sql, parameters)
                 for row in cursor.fetchall():
                     found[row[0]] = row[1:]
         finally:
@@ -269,8 +274,9 @@ class SQLStorage(Storage):
             connection.rollback()  # end the read's transaction, so that no snapshot is held
         positions = [i for i, k in enumerate(keys) if k in found]
         hits = [found[keys[i]] for i in positions]
-        by_name = {o.name: o for o in spec.outputs}
-        arrays = [by_name[c].decode([h[j] for h in hits]) for j, c in enumerate(selected)]
+        by_name = spec.by_name
+        values = list(zip(*hits)) if hits else [() for _ in selected]
+        arrays = [by_name[c].decode(list(v)) for c, v in zip(selected, values)]
         return np.asarray(positions, dtype=np.int64), Outputs(
             selected, arrays, np.asarray([keys[i] for i in positions])
         )
@@ -319,6 +325,7 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.order = list(compiled.positiontup) if compiled.positional else None
+        self.keys_order: list[str] | None = None
 
     def parameters(self, values: dict[str, Any]) -> Any:
         return values if self.order is None else tuple(values[name] for name in self.order)
