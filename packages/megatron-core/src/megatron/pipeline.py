@@ -21,14 +21,14 @@ from megatron.errors import (
     SpecError,
 )
 from megatron.execution.executor import Executor
-from megatron.execution.local import LocalExecutor
+from megatron.execution.local import LocalExecutor, layer_failure
 from megatron.execution.plan import Mode, Plan, compile_plan, needed_inputs, stateful_stages, upstream_ops
 from megatron.io.batch import Batch
 from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
 from megatron.nodes import Apply, Input, Node, as_node_list, common_rows
 from megatron.outputs import Outputs
-from megatron.progress import batch_count, progress
+from megatron.progress import batch_count, progress, progress_scope
 from megatron.storage import Storage, open_storage
 
 Data = Mapping[str, Any] | Any  # a mapping of input name to array-like, or a pandas DataFrame
@@ -200,7 +200,7 @@ class Pipeline:
 
     def _check_incremental(self, layers: Iterable[StatefulLayer], operation: str) -> None:
         for layer in layers:
-            if not layer.supports_partial_fit():
+            if not layer.supports_partial_fit() and not layer.drives_its_own_loop():
                 node = next(op for op in self._ops if op.layer is layer)
                 raise IncrementalFitError(
                     f"Pipeline {self.name!r} cannot {operation}: {node.describe()} has no "
@@ -262,12 +262,16 @@ class Pipeline:
             raise type(exc)(f"Batch {number}: {exc}") from None
 
     # -- operations --------------------------------------------------------------------------
-    def fit(self, data: Data) -> Pipeline:
-        """Fit every stateful layer once, in topological order, on its fully transformed inputs."""
+    def fit(self, data: Data, progress: bool | None = None) -> Pipeline:
+        """Fit every stateful layer once, in topological order, on its fully transformed inputs.
+
+        ``progress`` switches the progress output of layers that have one (Keras).
+        """
         layers = self._stateful_layers()
         plan, _ = self._plan("fit", (), fit=layers)
         feeds, _ = self._feeds(plan, data, None, "fit")
-        self._executor.run(plan, feeds)
+        with progress_scope(progress):
+            self._executor.run(plan, feeds)
         return self
 
     def partial_fit(self, data: Data) -> Pipeline:
@@ -312,16 +316,71 @@ class Pipeline:
                 "data but got a one-shot iterator: pass a re-iterable source (a list or a megatron "
                 "source) or steps_per_epoch."
             )
-        for number, stage in enumerate(stages):
-            for layer in stage:
-                layer.reset()
-            plan, _ = self._plan(("fit_generator", number), (), fit=stage, mode="partial_fit")
-            for epoch in range(epochs):
-                description = f"{self.name}: fit stage {number + 1}/{len(stages)}, epoch {epoch + 1}/{epochs}"
-                for i, batch in self._batches(batches, steps_per_epoch, description, progress):
-                    feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
-                    self._executor.run(plan, feeds)
+        with progress_scope(progress):
+            for number, stage in enumerate(stages):
+                plain = [layer for layer in stage if not layer.drives_its_own_loop()]
+                if plain:
+                    self._fit_stage(plain, number, len(stages), batches, steps_per_epoch, epochs, progress)
+                for layer in stage:
+                    if layer.drives_its_own_loop():
+                        self._fit_driving_layer(layer, batches, steps_per_epoch, epochs, progress)
         return self
+
+    def _fit_stage(
+        self,
+        stage: list[StatefulLayer],
+        number: int,
+        n_stages: int,
+        batches: Iterable[Data],
+        steps_per_epoch: int | None,
+        epochs: int,
+        show: bool | None,
+    ) -> None:
+        """Fit the layers of one stage together: one shared pass per epoch, ``partial_fit`` per batch."""
+        for layer in stage:
+            layer.reset()
+        key = ("fit_generator", tuple(id(layer) for layer in stage))
+        plan, _ = self._plan(key, (), fit=stage, mode="partial_fit")
+        for epoch in range(epochs):
+            description = f"{self.name}: fit stage {number + 1}/{n_stages}, epoch {epoch + 1}/{epochs}"
+            for i, batch in self._batches(batches, steps_per_epoch, description, show):
+                feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
+                self._executor.run(plan, feeds)
+
+    def _fit_driving_layer(
+        self,
+        layer: StatefulLayer,
+        batches: Iterable[Data],
+        steps_per_epoch: int | None,
+        epochs: int,
+        show: bool | None,
+    ) -> None:
+        """Hand a layer that runs its own training loop (Keras) a stream of its inputs,
+        computed upstream batch by batch, once per epoch."""
+        calls = [op for op in self._ops if op.layer is layer]
+        inputs = [node for op in calls for node in op.inputs]
+        plan, _ = self._plan(("inputs of", id(layer)), inputs)
+        width = len(calls[0].inputs)
+
+        def one_pass() -> Iterator[tuple[np.ndarray, ...]]:
+            description = f"{self.name}: fit {layer.name}"
+            for i, batch in self._batches(batches, steps_per_epoch, description, show):
+                feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
+                values = self._executor.run(plan, feeds)
+                groups = [values[k : k + width] for k in range(0, len(values), width)]
+                yield (
+                    tuple(np.concatenate(parts) for parts in zip(*groups))
+                    if len(groups) > 1
+                    else tuple(values)
+                )
+
+        try:
+            layer.fit_batches(one_pass, epochs, batch_count(batches, steps_per_epoch))
+        except MegatronError:
+            raise
+        except Exception as exc:
+            raise layer_failure(calls[0], "fit_batches", [], exc) from exc
+        layer.fitted = True
 
     def transform(self, data: Data, index: Any = None, cache: bool = False) -> Outputs:
         """Compute the outputs for ``data``; with storage, store them under ``index``.
@@ -437,7 +496,7 @@ class Pipeline:
         version = f" version={self.version!r}" if self.version is not None else ""
         return (
             f"<Pipeline {self.name!r}{version} inputs={[n.name for n in self.inputs]} "
-            f"outputs={self.output_names}>"
+            f"outputs={list(self.output_names)}>"
         )
 
 

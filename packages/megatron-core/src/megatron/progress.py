@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+_requested: contextvars.ContextVar[bool | None] = contextvars.ContextVar("megatron_progress", default=None)
 
-def enabled(requested: bool | None) -> bool:
-    """Whether to show progress: as ``requested``, else when stderr is a terminal and
-    ``MEGATRON_PROGRESS`` is not ``0``."""
+
+def enabled(requested: bool | None = None) -> bool:
+    """Whether to show progress: as ``requested``, else as the running pipeline operation was
+    asked, else when stderr is a terminal and ``MEGATRON_PROGRESS`` is not ``0``. Layers with
+    progress output of their own (Keras) follow this switch."""
+    if requested is None:
+        requested = _requested.get()
     if requested is not None:
         return requested
     return os.environ.get("MEGATRON_PROGRESS", "1") != "0" and sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def progress_scope(requested: bool | None) -> Iterator[None]:
+    """Within the block, :func:`enabled` answers ``requested`` (when not None)."""
+    token = _requested.set(requested if requested is not None else _requested.get())
+    try:
+        yield
+    finally:
+        _requested.reset(token)
 
 
 def progress(

@@ -1,1 +1,22 @@
-"""The keras plugin's hook implementations. Imports nothing heavy: registrations are lazy."""
+"""The keras plugin's hook implementations. Imports nothing heavy: Keras loads on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from megatron.plugins import hookimpl
+
+
+@hookimpl
+def register_layers(register: Any) -> None:
+    register("Keras", "megatron_keras.layer:Keras")
+
+
+@hookimpl
+def adapt_layer(obj: Any) -> Any:
+    """Wrap a Keras model where a layer is expected."""
+    if not type(obj).__module__.startswith("keras"):
+        return None
+    from megatron_keras.layer import Keras, _is_keras_model
+
+    return Keras(obj) if _is_keras_model(obj) else None

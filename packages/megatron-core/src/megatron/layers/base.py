@@ -7,7 +7,7 @@ import itertools
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -205,3 +205,23 @@ class StatefulLayer(Layer):
     def partial_fit(self, *inputs: np.ndarray) -> None:
         """Update what was learned with one more batch."""
         raise NotImplementedError(f"{type(self).__name__} does not implement partial_fit().")
+
+    def fit_batches(
+        self, batches: Callable[[], Iterable[tuple[np.ndarray, ...]]], epochs: int, steps: int | None = None
+    ) -> None:
+        """Learn from a stream, as ``Pipeline.fit_generator`` does: each call of ``batches()``
+        starts one pass and yields the layer's inputs batch by batch (``steps`` of them, when
+        known).
+
+        Layers with a training loop of their own (Keras) override this; the pipeline then hands
+        them the stream instead of calling ``partial_fit`` per batch. The default resets and
+        calls ``partial_fit`` on every batch of every epoch.
+        """
+        self.reset()
+        for _ in range(epochs):
+            for inputs in batches():
+                self.partial_fit(*inputs)
+
+    def drives_its_own_loop(self) -> bool:
+        """Whether the layer overrides :meth:`fit_batches` to run its own training loop."""
+        return type(self).fit_batches is not StatefulLayer.fit_batches

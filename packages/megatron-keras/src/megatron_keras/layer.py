@@ -1,0 +1,136 @@
+"""``Keras``: a Keras 3 model as a megatron layer.
+
+Keras (and TensorFlow behind it) is imported when a model is wrapped, not when the plugin
+loads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import SpecError
+from megatron.layers.base import StatefulLayer
+from megatron.progress import enabled as progress_enabled
+from megatron.specs import Spec
+
+
+def _is_keras_model(obj: Any) -> bool:
+    return type(obj).__module__.startswith("keras") and hasattr(obj, "inputs") and hasattr(obj, "fit")
+
+
+def _spec(tensor: Any) -> Spec:
+    return Spec(tuple(tensor.shape)[1:], str(tensor.dtype))
+
+
+class Keras(StatefulLayer):
+    """A compiled Keras model as a layer, called on ``[features..., targets...]``.
+
+    The number of features is the model's number of inputs; the remaining inputs are the
+    training targets, used by ``fit`` only (``transform`` does not need them). A model with
+    several outputs gives one node per output. ``fit_kwargs`` (epochs, batch_size,
+    validation_data, callbacks...) go to ``model.fit``; ``predict_kwargs`` to
+    ``model.predict``. Keras's progress output follows the pipeline's progress switch.
+
+    Example::
+
+        preds = Keras(model, fit_kwargs={'epochs': 5})([grey_images, ohe_labels], 'preds')
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        fit_kwargs: dict[str, Any] | None = None,
+        predict_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if not _is_keras_model(model):
+            raise SpecError(
+                f"Keras needs a Keras model; got {type(model).__module__}.{type(model).__qualname__}"
+            )
+        if not getattr(model, "inputs", None):
+            raise SpecError(
+                "the Keras model has no defined inputs: build it with keras.Input or call build()"
+            )
+        self.model = model
+        self.fit_kwargs = dict(fit_kwargs or {})
+        self.predict_kwargs = dict(predict_kwargs or {})
+        self.n_outputs = len(model.outputs)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.model.inputs)
+
+    def n_targets(self, n_inputs: int) -> int:
+        return max(n_inputs - self.n_features, 0)
+
+    def output_spec(self, *features: Spec) -> Spec | tuple[Spec, ...]:
+        if len(features) != self.n_features:
+            raise SpecError(f"the model takes {self.n_features} feature inputs; got {len(features)}")
+        for position, (spec, tensor) in enumerate(zip(features, self.model.inputs)):
+            want = _spec(tensor)
+            if not want.compatible(spec):
+                raise SpecError(f"model input {position} has shape {want.shape}; the node has {spec.shape}")
+        specs = tuple(_spec(t) for t in self.model.outputs)
+        return specs[0] if len(specs) == 1 else specs
+
+    # -- fitting ---------------------------------------------------------------------------------
+    def _split(self, inputs: tuple[np.ndarray, ...]) -> tuple[Any, Any]:
+        features, targets = inputs[: self.n_features], inputs[self.n_features :]
+        x = features[0] if len(features) == 1 else tuple(features)
+        y = None if not targets else (targets[0] if len(targets) == 1 else tuple(targets))
+        return x, y
+
+    def _verbose(self) -> int:
+        return self.fit_kwargs.get("verbose", 1 if progress_enabled() else 0)
+
+    def reset(self) -> None:
+        """Keep the model's weights: Keras models train on from where they are, as in Keras."""
+        self.metadata = {}
+        self.fitted = False
+
+    def fit(self, *inputs: np.ndarray) -> None:
+        x, y = self._split(inputs)
+        kwargs = {**self.fit_kwargs, "verbose": self._verbose()}
+        history = self.model.fit(x, y, **kwargs)
+        self.metadata["history"] = {k: np.asarray(v) for k, v in history.history.items()}
+
+    def partial_fit(self, *inputs: np.ndarray) -> None:
+        """One training step on the batch."""
+        x, y = self._split(inputs)
+        self.model.train_on_batch(x, y)
+
+    def fit_batches(
+        self, batches: Callable[[], Iterable[tuple[np.ndarray, ...]]], epochs: int, steps: int | None = None
+    ) -> None:
+        """Train with Keras's own loop, one ``model.fit`` epoch per pass over the batches the
+        pipeline computes upstream (each batch computed once per epoch)."""
+        kwargs = {k: v for k, v in self.fit_kwargs.items() if k not in ("epochs", "batch_size", "shuffle")}
+        kwargs["verbose"] = self._verbose()
+        kwargs["shuffle"] = False  # batches arrive in the source's order
+
+        def pairs() -> Iterator[tuple[Any, Any]]:
+            for inputs in batches():
+                yield self._split(inputs)
+
+        for epoch in range(epochs):
+            with warnings.catch_warnings():
+                # without a known length, Keras learns an epoch's end by running out of data
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                self.model.fit(
+                    pairs(), initial_epoch=epoch, epochs=epoch + 1, steps_per_epoch=steps, **kwargs
+                )
+
+    # -- transforming ----------------------------------------------------------------------------
+    def transform(self, *features: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        x = features[0] if len(features) == 1 else tuple(features)
+        if len(features[0]) == 0:
+            empty = tuple(np.empty((0, *_spec(t).shape), dtype=str(t.dtype)) for t in self.model.outputs)
+            return empty[0] if self.n_outputs == 1 else empty
+        kwargs = {"verbose": 0, **self.predict_kwargs}
+        predictions = self.model.predict(x, **kwargs)
+        if self.n_outputs == 1:
+            return np.asarray(predictions)
+        return tuple(np.asarray(p) for p in predictions)

@@ -1,0 +1,153 @@
+"""Keras models as layers: the seed tutorial, multi-input/output models, streaming, real data."""
+
+import importlib.util
+import sqlite3
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import megatron
+from megatron import layers
+from megatron.nodes import Input
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("getting_started", ROOT / "examples" / "getting_started.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_tutorial_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    example = load_example()
+    result = example.main()
+    pipeline = result["pipeline"]
+    assert result["outputs"][0].shape == (1000, 2)
+    assert result["one_output"][0].shape == (1, 2)
+    assert set(result["metrics"]) == {"model_acc"}
+    assert result["metrics"]["model_acc"] > 0.9  # brighter images are label 1: learnable
+    assert (tmp_path / "megatron.db").exists()  # the embedded SQLite default
+    # the labels only feed training: transform needs the images alone
+    only_images = pipeline.transform({"image": example.make_data(5, seed=1)["image"]})
+    assert only_images["preds"].shape == (5, 2)
+    # the seed's own storage: a sqlite3 connection
+    seeded = example.build_pipeline(storage=sqlite3.connect(tmp_path / "seed.db"))
+    seeded.fit(example.make_data(100))
+    seeded.transform(example.make_data(100))
+    assert seeded.storage.read(rows=["0"])[0].shape == (1, 2)
+
+
+def two_in_two_out():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    hidden = keras.layers.Dense(4, activation="relu")(keras.layers.Concatenate()([a, b]))
+    first = keras.layers.Dense(1, name="first")(hidden)
+    second = keras.layers.Dense(2, activation="softmax", name="second")(hidden)
+    model = keras.Model([a, b], [first, second])
+    model.compile(optimizer="adam", loss=["mse", "categorical_crossentropy"])
+    return model
+
+
+class CountingBatches:
+    def __init__(self, n_batches, size=16):
+        self.n_batches, self.size, self.drawn = n_batches, size, 0
+        self.rng = np.random.default_rng(0)
+
+    def __iter__(self):
+        for _ in range(self.n_batches):
+            self.drawn += 1
+            labels = self.rng.integers(0, 2, self.size)
+            yield {
+                "a": self.rng.normal(size=(self.size, 3)),
+                "b": self.rng.normal(size=(self.size, 2)),
+                "y": self.rng.normal(size=(self.size, 1)),
+                "label": labels,
+            }
+
+
+def test_two_inputs_two_outputs_and_fit_generator_draws_exactly_the_batches_it_should():
+    keras.utils.set_random_seed(1)
+    a, b, y, label = Input("a", (3,)), Input("b", (2,)), Input("y", (1,)), Input("label")
+    scaled = layers.Whiten()(a)
+    ohe = layers.OneHotRange(0, 1)(label)
+    first, second = layers.Keras(two_in_two_out())([scaled, b, y, ohe], ["regression", "classes"])
+    assert first.shape == (1,) and second.shape == (2,)
+    pipeline = megatron.Pipeline([a, b, y, label], [first, second], name="two_by_two")
+    source = CountingBatches(n_batches=8)
+    pipeline.fit_generator(source, steps_per_epoch=5, epochs=2)
+    # stage 1 (Whiten): 2 epochs x 5 steps; stage 2 (the model): 2 epochs x 5 steps, each batch computed once
+    assert source.drawn == 20
+    out = pipeline.transform({"a": np.zeros((4, 3)), "b": np.zeros((4, 2))})
+    assert out["regression"].shape == (4, 1) and out["classes"].shape == (4, 2)
+    np.testing.assert_allclose(out["classes"].sum(axis=1), 1, rtol=1e-5)
+
+
+def test_an_encoder_feeding_a_second_model_fits_in_order():
+    keras.utils.set_random_seed(2)
+    encoder_in = keras.Input((4,))
+    encoder = keras.Model(encoder_in, keras.layers.Dense(2)(encoder_in))
+    encoder.compile(optimizer="adam", loss="mse")
+    head_in = keras.Input((2,))
+    head = keras.Model(head_in, keras.layers.Dense(1)(head_in))
+    head.compile(optimizer="adam", loss="mse")
+    x, y, code_target = Input("x", (4,)), Input("y", (1,)), Input("code", (2,))
+    code = layers.Keras(encoder, fit_kwargs={"epochs": 2})([x, code_target], "code_out")
+    pred = layers.Keras(head, fit_kwargs={"epochs": 2})([code, y], "pred")
+    pipeline = megatron.Pipeline([x, y, code_target], [code, pred], name="stacked")
+    rng = np.random.default_rng(0)
+    data = {"x": rng.normal(size=(64, 4)), "y": rng.normal(size=(64, 1)), "code": rng.normal(size=(64, 2))}
+    pipeline.fit(data)
+    pipeline.fit_generator([data, data], epochs=1)
+    assert pipeline.transform({"x": data["x"]})["pred"].shape == (64, 1)
+
+
+def test_eager_mode_and_progress_switch(capsys):
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((2,))
+    model = keras.Model(inp, keras.layers.Dense(1)(inp))
+    model.compile(optimizer="sgd", loss="mse")
+    x = Input("x", (2,))(np.ones((8, 2)))
+    y = Input("y", (1,))(np.ones((8, 1)))
+    pred = layers.as_layer(model)([x, y])  # a Keras model where a layer is expected
+    assert isinstance(pred.layer, layers.Keras)
+    assert pred.output.shape == (8, 1)
+    capsys.readouterr()
+    pipeline = megatron.Pipeline([x, y], layers.Lambda(lambda v: v)(pred, "p"), name="eager_keras")
+    pipeline.fit({"x": np.ones((8, 2)), "y": np.ones((8, 1))}, progress=False)
+    assert "Epoch" not in capsys.readouterr().out + capsys.readouterr().err
+    pipeline.fit({"x": np.ones((8, 2)), "y": np.ones((8, 1))}, progress=True)
+    captured = capsys.readouterr()
+    assert "1/1" in captured.out + captured.err
+
+
+def test_digits_images_through_image_layers_and_a_cnn_reach_90_percent():
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(4)
+    digits = load_digits()
+    images, labels = digits.images.astype(np.uint8), digits.target
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(labels))
+    train, test = order[:1400], order[1400:]
+
+    inp = keras.Input((16, 16, 1))
+    h = keras.layers.Conv2D(16, 3, activation="relu")(inp)
+    h = keras.layers.MaxPooling2D(2)(h)
+    h = keras.layers.Flatten()(h)
+    out = keras.layers.Dense(10, activation="softmax")(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
+
+    image, label = Input("image", (8, 8)), Input("label")
+    pixels = layers.ScalePixels(max_value=16)(image)
+    big = layers.AddDim()(layers.Upsample((16, 16))(pixels))
+    ohe = layers.OneHotRange(0, 9)(label)
+    pred = layers.Keras(model, fit_kwargs={"epochs": 8, "batch_size": 32})([big, ohe], "digit")
+    megatron.metrics.Accuracy()([ohe, pred], "accuracy")
+    pipeline = megatron.Pipeline([image, label], pred, name="digits")
+    pipeline.fit({"image": images[train], "label": labels[train]})
+    held_out = pipeline.evaluate({"image": images[test], "label": labels[test]})["accuracy"]
+    assert held_out >= 0.9, held_out
