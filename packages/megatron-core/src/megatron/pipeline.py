@@ -492,6 +492,17 @@ class Pipeline:
                     ) from exc
         return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # compiled plans and locks are rebuilt on demand; everything else is the pipeline
+        state = self.__dict__.copy()
+        state["_plans"] = {}
+        del state["_plans_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._plans_lock = threading.Lock()
+
     def __repr__(self) -> str:
         version = f" version={self.version!r}" if self.version is not None else ""
         return (

@@ -170,9 +170,21 @@ def compile_plan(
     fitted: set[int] = set()
     for op in ops:
         layer = op.layer
+        wanted = any(id(n) in needed_outputs for n in op.outputs)
         if id(layer) in fit_ids and id(layer) not in fitted:
             fitted.add(id(layer))
             calls = [o for o in fit_ops if o.layer is layer]
+            if mode == "fit" and wanted and calls == [op]:  # fit and transform in one step
+                steps.append(
+                    (
+                        _fit_transformer(layer),
+                        tuple(slot(n) for n in op.inputs),
+                        tuple(slot(n) for n in op.outputs),
+                        op,
+                        "fit",
+                    )
+                )
+                continue
             groups = [tuple(slot(n) for n in o.inputs) for o in calls]
             steps.append(
                 (
@@ -183,7 +195,7 @@ def compile_plan(
                     mode,
                 )
             )
-        if any(id(n) in needed_outputs for n in op.outputs):
+        if wanted:
             steps.append(
                 (
                     layer.transform,
@@ -236,6 +248,15 @@ def _order_fit_groups(ops: list[Apply], fit_ids: set[int]) -> list[Apply]:
         else:  # pragma: no cover - stateful_stages rejects such graphs first
             raise GraphError("A layer is called on a node computed from its own output.")
     return ordered
+
+
+def _fit_transformer(layer: StatefulLayer) -> Callable[..., Any]:
+    def fit_transform(*values: np.ndarray) -> Any:
+        outputs = layer.fit_transform(*values)
+        layer.fitted = True
+        return outputs
+
+    return fit_transform
 
 
 def _fitter(layer: StatefulLayer, mode: Mode, group_sizes: list[int]) -> Callable[..., None]:

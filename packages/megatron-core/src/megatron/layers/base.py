@@ -206,6 +206,12 @@ class StatefulLayer(Layer):
         """Update what was learned with one more batch."""
         raise NotImplementedError(f"{type(self).__name__} does not implement partial_fit().")
 
+    def fit_transform(self, *inputs: np.ndarray) -> Any:
+        """Fit on ``inputs`` (targets included), then transform its features. Layers that can do
+        both in one go (scikit-learn's ``fit_transform``, PCA's SVD) override this."""
+        self.fit(*inputs)
+        return self.transform(*inputs[: len(inputs) - self.n_targets(len(inputs))])
+
     def fit_batches(
         self, batches: Callable[[], Iterable[tuple[np.ndarray, ...]]], epochs: int, steps: int | None = None
     ) -> None:

@@ -24,6 +24,15 @@ class MemoryStorage(Storage):
         self._int_keys: bool | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @classmethod
     def open(cls, url: str, name: str, version: str | None) -> MemoryStorage:
         return cls(name, version)
