@@ -3,7 +3,7 @@
 RGB images are turned grey, labels one-hot encoded, and both fed to a small Keras CNN whose
 accuracy is tracked by a metric. The pipeline is fitted, its predictions are stored in the
 embedded SQLite database (``megatron.db``) by observation index and looked up, and it is
-evaluated.
+evaluated; then it is saved to ``pipelines/`` and reloaded, storage reattached.
 
     python examples/getting_started.py
 """
@@ -62,11 +62,24 @@ def main() -> dict[str, object]:
     one_output = pipeline.storage.read(rows=["0"])
     metrics = pipeline.evaluate(data)
 
+    path = pipeline.save("pipelines/")  # pipelines/getting_started-0.1.megatron: data, not code
+    reloaded = megatron.load_pipeline(path, storage="default")
+    same = np.allclose(reloaded.transform({"image": data["image"][:10]})[0], outputs[0][:10], atol=1e-6)
+
     print(pipeline)
     print("outputs[0].shape    ", outputs[0].shape)  # (1000, 2)
     print("one_output[0].shape ", one_output[0].shape)  # (1, 2)
     print("model_acc           ", round(metrics["model_acc"], 3))
-    return {"pipeline": pipeline, "outputs": outputs, "one_output": one_output, "metrics": metrics}
+    print("saved to            ", path, "- reloads with the same outputs:", same)
+    return {
+        "pipeline": pipeline,
+        "outputs": outputs,
+        "one_output": one_output,
+        "metrics": metrics,
+        "path": path,
+        "reloaded": reloaded,
+        "same": same,
+    }
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 import megatron
 from megatron import layers
@@ -31,6 +32,9 @@ def test_seed_tutorial_end_to_end(tmp_path, monkeypatch):
     assert set(result["metrics"]) == {"model_acc"}
     assert result["metrics"]["model_acc"] > 0.9  # brighter images are label 1: learnable
     assert (tmp_path / "megatron.db").exists()  # the embedded SQLite default
+    assert result["path"] == tmp_path / "pipelines" / "getting_started-0.1.megatron"
+    assert result["same"]  # the reloaded pipeline predicts the same
+    assert result["reloaded"].storage.read(rows=["0"])[0].shape == (1, 2)  # storage reattached
     # the labels only feed training: transform needs the images alone
     only_images = pipeline.transform({"image": example.make_data(5, seed=1)["image"]})
     assert only_images["preds"].shape == (5, 2)
@@ -151,3 +155,41 @@ def test_digits_images_through_image_layers_and_a_cnn_reach_90_percent():
     pipeline.fit({"image": images[train], "label": labels[train]})
     held_out = pipeline.evaluate({"image": images[test], "label": labels[test]})["accuracy"]
     assert held_out >= 0.9, held_out
+
+
+def write_marker(t):
+    """Python code inside a Keras model: loading must never run it."""
+    import os
+
+    open(os.environ["MEGATRON_TEST_MARKER"], "w").close()
+    return t
+
+
+def test_keras_model_round_trips_and_code_in_a_model_is_refused(tmp_path, monkeypatch):
+    from megatron.errors import PersistenceError
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((3,))
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(4)(inp)))
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    x, label = Input("x", (3,)), Input("label")
+    pred = layers.Keras(model, fit_kwargs={"epochs": 2})([x, layers.OneHotRange(0, 1)(label)], "pred")
+    pipeline = megatron.Pipeline([x, label], pred, name="keras_saved")
+    data = {"x": np.random.default_rng(0).normal(size=(32, 3)), "label": np.arange(32) % 2}
+    pipeline.fit(data)
+    path = pipeline.save(tmp_path)
+    assert any("Keras model" in line for line in megatron.audit(path))
+    loaded = megatron.load_pipeline(path)
+    np.testing.assert_allclose(loaded.transform(data)["pred"], pipeline.transform(data)["pred"], rtol=1e-6)
+
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("MEGATRON_TEST_MARKER", str(marker))
+    inp = keras.Input((3,))
+    hostile = keras.Model(inp, keras.layers.Lambda(write_marker)(inp))
+    x = Input("x", (3,))
+    hostile_pipeline = megatron.Pipeline(x, layers.Keras(hostile)(x, "out"), name="hostile")
+    hostile_path = hostile_pipeline.save(tmp_path)
+    marker.unlink(missing_ok=True)  # tracing the model while saving may have called the function
+    with pytest.raises(PersistenceError, match="refused or could not be loaded"):
+        megatron.load_pipeline(hostile_path)
+    assert not marker.exists()

@@ -11,6 +11,21 @@ from megatron.nodes import Input, Node
 from megatron.outputs import Outputs
 from megatron.pipeline import Pipeline
 
+
+def load_pipeline(path, storage=None, custom_objects=None, trusted=None):  # type: ignore[no-untyped-def]
+    """Load a saved pipeline; see :func:`megatron.persistence.load_pipeline`."""
+    from megatron.persistence import load_pipeline as load
+
+    return load(path, storage=storage, custom_objects=custom_objects, trusted=trusted)
+
+
+def audit(path):  # type: ignore[no-untyped-def]
+    """What loading a pipeline file would need; see :func:`megatron.persistence.audit`."""
+    from megatron.persistence import audit as run
+
+    return run(path)
+
+
 __all__ = [
     "Input",
     "MegatronError",
@@ -18,9 +33,11 @@ __all__ = [
     "Outputs",
     "Pipeline",
     "__version__",
+    "audit",
     "errors",
     "io",
     "layers",
+    "load_pipeline",
     "metrics",
     "nodes",
 ]

@@ -88,6 +88,14 @@ class MissingKeyError(StorageError, KeyError):
     """Rows asked for by key are not in the storage."""
 
 
+# Persistence ----------------------------------------------------------------------------------
+
+
+class PersistenceError(MegatronError):
+    """A pipeline cannot be saved, or a file cannot be loaded (unreadable, hostile, or needing
+    classes and functions that were not provided)."""
+
+
 # Plugins --------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -491,6 +492,13 @@ class Pipeline:
                         f"{[n.name for n in metric.inputs]}: {type(exc).__name__}: {exc}"
                     ) from exc
         return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
+
+    def save(self, directory: str | Path) -> Path:
+        """Save to ``directory/{name}-{version}.megatron`` as data (a JSON graph, numpy arrays,
+        plugin artifacts; no pickle) and return the path. Reload with :func:`megatron.load_pipeline`."""
+        from megatron.persistence import save_pipeline
+
+        return save_pipeline(self, directory)
 
     def __getstate__(self) -> dict[str, Any]:
         # compiled plans and locks are rebuilt on demand; everything else is the pipeline

@@ -13,6 +13,11 @@ def register_layers(register: Any) -> None:
 
 
 @hookimpl
+def register_serializers(register: Any) -> None:
+    register("keras", "megatron_keras.serializer:KerasSerializer")
+
+
+@hookimpl
 def adapt_layer(obj: Any) -> Any:
     """Wrap a Keras model where a layer is expected."""
     if not type(obj).__module__.startswith("keras"):

@@ -20,6 +20,11 @@ def register_metrics(register: Any) -> None:
 
 
 @hookimpl
+def register_serializers(register: Any) -> None:
+    register("skops", "megatron_sklearn.serializer:SkopsSerializer")
+
+
+@hookimpl
 def adapt_layer(obj: Any) -> Any:
     """Wrap a scikit-learn estimator where a layer is expected."""
     if not type(obj).__module__.startswith("sklearn"):

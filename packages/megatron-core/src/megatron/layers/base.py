@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import re
 import uuid
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from megatron.config import init_config
 from megatron.errors import MegatronError, SpecError
 from megatron.nodes import Apply, Node, as_node_list, common_rows
 from megatron.specs import UNKNOWN, Spec
@@ -59,12 +59,7 @@ class Layer:
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters: each ``__init__`` parameter read from the same-named attribute."""
-        params = inspect.signature(type(self).__init__).parameters.values()
-        return {
-            p.name: getattr(self, p.name)
-            for p in params
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and hasattr(self, p.name)
-        }
+        return init_config(self)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from megatron.config import init_config
 from megatron.errors import GraphError
 from megatron.nodes import Node, as_node_list, common_rows
 
@@ -43,6 +44,10 @@ class Metric:
 
     def __init__(self, function: Callable[..., Any] | None = None) -> None:
         self.function = function
+
+    def get_config(self) -> dict[str, Any]:
+        """The metric's parameters: each ``__init__`` parameter read from the same-named attribute."""
+        return init_config(self)
 
     @property
     def name(self) -> str:
