@@ -32,7 +32,7 @@ def test_seed_tutorial_end_to_end(tmp_path, monkeypatch):
     assert set(result["metrics"]) == {"model_acc"}
     assert result["metrics"]["model_acc"] > 0.9  # brighter images are label 1: learnable
     assert (tmp_path / "megatron.db").exists()  # the embedded SQLite default
-    assert result["path"] == tmp_path / "pipelines" / "getting_started-0.1.megatron"
+    assert result["path"].resolve() == tmp_path / "pipelines" / "getting_started-0.1.megatron"
     assert result["same"]  # the reloaded pipeline predicts the same
     assert result["reloaded"].storage.read(rows=["0"])[0].shape == (1, 2)  # storage reattached
     # the labels only feed training: transform needs the images alone
