@@ -15,15 +15,10 @@ def python_blocks() -> list[str]:
 
 
 def test_tutorial_code_runs(tmp_path, monkeypatch):
-    import sys
-
     import keras  # the tutorial's model is a Keras CNN
 
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        from getting_started import make_model
-    finally:
-        sys.path.pop(0)
+    from megatron.demo import make_model
+
     monkeypatch.chdir(tmp_path)
     namespace = {"model": make_model()}
     keras.utils.set_random_seed(0)

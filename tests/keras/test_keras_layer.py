@@ -1,6 +1,5 @@
 """Keras models as layers: the seed tutorial, multi-input/output models, streaming, real data."""
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 
@@ -16,10 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("getting_started", ROOT / "examples" / "getting_started.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import megatron.demo
+
+    return megatron.demo
 
 
 def test_seed_tutorial_end_to_end(tmp_path, monkeypatch):

@@ -5,11 +5,15 @@ Declare :class:`~megatron.nodes.Input` nodes, call layers on them, and wrap the 
 sources and storage backends come from plugins, built-ins included.
 """
 
+import logging
+
 from megatron import errors, io, layers, metrics, nodes
 from megatron.errors import MegatronError
 from megatron.nodes import Input, Node
 from megatron.outputs import Outputs
 from megatron.pipeline import Pipeline
+
+logging.getLogger("megatron").addHandler(logging.NullHandler())  # silent unless the application logs
 
 
 def load_pipeline(path, storage=None, custom_objects=None, trusted=None):  # type: ignore[no-untyped-def]
@@ -17,6 +21,13 @@ def load_pipeline(path, storage=None, custom_objects=None, trusted=None):  # typ
     from megatron.persistence import load_pipeline as load
 
     return load(path, storage=storage, custom_objects=custom_objects, trusted=trusted)
+
+
+def plot(pipeline, path=None, rankdir="TB", show_shapes=True):  # type: ignore[no-untyped-def]
+    """Draw a pipeline; see :func:`megatron.viz.plot`."""
+    from megatron.viz import plot as draw
+
+    return draw(pipeline, path, rankdir, show_shapes)
 
 
 def audit(path):  # type: ignore[no-untyped-def]
@@ -40,6 +51,7 @@ __all__ = [
     "load_pipeline",
     "metrics",
     "nodes",
+    "plot",
 ]
 
 

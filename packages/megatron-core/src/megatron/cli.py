@@ -1,4 +1,4 @@
-"""The ``megatron`` command."""
+"""The ``megatron`` command: plugins, and a saved pipeline's summary, graph and audit."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from megatron.plugins import get_plugin_manager
+from megatron.errors import MegatronError
 
 
 def _plugins(args: argparse.Namespace) -> int:
+    from megatron.plugins import get_plugin_manager
+
     manager = get_plugin_manager()
     for info in manager.plugins:
         print(f"{info.name} ({info.distribution} {info.version})")
@@ -22,21 +24,82 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from megatron.persistence import load_pipeline
+
+    return load_pipeline(args.file, trusted=args.trusted)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    print(_load(args).summary())
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    path = _load(args).plot(args.output, rankdir=args.rankdir, show_shapes=not args.no_shapes)
+    print(path)
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from megatron.persistence import audit
+
+    for line in audit(args.file):
+        print(line)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from megatron.demo import main
+
+    main()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="megatron", description="Megatron data pipelines.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    plugins = commands.add_parser(
-        "plugins",
-        help="list installed plugins, their versions and what each registers",
-        description="List installed plugins, their versions and what each registers.",
+
+    def command(name: str, help: str, handler: object) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("plugins", "list installed plugins, their versions and what each registers", _plugins)
+    for name, help, handler in (
+        ("summary", "print the summary table of a saved pipeline", _summary),
+        ("plot", "draw a saved pipeline's graph (PNG, SVG, PDF or DOT by the output's extension)", _plot),
+    ):
+        sub = command(name, help, handler)
+        sub.add_argument("file", help="a pipeline file written by Pipeline.save()")
+        sub.add_argument(
+            "--trusted",
+            action="append",
+            default=[],
+            metavar="TYPE",
+            help="a type to trust in scikit-learn artifacts (repeatable)",
+        )
+        if name == "plot":
+            sub.add_argument("-o", "--output", required=True, help="the image to write")
+            sub.add_argument(
+                "--rankdir", default="TB", choices=["TB", "LR", "BT", "RL"], help="graph direction"
+            )
+            sub.add_argument("--no-shapes", action="store_true", help="leave the output shapes out")
+    audit = command(
+        "audit", "list every class and function a pipeline file would need, without loading it", _audit
     )
-    plugins.set_defaults(handler=_plugins)
+    audit.add_argument("file", help="a pipeline file written by Pipeline.save()")
+    command("demo", "run the getting-started tutorial (needs megatron-keras and megatron-sql)", _demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except MegatronError as exc:
+        print(f"megatron {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from megatron.outputs import Outputs
 from megatron.progress import batch_count, progress, progress_scope
 from megatron.storage import Storage, open_storage
 
+logger = logging.getLogger("megatron")
 Data = Mapping[str, Any] | Any  # a mapping of input name to array-like, or a pandas DataFrame
 
 
@@ -271,8 +274,16 @@ class Pipeline:
         layers = self._stateful_layers()
         plan, _ = self._plan("fit", (), fit=layers)
         feeds, _ = self._feeds(plan, data, None, "fit")
+        start = time.perf_counter()
         with progress_scope(progress):
             self._executor.run(plan, feeds)
+        logger.info(
+            "pipeline %r: fitted %d layers on %d rows in %.3f s",
+            self.name,
+            len(layers),
+            len(feeds[0]) if feeds else 0,
+            time.perf_counter() - start,
+        )
         return self
 
     def partial_fit(self, data: Data) -> Pipeline:
@@ -342,11 +353,22 @@ class Pipeline:
             layer.reset()
         key = ("fit_generator", tuple(id(layer) for layer in stage))
         plan, _ = self._plan(key, (), fit=stage, mode="partial_fit")
+        start, rows = time.perf_counter(), 0
         for epoch in range(epochs):
             description = f"{self.name}: fit stage {number + 1}/{n_stages}, epoch {epoch + 1}/{epochs}"
             for i, batch in self._batches(batches, steps_per_epoch, description, show):
                 feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
                 self._executor.run(plan, feeds)
+                rows += len(feeds[0]) if feeds else 0
+        logger.info(
+            "pipeline %r: fit stage %d/%d (%s) on %d rows in %.3f s",
+            self.name,
+            number + 1,
+            n_stages,
+            ", ".join(layer.name for layer in stage),
+            rows,
+            time.perf_counter() - start,
+        )
 
     def _fit_driving_layer(
         self,
@@ -492,6 +514,35 @@ class Pipeline:
                         f"{[n.name for n in metric.inputs]}: {type(exc).__name__}: {exc}"
                     ) from exc
         return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
+
+    def summary(self) -> str:
+        """A table of the graph like Keras's ``model.summary()``: each node, its layer and key
+        hyperparameters, output spec, inputs and fitted state; inputs, outputs and metrics marked."""
+        from megatron.summary import summary
+
+        return summary(self)
+
+    def plot(self, path: str | Path | None = None, rankdir: str = "TB", show_shapes: bool = True) -> Any:
+        """Draw the graph to ``path`` (PNG, SVG, PDF or DOT by extension), or return an inline
+        image for a notebook. Needs pydot and Graphviz (:meth:`to_dot` needs pydot only)."""
+        from megatron.viz import plot
+
+        return plot(self, path, rankdir, show_shapes)
+
+    def to_dot(self, rankdir: str = "TB", show_shapes: bool = True) -> str:
+        """The graph in Graphviz's DOT language."""
+        from megatron.viz import to_dot
+
+        return to_dot(self, rankdir, show_shapes)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """Notebooks show a pipeline as its graph (as text where Graphviz is missing)."""
+        try:
+            from megatron.viz import render
+
+            return {"image/svg+xml": render(self, "svg").decode(), "text/plain": repr(self)}
+        except MegatronError:
+            return {"text/plain": repr(self)}
 
     def save(self, directory: str | Path) -> Path:
         """Save to ``directory/{name}-{version}.megatron`` as data (a JSON graph, numpy arrays,

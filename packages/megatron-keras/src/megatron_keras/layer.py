@@ -76,6 +76,10 @@ class Keras(StatefulLayer):
         specs = tuple(_spec(t) for t in self.model.outputs)
         return specs[0] if len(specs) == 1 else specs
 
+    def state_size(self) -> int:
+        """Bytes of the model's weights."""
+        return int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in self.model.weights))
+
     # -- fitting ---------------------------------------------------------------------------------
     def _split(self, inputs: tuple[np.ndarray, ...]) -> tuple[Any, Any]:
         features, targets = inputs[: self.n_features], inputs[self.n_features :]

@@ -82,6 +82,16 @@ class Sklearn(StatefulLayer):
                 )
         return Spec((), None) if self.output_method == "predict" else Spec((None,), None)
 
+    def state_size(self) -> int:
+        """Bytes of the fitted estimator's learned arrays (its attributes ending in ``_``)."""
+        return int(
+            sum(
+                v.nbytes
+                for k, v in vars(self.estimator).items()
+                if k.endswith("_") and isinstance(v, np.ndarray)
+            )
+        )
+
     # -- data ------------------------------------------------------------------------------------
     @staticmethod
     def _features(features: tuple[np.ndarray, ...]) -> np.ndarray:

@@ -7,6 +7,8 @@ after its last use, so intermediates are freed as soon as nothing needs them.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Container, Iterable, Sequence
 from typing import Any, Literal
 
@@ -18,6 +20,7 @@ from megatron.layers.base import Layer, StatefulLayer
 from megatron.nodes import Apply, Input, Node
 
 Mode = Literal["transform", "fit", "partial_fit"]
+logger = logging.getLogger("megatron")
 
 
 @attrs.frozen
@@ -177,7 +180,7 @@ def compile_plan(
             if mode == "fit" and wanted and calls == [op]:  # fit and transform in one step
                 steps.append(
                     (
-                        _fit_transformer(layer),
+                        _fit_transformer(layer, op),
                         tuple(slot(n) for n in op.inputs),
                         tuple(slot(n) for n in op.outputs),
                         op,
@@ -188,7 +191,7 @@ def compile_plan(
             groups = [tuple(slot(n) for n in o.inputs) for o in calls]
             steps.append(
                 (
-                    _fitter(layer, mode, [len(g) for g in groups]),
+                    _fitter(layer, op, mode, [len(g) for g in groups]),
                     tuple(s for g in groups for s in g),
                     (),
                     op,
@@ -250,19 +253,28 @@ def _order_fit_groups(ops: list[Apply], fit_ids: set[int]) -> list[Apply]:
     return ordered
 
 
-def _fit_transformer(layer: StatefulLayer) -> Callable[..., Any]:
+def _fit_transformer(layer: StatefulLayer, op: Apply) -> Callable[..., Any]:
     def fit_transform(*values: np.ndarray) -> Any:
+        start = time.perf_counter()
         outputs = layer.fit_transform(*values)
         layer.fitted = True
+        _log_fit(op, "fit", values, start)
         return outputs
 
     return fit_transform
 
 
-def _fitter(layer: StatefulLayer, mode: Mode, group_sizes: list[int]) -> Callable[..., None]:
+def _log_fit(op: Apply, mode: str, values: Sequence[np.ndarray], start: float) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        rows = len(values[0]) if values else 0
+        logger.info("%s: %s on %d rows in %.3f s", op.describe(), mode, rows, time.perf_counter() - start)
+
+
+def _fitter(layer: StatefulLayer, op: Apply, mode: Mode, group_sizes: list[int]) -> Callable[..., None]:
     method = layer.partial_fit if mode == "partial_fit" else layer.fit
 
     def fit(*values: np.ndarray) -> None:
+        start = time.perf_counter()
         if len(group_sizes) == 1:
             method(*values)
         else:  # one layer called on several nodes learns from all of them
@@ -272,5 +284,6 @@ def _fitter(layer: StatefulLayer, mode: Mode, group_sizes: list[int]) -> Callabl
                 start += size
             method(*(np.concatenate(parts) for parts in zip(*groups)))
         layer.fitted = True
+        _log_fit(op, mode, values, start)
 
     return fit

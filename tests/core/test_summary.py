@@ -1,0 +1,61 @@
+"""The summary table and logging."""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+import megatron
+from megatron import layers
+from megatron.nodes import Input
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "summary.txt"
+
+
+def named(layer, name):
+    layer.name = name
+    return layer
+
+
+def build():
+    image, label = Input("image", (4, 4, 3)), Input("label")
+    grey = named(layers.RGBtoGrey(keep_dim=True), "grey")(image, "grey")
+    flat = named(layers.Flatten(), "flatten")(grey, "flat")
+    scaled = named(layers.Whiten(), "whiten")(flat, "scaled")
+    low, high = named(layers.Lambda(np.min, n_outputs=2), "split")(scaled, ["low", "high"])
+    ohe = named(layers.OneHotRange(max_val=1), "onehot")(label, "ohe")
+    megatron.metrics.Accuracy()([ohe, ohe], "acc")
+    return megatron.Pipeline([image, label], [scaled, high, ohe], name="summary", version="1")
+
+
+def test_summary_snapshot():
+    pipeline = build()
+    pipeline.fit({"image": np.random.default_rng(0).random((10, 4, 4, 3)), "label": np.zeros(10, dtype=int)})
+    text = pipeline.summary()
+    if os.environ.get("MEGATRON_UPDATE_SNAPSHOTS"):  # after a deliberate change: review the diff
+        SNAPSHOT.write_text(text + "\n")
+    assert text + "\n" == SNAPSHOT.read_text()
+
+
+def test_summary_marks_unfitted_layers():
+    text = build().summary()
+    assert "not fitted" in text and "(2 stateful, 0 fitted)" in text  # OneHotRange(max_val=1) learns min_val
+
+
+def test_fitting_logs_what_was_fitted_on_how_many_rows(caplog):
+    pipeline = build()
+    with caplog.at_level(logging.INFO, logger="megatron"):
+        pipeline.fit(
+            {"image": np.random.default_rng(0).random((10, 4, 4, 3)), "label": np.zeros(10, dtype=int)}
+        )
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("layer 'whiten' (Whiten) at node 'scaled': fit on 10 rows" in m for m in messages)
+    assert any("pipeline 'summary': fitted 2 layers on 10 rows" in m for m in messages)
+
+
+def test_nothing_is_printed_by_default(capsys):
+    pipeline = build()
+    pipeline.fit({"image": np.ones((3, 4, 4, 3)), "label": np.zeros(3, dtype=int)})
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
