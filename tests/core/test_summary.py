@@ -23,7 +23,7 @@ def build():
     grey = named(layers.RGBtoGrey(keep_dim=True), "grey")(image, "grey")
     flat = named(layers.Flatten(), "flatten")(grey, "flat")
     scaled = named(layers.Whiten(), "whiten")(flat, "scaled")
-    low, high = named(layers.Lambda(np.min, n_outputs=2), "split")(scaled, ["low", "high"])
+    _low, high = named(layers.Lambda(np.min, n_outputs=2), "split")(scaled, ["low", "high"])
     ohe = named(layers.OneHotRange(max_val=1), "onehot")(label, "ohe")
     megatron.metrics.Accuracy()([ohe, ohe], "acc")
     return megatron.Pipeline([image, label], [scaled, high, ohe], name="summary", version="1")
