@@ -8,6 +8,7 @@ from megatron.errors import MissingKeyError, StorageError
 from megatron.layers import Lambda
 from megatron.nodes import Input
 from megatron.storage import MemoryStorage
+from megatron.testing import StorageCase, storage_checks
 
 
 def make(storage="memory://"):
@@ -62,3 +63,8 @@ def test_delete_and_cols():
 def test_unknown_scheme_says_which_schemes_exist(megatron_plugins):
     with pytest.raises(StorageError, match=r"scheme 'nosuch'.*Known schemes: .*memory"):
         make("nosuch://x")
+
+
+@pytest.mark.parametrize("check", storage_checks(), ids=lambda c: c.__name__)
+def test_memory_storage_conformance(check):
+    check(StorageCase(lambda name, version: MemoryStorage(name, version), name="memory"))

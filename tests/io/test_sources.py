@@ -9,6 +9,7 @@ from megatron import layers
 from megatron.errors import DataError, MissingInputError, SourceError
 from megatron.io import Batch
 from megatron.nodes import Input
+from megatron.testing import SourceCase, source_checks
 
 
 @pytest.fixture
@@ -216,3 +217,23 @@ def test_batch_is_a_dict_with_an_index():
     x = Input("x")
     out = megatron.Pipeline(x, layers.ScalarMultiply(1)(x, "y"), name="b").transform(batch)
     assert list(out.index) == ["a", "b", "c"]
+
+
+def source_cases(tmp_path):
+    frame = pd.DataFrame({"x": np.arange(23.0), "y": np.arange(23) % 3})
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    np.save(tmp_path / "x.npy", frame["x"].to_numpy())
+    expected = {"x": frame["x"].to_numpy()}
+    return [
+        SourceCase(lambda: megatron.io.PandasGenerator(frame, batch_size=5), expected, 5, "pandas"),
+        SourceCase(lambda: megatron.io.CSVGenerator(tmp_path / "s.csv", batch_size=5), expected, 5, "csv"),
+        SourceCase(
+            lambda: megatron.io.ArrayGenerator({"x": tmp_path / "x.npy"}, batch_size=5), expected, 5, "npy"
+        ),
+    ]
+
+
+@pytest.mark.parametrize("check", source_checks(), ids=lambda c: c.__name__)
+def test_sources_pass_the_conformance_suite(check, tmp_path):
+    for case in source_cases(tmp_path):
+        check(case)

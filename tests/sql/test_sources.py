@@ -7,6 +7,7 @@ import sqlalchemy as sa
 import megatron
 from megatron import layers
 from megatron.errors import DataError, SourceError
+from megatron.testing import SourceCase, source_checks
 from megatron_sql import SQLGenerator, from_sql
 
 
@@ -61,3 +62,16 @@ def test_bad_queries_and_batch_sizes(engine):
         megatron.io.SQLData(engine, "SELECT nope FROM people")
     with pytest.raises(DataError, match="batch_size must be a positive integer"):
         SQLGenerator(engine, "SELECT age FROM people", batch_size=0)
+
+
+@pytest.mark.parametrize("check", source_checks(), ids=lambda c: c.__name__)
+def test_sql_generator_passes_the_conformance_suite(check, engine):
+    expected = {"age": np.array([20 + i % 50 for i in range(250)])}
+    check(
+        SourceCase(
+            lambda: SQLGenerator(engine, "SELECT age FROM people ORDER BY id", batch_size=40),
+            expected,
+            40,
+            "sql",
+        )
+    )

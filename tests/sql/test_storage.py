@@ -15,6 +15,7 @@ import megatron
 from megatron import layers
 from megatron.errors import MissingKeyError, StorageError
 from megatron.nodes import Input
+from megatron.testing import StorageCase, storage_checks
 from megatron_sql import SQLStorage
 
 OUTPUTS = {
@@ -118,6 +119,7 @@ KILLED_WRITER = """
 import os, signal, sys
 import numpy as np
 import megatron_sql.storage as storage_module
+from megatron.testing import StorageCase, storage_checks
 from megatron_sql import SQLStorage
 
 storage = SQLStorage(sys.argv[1], "atomic", None)
@@ -186,3 +188,8 @@ def test_default_storage_is_a_sqlite_file_in_the_working_directory(tmp_path, mon
         2,
         4,
     ]
+
+
+@pytest.mark.parametrize("check", storage_checks(), ids=lambda c: c.__name__)
+def test_sql_storage_conformance(check, database_url):
+    check(StorageCase(lambda name, version: SQLStorage(database_url, name, version), name="sql"))

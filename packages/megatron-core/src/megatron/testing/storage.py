@@ -1,0 +1,102 @@
+"""The storage conformance suite: what every storage backend must do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+
+from megatron.errors import MegatronError, MissingKeyError, StorageError
+from megatron.storage.base import Storage
+
+
+@attrs.frozen
+class StorageCase:
+    """How to open a fresh, empty storage of a backend for pipeline ``name``/``version``."""
+
+    make: Callable[[str, str | None], Storage]
+    name: str = "storage"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+OUTPUTS = {
+    "int": np.array([3, -1, 7], dtype=np.int64),
+    "float": np.array([0.5, np.pi, -2.0]),
+    "float32": np.array([1.5, 2.5, 3.5], dtype=np.float32),
+    "bool": np.array([True, False, True]),
+    "text": np.array(["a", "bé", "c'; --"]),
+    "matrix": np.arange(12, dtype=np.float32).reshape(3, 2, 2),
+}
+
+
+def check_round_trip(case: StorageCase) -> None:
+    """Every dtype and shape reads back exactly, under int keys."""
+    storage = case.make("conformance_types", "1")
+    storage.write([10, 20, 30], OUTPUTS)
+    back = storage.read()
+    assert list(back) == list(OUTPUTS), f"{case}: outputs {list(back)}"
+    assert back.index.tolist() == [10, 20, 30], f"{case}: keys {back.index.tolist()}"
+    for name, array in OUTPUTS.items():
+        np.testing.assert_array_equal(back[name], array, err_msg=f"{case}: {name}")
+        assert back[name].shape == array.shape, f"{case}: {name} shape {back[name].shape}"
+
+
+def check_order_keys_and_missing(case: StorageCase) -> None:
+    """Rows come in the order asked, by int or string key; missing keys are an error."""
+    storage = case.make("conformance_order", None)
+    storage.write(np.arange(5), {"x": np.arange(5) * 10})
+    assert storage.read(rows=["3", 0, 4])["x"].tolist() == [30, 0, 40], str(case)
+    assert 3 in storage and "3" in storage and 9 not in storage, str(case)
+    try:
+        storage.read(rows=[1, 9])
+    except MissingKeyError:
+        pass
+    else:
+        raise AssertionError(f"{case}: reading a missing key did not raise MissingKeyError")
+
+
+def check_upsert_and_delete(case: StorageCase) -> None:
+    """A write replaces the rows of existing keys; delete removes rows."""
+    storage = case.make("conformance_upsert", None)
+    storage.write(["a", "b"], {"x": np.array([1.0, 2.0])})
+    storage.write(["b", "c"], {"x": np.array([20.0, 30.0])})
+    assert storage.read(rows=["a", "b", "c"])["x"].tolist() == [1.0, 20.0, 30.0], str(case)
+    storage.delete(["a", "zzz"])
+    assert sorted(storage.keys()) == ["b", "c"], f"{case}: keys {storage.keys()}"
+
+
+def check_fingerprints(case: StorageCase) -> None:
+    """A lookup by fingerprint finds only the rows written with it."""
+    storage = case.make("conformance_fingerprint", None)
+    storage.write([1, 2], {"x": np.array([1.0, 2.0])}, fingerprint="a" * 32)
+    storage.write([2], {"x": np.array([3.0])}, fingerprint="b" * 32)
+    found, outputs = storage.lookup([1, 2, 3], fingerprint="a" * 32)
+    assert found.tolist() == [0], f"{case}: found positions {found.tolist()}"
+    assert outputs["x"].tolist() == [1.0], str(case)
+
+
+def check_failed_write_changes_nothing(case: StorageCase) -> None:
+    """A refused write leaves the stored rows as they were."""
+    storage = case.make("conformance_atomic", None)
+    storage.write([1, 2], {"x": np.array([1.0, 2.0])})
+    try:
+        storage.write([2, 2], {"x": np.array([5.0, 6.0])})
+    except (StorageError, MegatronError):
+        pass
+    else:
+        raise AssertionError(f"{case}: a write with duplicate keys was accepted")
+    assert storage.read()["x"].tolist() == [1.0, 2.0], str(case)
+
+
+def storage_checks() -> list[Callable[[StorageCase], None]]:
+    """Every storage check, for ``pytest.mark.parametrize``."""
+    return [
+        check_round_trip,
+        check_order_keys_and_missing,
+        check_upsert_and_delete,
+        check_fingerprints,
+        check_failed_write_changes_nothing,
+    ]
