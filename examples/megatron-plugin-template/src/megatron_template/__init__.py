@@ -1,0 +1,1 @@
+"""A template Megatron plugin: one stateful layer and one metric."""

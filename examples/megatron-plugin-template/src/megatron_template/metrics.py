@@ -1,0 +1,27 @@
+"""The template's metric."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from megatron.metrics import Metric
+
+
+class MaxError(Metric):
+    """The largest absolute difference between targets and predictions (merged exactly across
+    batches: the state is the running maximum).
+
+    Example::
+
+        worst = MaxError()([y, preds], 'max_error')
+    """
+
+    def initial_state(self) -> float:
+        return 0.0
+
+    def update(self, state: float, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        difference = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+        return max(state, float(difference.max())) if difference.size else state
+
+    def result(self, state: float) -> float:
+        return state
