@@ -8,7 +8,7 @@ import pytest
 
 import megatron
 from megatron.errors import PluginConflictError, UnknownNameError
-from megatron.plugins import PluginLoadWarning, get_plugin_manager, get_registry
+from megatron.plugins import PluginLoadWarning, get_plugin_manager, get_registry, hookimpl
 
 THIRD_PARTY = """
 import numpy as np
@@ -101,7 +101,6 @@ def test_builtins_come_through_the_entry_point(megatron_plugins):
 
 def test_adapt_layer_hook_claims_foreign_objects(megatron_plugins):
     from megatron.layers import Lambda, as_layer
-    from megatron.plugins import hookimpl
 
     class Foreign:
         pass
@@ -125,3 +124,94 @@ def test_megatron_plugins_command_lists_plugins_and_registrations():
     layer_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("layer:"))
     assert "Lambda" in layer_line and "RGBtoGrey" in layer_line
     assert "storage: memory" in result.stdout
+
+
+class Token:
+    """A foreign object that only a plugin's serializer knows how to save."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class TokenSerializer:
+    name = "token"
+
+    def claims(self, obj):
+        return isinstance(obj, Token)
+
+    def save(self, obj, archive, prefix):
+        return {"file": archive.add(f"{prefix}/token.txt", str(obj.value).encode())}
+
+    def load(self, meta, archive, options):
+        return Token(int(archive.read(meta["file"])))
+
+    def audit(self, meta, archive):
+        return [f"token in {meta['file']}"]
+
+
+class TokenLayer(megatron.layers.StatelessLayer):
+    def __init__(self, token):
+        self.token = token
+
+    def transform(self, x):
+        return x + self.token.value
+
+
+class CountingExecutor:
+    runs = 0
+
+    def run(self, plan, feeds):
+        from megatron.execution import LocalExecutor
+
+        CountingExecutor.runs += 1
+        return LocalExecutor().run(plan, feeds)
+
+
+class EverythingPlugin:
+    """A plugin implementing every registration hook, through the same door as any other."""
+
+    @hookimpl
+    def register_layers(self, register):
+        register("TokenLayer", TokenLayer)
+
+    @hookimpl
+    def register_metrics(self, register):
+        register("Constant", "megatron.metrics.base:Metric")
+
+    @hookimpl
+    def register_sources(self, register):
+        register("Numbers", lambda n: {"x": np.arange(float(n))})
+
+    @hookimpl
+    def register_storage(self, register):
+        register("mine", "megatron.storage.memory:MemoryStorage")
+
+    @hookimpl
+    def register_serializers(self, register):
+        register("token", TokenSerializer)
+
+    @hookimpl
+    def register_executors(self, register):
+        register("counting", CountingExecutor)
+
+    @hookimpl
+    def adapt_storage(self, obj, name, version):
+        from megatron.storage import MemoryStorage
+
+        return MemoryStorage(name, version) if isinstance(obj, Token) else None
+
+
+def test_every_registration_hook_works_end_to_end(megatron_plugins, tmp_path):
+    megatron_plugins(EverythingPlugin(), "everything")
+    x = megatron.nodes.Input("x")
+    layer = megatron.layers.TokenLayer(Token(5))
+    pipeline = megatron.Pipeline(x, layer(x, "y"), name="hooks", storage="mine://", executor="counting")
+    out = pipeline.transform(megatron.io.Numbers(3))
+    assert out["y"].tolist() == [5.0, 6.0, 7.0] and CountingExecutor.runs == 1
+    assert pipeline.storage.read(rows=[2])["y"].tolist() == [7.0]
+    assert megatron.metrics.Constant is megatron.metrics.Metric
+    path = pipeline.save(tmp_path)
+    assert "token in artifacts/1/token.txt" in megatron.audit(path)
+    loaded = megatron.load_pipeline(path, storage=Token(0))  # a foreign object a plugin claims as storage
+    assert loaded.transform({"x": np.zeros(1)})["y"].tolist() == [5.0]
+    assert loaded.storage.read(rows=[0])["y"].tolist() == [5.0]
