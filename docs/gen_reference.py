@@ -53,7 +53,7 @@ def _as_markdown(doc: str) -> str:
 
 def kind_page(kind: str) -> str:
     registry = get_registry()
-    filename, title, module = KINDS[kind]
+    _, title, module = KINDS[kind]
     lines = [
         f"# {title}",
         "",
