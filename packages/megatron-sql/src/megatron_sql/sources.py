@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from megatron.errors import DataError, SourceError
 from megatron.io.batch import Batch
-from megatron.io.frames import Groups, check_columns
+from megatron.io.frames import ColumnSelection, Groups
 from megatron.io.schema import inputs_from_batch
 from megatron.io.sources import BatchSource
 from megatron.nodes import Input
@@ -62,20 +62,17 @@ def _batch(
     start: int,
     where: str,
 ) -> Batch:
+    """Rows of a result as a :class:`Batch`, selected like the columns of a DataFrame."""
     names = list(columns)
-    check_columns(names, list(exclude_cols), "excluded columns", where)
-    if index_col is not None:
-        check_columns(names, [index_col], "index column", where)
-    for group, cols in (groups or {}).items():
-        check_columns(names, list(cols), f"columns of group {group!r}", where)
     values = list(zip(*rows)) if rows else [() for _ in names]
     arrays = {name: _column(list(column), name) for name, column in zip(names, values)}
-    index = arrays.pop(index_col) if index_col is not None else np.arange(start, start + len(rows))
-    grouped = {c for cols in (groups or {}).values() for c in cols}
-    batch = {n: a for n, a in arrays.items() if n not in set(exclude_cols) | grouped}
-    for group, cols in (groups or {}).items():
-        batch[group] = np.column_stack([arrays[c] for c in cols])
-    return Batch(batch, index)
+    return ColumnSelection(exclude_cols, groups, index_col).batch(
+        names,
+        arrays.__getitem__,
+        lambda group: np.column_stack([arrays[c] for c in group]),
+        lambda: np.arange(start, start + len(rows)),
+        where,
+    )
 
 
 def SQLData(

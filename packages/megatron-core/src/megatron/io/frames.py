@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
 from megatron.errors import DataError, MegatronError
@@ -55,6 +56,46 @@ def _stacked(frame: Any, columns: list[str]) -> np.ndarray:
     return np.column_stack([column_array(frame[c]) for c in columns])
 
 
+@attrs.frozen
+class ColumnSelection:
+    """Which columns of a table become which inputs: all but ``exclude_cols`` and the index
+    column, with ``groups`` stacking several columns into one (n, k) input."""
+
+    exclude_cols: Sequence[str] = ()
+    groups: Groups | None = None
+    index_col: str | None = None
+
+    def check(self, columns: Sequence[str], where: str) -> None:
+        """A DataError naming any column the selection mentions that ``columns`` lacks."""
+        check_columns(columns, list(self.exclude_cols), "excluded columns", where)
+        for name, cols in (self.groups or {}).items():
+            check_columns(columns, list(cols), f"columns of group {name!r}", where)
+        if self.index_col is not None:
+            check_columns(columns, [self.index_col], "index column", where)
+
+    def single(self, columns: Sequence[str]) -> list[str]:
+        """The columns that become inputs of their own."""
+        grouped = {c for cols in (self.groups or {}).values() for c in cols}
+        skip = set(self.exclude_cols) | grouped | ({self.index_col} if self.index_col else set())
+        return [c for c in columns if c not in skip]
+
+    def batch(
+        self,
+        columns: Sequence[str],
+        column: Callable[[str], np.ndarray],
+        stack: Callable[[list[str]], np.ndarray],
+        index: Callable[[], Any],
+        where: str,
+    ) -> Batch:
+        """A :class:`Batch` from a table's ``columns``, read with ``column(name)``; grouped
+        columns with ``stack(names)``; the index from the index column, else ``index()``."""
+        self.check(columns, where)
+        arrays = {c: column(c) for c in self.single(columns)}
+        for name, cols in (self.groups or {}).items():
+            arrays[name] = stack(list(cols))
+        return Batch(arrays, column(self.index_col) if self.index_col is not None else index())
+
+
 def frame_to_batch(
     frame: Any,
     *,
@@ -68,16 +109,11 @@ def frame_to_batch(
     ``groups`` maps an input name to several columns, stacked as one (n, k) array. The index
     comes from ``index_col``, else from the frame's own index.
     """
-    columns = [str(c) for c in frame.columns]
-    check_columns(columns, list(exclude_cols), "excluded columns", where)
-    grouped = {c for cols in (groups or {}).values() for c in cols}
-    for name, cols in (groups or {}).items():
-        check_columns(columns, list(cols), f"columns of group {name!r}", where)
-    if index_col is not None:
-        check_columns(columns, [index_col], "index column", where)
-    skip = set(exclude_cols) | grouped | ({index_col} if index_col else set())
-    arrays = {c: column_array(frame[c]) for c in columns if c not in skip}
-    for name, cols in (groups or {}).items():
-        arrays[name] = _stacked(frame, list(cols))
-    index = frame[index_col].to_numpy() if index_col is not None else frame.index.to_numpy()
-    return Batch(arrays, index)
+    selection = ColumnSelection(exclude_cols, groups, index_col)
+    return selection.batch(
+        [str(c) for c in frame.columns],
+        lambda name: column_array(frame[name]),
+        lambda names: _stacked(frame, names),
+        lambda: frame.index.to_numpy(),
+        where,
+    )

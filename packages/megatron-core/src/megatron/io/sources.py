@@ -17,7 +17,7 @@ import numpy as np
 
 from megatron.errors import DataError, SourceError
 from megatron.io.batch import Batch
-from megatron.io.frames import Groups, check_columns, frame_to_batch, require_pandas
+from megatron.io.frames import ColumnSelection, Groups, frame_to_batch, require_pandas
 
 
 def _positive(batch_size: Any) -> int:
@@ -172,10 +172,9 @@ class CSVGenerator(BatchSource):
         self.read_csv = read_csv
         pd = require_pandas()
         header = pd.read_csv(self.path, nrows=0, **read_csv)
-        columns = [str(c) for c in header.columns]
-        check_columns(columns, list(self.exclude_cols), "excluded columns", str(self.path))
-        for name, cols in (groups or {}).items():
-            check_columns(columns, list(cols), f"columns of group {name!r}", str(self.path))
+        ColumnSelection(self.exclude_cols, groups, index_col).check(
+            [str(c) for c in header.columns], str(self.path)
+        )
 
     def one_pass(self) -> Iterator[Batch]:
         pd = require_pandas()
