@@ -16,7 +16,7 @@ COLUMNS = 10
 BATCH = 100_000
 
 STREAM = f"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import pandas as pd
 path, mode = sys.argv[1], sys.argv[2]
@@ -37,8 +37,9 @@ else:
     source = megatron.io.CSVGenerator(path, batch_size={BATCH}, groups={{"features": columns}})
     pipeline.fit_generator(source, progress=False)
     rows = int(pipeline.layers[-1].metadata["n"])
-print(json.dumps({{"seconds": time.perf_counter() - start, "rows": rows,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM is this process's own peak (ru_maxrss would carry the parent's over fork and exec)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"seconds": time.perf_counter() - start, "rows": rows, "rss_mb": peak_kb / 1024}}))
 """
 
 
