@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import logging
 import threading
 import time
@@ -95,6 +93,8 @@ class Pipeline:
     def fingerprint(self) -> str:
         """Identifies what this pipeline computes: it changes with the graph, a hyperparameter,
         or anything a layer learns, so stored outputs of another fit are never served."""
+        import hashlib
+
         digest = hashlib.sha256()
         for op in self._ops:
             layer = op.layer
@@ -631,6 +631,8 @@ class _FrameColumns:
 
 
 def _missing_input(pipeline: str, node: Input, columns: Any, plan: Plan, operation: str) -> MissingInputError:
+    import difflib
+
     given = [str(k) for k in columns]
     lowered = {key.lower(): key for key in given}
     close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.6)

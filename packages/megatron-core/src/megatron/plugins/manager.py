@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from importlib import metadata
 from typing import Any
 
 import attrs
@@ -88,6 +87,8 @@ class PluginManager:
         with self._lock:
             if self._loaded:
                 return
+            from importlib import metadata  # here, not at import: it pulls in email, zipfile, socket...
+
             disabled = _names_from_env("MEGATRON_DISABLE_PLUGINS") or set()
             allowed = _names_from_env("MEGATRON_PLUGINS")
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

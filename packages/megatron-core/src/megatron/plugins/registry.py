@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any, Literal
 
@@ -79,6 +78,8 @@ class Registry:
         try:
             return self._entries[kind][name]
         except KeyError:
+            import difflib
+
             close = difflib.get_close_matches(name, self._entries[kind], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             known = ", ".join(self.names(kind)) or "none"
