@@ -13,7 +13,7 @@ from megatron import layers
 from megatron.errors import PersistenceError
 from megatron.nodes import Input
 from megatron.persistence import archive as archive_module
-from megatron.testing.layers import _named_pipeline, _Rename
+from megatron.testing.layers import Rename, named_pipeline
 
 from .layers.test_conformance import ALL_CASES
 
@@ -41,12 +41,12 @@ def functions_of(layer):
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=str)
 def test_every_built_in_layer_round_trips_with_identical_outputs(case, tmp_path):
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     data = case.feed(case.inputs)
     if layer.stateful:
         pipeline.fit(data)
     path = pipeline.save(tmp_path)
-    loaded = megatron.load_pipeline(path, custom_objects={**functions_of(layer), "_Rename": _Rename})
+    loaded = megatron.load_pipeline(path, custom_objects={**functions_of(layer), "Rename": Rename})
     before, after = pipeline.transform(data), loaded.transform(data)
     assert list(before) == list(after)
     for name in before:

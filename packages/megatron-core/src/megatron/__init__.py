@@ -6,6 +6,9 @@ sources and storage backends come from plugins, built-ins included.
 """
 
 import logging
+from collections.abc import Mapping
+from os import PathLike
+from typing import Any
 
 from megatron import errors, io, layers, metrics, nodes
 from megatron.errors import MegatronError
@@ -16,21 +19,28 @@ from megatron.pipeline import Pipeline
 logging.getLogger("megatron").addHandler(logging.NullHandler())  # silent unless the application logs
 
 
-def load_pipeline(path, storage=None, custom_objects=None, trusted=None):  # type: ignore[no-untyped-def]
+def load_pipeline(
+    path: str | PathLike[str],
+    storage: Any = None,
+    custom_objects: Mapping[str, Any] | None = None,
+    trusted: list[str] | None = None,
+) -> Pipeline:
     """Load a saved pipeline; see :func:`megatron.persistence.load_pipeline`."""
     from megatron.persistence import load_pipeline as load
 
     return load(path, storage=storage, custom_objects=custom_objects, trusted=trusted)
 
 
-def plot(pipeline, path=None, rankdir="TB", show_shapes=True):  # type: ignore[no-untyped-def]
+def plot(
+    pipeline: Pipeline, path: str | PathLike[str] | None = None, rankdir: str = "TB", show_shapes: bool = True
+) -> Any:
     """Draw a pipeline; see :func:`megatron.viz.plot`."""
     from megatron.viz import plot as draw
 
     return draw(pipeline, path, rankdir, show_shapes)
 
 
-def audit(path):  # type: ignore[no-untyped-def]
+def audit(path: str | PathLike[str]) -> list[str]:
     """What loading a pipeline file would need; see :func:`megatron.persistence.audit`."""
     from megatron.persistence import audit as run
 

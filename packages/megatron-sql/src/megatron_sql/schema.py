@@ -8,6 +8,7 @@ output names may hold any character; the names live in the metadata.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -84,7 +85,7 @@ class OutputColumn:
         return np.array(values, dtype=np.dtype(self.dtype))
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # slots=False: room for the cached by_name
 class TableSpec:
     """A stored pipeline's table: its name, key type and output columns."""
 
@@ -97,7 +98,7 @@ class TableSpec:
     def describe(self) -> str:
         return json.dumps([attrs.asdict(o) for o in self.outputs])
 
-    @property
+    @functools.cached_property
     def by_name(self) -> dict[str, OutputColumn]:
         return {o.name: o for o in self.outputs}
 

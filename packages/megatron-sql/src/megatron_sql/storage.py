@@ -26,7 +26,7 @@ from megatron_sql.schema import (
 )
 
 SCHEMA_LOCK = int(hashlib.sha256(b"megatron schema").hexdigest()[:15], 16)
-LOOKUP_CHUNK = 5_000  # keys per IN (...) clause, well under every dialect's parameter limit
+LOOKUP_CHUNK = 10_000  # keys per IN (...) clause, under every dialect's parameter limit
 
 
 class SQLStorage(Storage):
@@ -134,7 +134,10 @@ class SQLStorage(Storage):
         outputs: Outputs | dict[str, np.ndarray],
         fingerprint: str | None = None,
     ) -> None:
-        keys = np.asarray(index).tolist()
+        index = np.asarray(index)
+        keys = index.tolist()
+        # an integer array's keys are ints: no need to look at each one
+        int_keys = index.dtype.kind in "iu" or (index.dtype.kind == "O" and all(type(k) is int for k in keys))
         names = list(outputs)
         arrays = [np.asarray(outputs[n]) for n in names]
         for name, array in zip(names, arrays):
@@ -146,7 +149,7 @@ class SQLStorage(Storage):
             self.name,
             self.version,
             self.table_name,
-            all(isinstance(k, int) for k in keys),
+            int_keys,
             tuple(OutputColumn.for_array(n, i, a) for i, (n, a) in enumerate(zip(names, arrays))),
         )
         with self._lock:
@@ -162,7 +165,7 @@ class SQLStorage(Storage):
                 self._create(wanted, replace=True)
             spec = self._spec
             assert spec is not None
-            columns = self._columns(spec, keys, arrays, fingerprint)
+            columns = self._columns(spec, keys, int_keys, arrays, fingerprint)
             with self.engine.connect() as conn:
                 conn.info["megatron_write"] = True
                 with conn.begin():  # one transaction: all rows or none
@@ -170,14 +173,16 @@ class SQLStorage(Storage):
                         _execute_upsert(conn, self._upsert_statement(conn.dialect.name), columns)
 
     def _columns(
-        self, spec: TableSpec, keys: list[Any], arrays: list[np.ndarray], fingerprint: str | None
+        self,
+        spec: TableSpec,
+        keys: list[Any],
+        int_keys: bool,
+        arrays: list[np.ndarray],
+        fingerprint: str | None,
     ) -> dict[str, Sequence[Any]]:
         """Column name to per-row values."""
-        if spec.int_keys and all(type(k) is int for k in keys):
-            stored_keys = keys
-        else:
-            stored_keys = [normalize_key(k, spec.int_keys) for k in keys]
-        if spec.int_keys and not all(isinstance(k, int) for k in stored_keys):
+        stored_keys = keys if spec.int_keys == int_keys else [normalize_key(k, spec.int_keys) for k in keys]
+        if spec.int_keys and not int_keys and not all(isinstance(k, int) for k in stored_keys):
             raise StorageError(
                 f"Table {self.table_name!r} has integer keys; got keys such as {stored_keys[:3]}"
             )
@@ -251,7 +256,11 @@ class SQLStorage(Storage):
         unknown = [c for c in selected if c not in spec.by_name]
         if unknown:
             raise UnknownOutputError(f"Table {self.table_name!r} has no outputs {unknown}; it holds {names}.")
-        keys = [normalize_key(k, spec.int_keys) for k in wanted]
+        key_type = int if spec.int_keys else str
+        if all(type(k) is key_type for k in wanted):
+            keys = wanted
+        else:
+            keys = [normalize_key(k, spec.int_keys) for k in wanted]
         found: dict[Any, Any] = {}
         connection = self._reader()
         cursor = connection.cursor()
@@ -267,18 +276,14 @@ class SQLStorage(Storage):
                     values.update(zip(["fingerprint"], extra))
                     parameters = compiled.parameters(values)
                 cursor.execute(compiled.sql, parameters)
-                for row in cursor.fetchall():
-                    found[row[0]] = row[1:]
+                found.update((row[0], row) for row in cursor.fetchall())
         finally:
             cursor.close()
             connection.rollback()  # end the read's transaction, so that no snapshot is held
         positions = [i for i, k in enumerate(keys) if k in found]
         hits = [found[keys[i]] for i in positions]
-        by_name = spec.by_name
-        values = list(zip(*hits)) if hits else [() for _ in selected]
-        arrays = [by_name[c].decode(list(v)) for c, v in zip(selected, values)]
         return np.asarray(positions, dtype=np.int64), Outputs(
-            selected, arrays, np.asarray([keys[i] for i in positions])
+            selected, _decode(spec, selected, hits), np.asarray([keys[i] for i in positions])
         )
 
     def keys(self) -> list[Key]:
@@ -315,6 +320,19 @@ class SQLStorage(Storage):
     def __repr__(self) -> str:
         url = self.engine.url.render_as_string(hide_password=True)
         return f"<SQLStorage {self.table_name!r} at {url}>"
+
+
+def _decode(spec: TableSpec, selected: list[str], rows: list[Any]) -> list[np.ndarray]:
+    """Output arrays from result rows (the key first, then the selected columns)."""
+    by_name = spec.by_name
+    columns = [by_name[c] for c in selected]
+    dtypes = {c.dtype for c in columns}
+    if rows and len(dtypes) == 1 and not columns[0].is_array and columns[0].dtype != "str":
+        # one numeric dtype: one conversion for the whole table, then a column each
+        table = np.array([row[1:] for row in rows], dtype=np.dtype(columns[0].dtype))
+        return [table[:, j] for j in range(len(columns))]
+    values = list(zip(*rows))[1:] if rows else [() for _ in columns]
+    return [column.decode(list(v)) for column, v in zip(columns, values)]
 
 
 class _Compiled:

@@ -53,7 +53,7 @@ class LayerCase:
         return [tuple(part) for part in zip(*(np.split(a, cuts) for a in self.inputs))]
 
 
-def _named_pipeline(case: LayerCase, *, declare: bool = True) -> tuple[Pipeline, Layer]:
+def named_pipeline(case: LayerCase, *, declare: bool = True) -> tuple[Pipeline, Layer]:
     """A pipeline applying a fresh layer to inputs ``in0, in1, ...``, its outputs named
     ``out0, out1, ...``. Without ``declare`` the inputs accept any shape and dtype."""
     layer = case.layer()
@@ -65,12 +65,13 @@ def _named_pipeline(case: LayerCase, *, declare: bool = True) -> tuple[Pipeline,
     called = layer(nodes if len(nodes) > 1 else nodes[0])
     outputs = [called] if isinstance(called, Node) else list(called)
     names = [f"out{i}" for i in range(len(outputs))]
-    renamed = [_Rename(n)(node, n) for node, n in zip(outputs, names)]
+    renamed = [Rename(n)(node, n) for node, n in zip(outputs, names)]
     return Pipeline(nodes, renamed, name=f"conformance_{layer.name}"), layer
 
 
-class _Rename(Layer):
-    """Pass a value through under a given name (so any layer's outputs can be named)."""
+class Rename(Layer):
+    """Pass a value through under a given name (so any layer's outputs can be named). To load
+    a saved conformance pipeline, pass ``custom_objects={'Rename': Rename}``."""
 
     def __init__(self, label: str) -> None:
         self.label = label
@@ -106,7 +107,7 @@ def _assert_same(case: LayerCase, got: Outputs, want: Outputs, what: str) -> Non
 
 def check_fit_and_transform(case: LayerCase) -> None:
     """The layer fits (when stateful) and transforms a batch through a pipeline."""
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     outputs = _run(case, case.inputs, pipeline, layer)
     assert len(outputs) >= 1, f"{case}: no outputs"
     if layer.stateful:
@@ -119,7 +120,7 @@ def check_inputs_not_mutated(case: LayerCase) -> None:
     frozen = [a.copy() for a in case.inputs]
     for array in frozen:
         array.setflags(write=False)
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     _run(case, frozen, pipeline, layer)
     for before, after in zip(originals, frozen):
         np.testing.assert_array_equal(before, after, err_msg=f"{case}: an input changed")
@@ -127,7 +128,7 @@ def check_inputs_not_mutated(case: LayerCase) -> None:
 
 def check_output_matches_spec(case: LayerCase) -> None:
     """Outputs have the shape and dtype the layer declared when the graph was built."""
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     outputs = _run(case, case.inputs, pipeline, layer)
     for node in pipeline.outputs:
         declared = node.inputs[0].spec
@@ -144,7 +145,7 @@ def check_output_matches_spec(case: LayerCase) -> None:
 def check_batches_concatenate(case: LayerCase) -> None:
     """Transforming concatenated batches equals concatenating their transforms (skipped for
     layers documented as ``stream_stateful``)."""
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     if getattr(layer, "stream_stateful", False):
         return
     whole = _run(case, case.inputs, pipeline, layer)
@@ -155,11 +156,11 @@ def check_batches_concatenate(case: LayerCase) -> None:
 
 def check_partial_fit_matches_fit(case: LayerCase) -> None:
     """Fitting batch by batch (``fit_generator``) equals one fit on all the data."""
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     if not layer.stateful or not layer.supports_partial_fit():
         return
     whole = _run(case, case.inputs, pipeline, layer)
-    streamed_pipeline, _ = _named_pipeline(case)
+    streamed_pipeline, _ = named_pipeline(case)
     streamed_pipeline.fit_generator([case.feed(b) for b in case.batches()])
     _assert_same(case, streamed_pipeline.transform(case.feed(case.inputs)), whole, "partial_fit over batches")
 
@@ -167,7 +168,7 @@ def check_partial_fit_matches_fit(case: LayerCase) -> None:
 def check_bad_input_names_the_layer(case: LayerCase) -> None:
     """Each bad input is refused with a megatron error naming the layer and the node."""
     for bad in case.bad_inputs:
-        pipeline, layer = _named_pipeline(case, declare=False)
+        pipeline, layer = named_pipeline(case, declare=False)
         try:
             _run(case, bad, pipeline, layer, fit_on=bad)
         except MegatronError as exc:
@@ -182,7 +183,7 @@ def check_empty_batch(case: LayerCase) -> None:
     """An empty batch transforms to empty outputs; fitting on one is refused with a megatron
     error (a layer cannot learn from nothing)."""
     empty = [a[:0] for a in case.inputs]
-    pipeline, layer = _named_pipeline(case)
+    pipeline, layer = named_pipeline(case)
     if layer.stateful and not layer.fitted:
         try:
             pipeline.fit(case.feed(empty))
