@@ -32,7 +32,7 @@ def _statement(engine: sa.Engine, query_or_table: str | sa.Executable) -> sa.Exe
     return sa.text(query_or_table)
 
 
-def _column(values: list[Any], name: str) -> np.ndarray:
+def _column(values: list[Any]) -> np.ndarray:
     """A result column as an array of its database type: ints stay ints (floats with NaN where
     NULL), floats floats, booleans booleans, text str."""
     present = [v for v in values if v is not None]
@@ -65,7 +65,7 @@ def _batch(
     """Rows of a result as a :class:`Batch`, selected like the columns of a DataFrame."""
     names = list(columns)
     values = list(zip(*rows)) if rows else [() for _ in names]
-    arrays = {name: _column(list(column), name) for name, column in zip(names, values)}
+    arrays = {name: _column(list(column)) for name, column in zip(names, values)}
     return ColumnSelection(exclude_cols, groups, index_col).batch(
         names,
         arrays.__getitem__,
