@@ -18,7 +18,7 @@ def tutorial():
     return pipeline
 
 
-def test_tutorial_renders_to_png_and_svg(tutorial, tmp_path):
+def test_tutorial_renders_to_png_and_svg(tutorial, tmp_path, graphviz):
     png = tutorial.plot(tmp_path / "pipeline.png")
     assert png.read_bytes().startswith(b"\x89PNG")
     svg = megatron.plot(tutorial, tmp_path / "pipeline.svg")
@@ -64,7 +64,7 @@ def saved(tmp_path):
     return pipeline.save(tmp_path)
 
 
-def test_cli_summary_plot_and_audit_on_a_saved_pipeline(saved, tmp_path):
+def test_cli_summary_plot_and_audit_on_a_saved_pipeline(saved, tmp_path, graphviz):
     summary = run("summary", str(saved))
     assert (
         summary.returncode == 0 and "scaled [output]" in summary.stdout and "acc [metric]" in summary.stdout
