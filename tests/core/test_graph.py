@@ -119,3 +119,9 @@ def test_nodes_hold_no_run_data():
     assert not y.is_eager
     with pytest.raises(megatron.MegatronError, match="holds no value"):
         y.output
+
+
+def test_multi_output_names_must_match_the_outputs():
+    x = Input("x", (2,))
+    with pytest.raises(GraphError, match="has 2 outputs; name= must be a string or 2 strings"):
+        Lambda(lambda v: (v, v), n_outputs=2)(x, ["only_one"])

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from megatron.config import init_config
-from megatron.errors import MegatronError, SpecError
+from megatron.errors import GraphError, SpecError
 from megatron.nodes import Apply, Node, as_node_list, common_rows
 from megatron.specs import UNKNOWN, Spec
 
@@ -135,7 +135,7 @@ def _output_names(layer: Layer, name: str | Sequence[str] | None, n: int, call: 
         return [name] if n == 1 else [f"{name}:{i}" for i in range(n)]
     names = list(name)
     if len(names) != n or not all(isinstance(x, str) and x for x in names):
-        raise MegatronError(
+        raise GraphError(
             f"Layer {layer.name!r} has {n} outputs; name= must be a string or {n} strings, got {name!r}."
         )
     return names
