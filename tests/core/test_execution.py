@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import megatron
+from megatron import layers
 from megatron.errors import LayerError, NotFittedError
 from megatron.layers import Lambda, StatefulLayer
 from megatron.nodes import Input
@@ -152,3 +153,18 @@ def test_evaluate_runs_only_the_metric_subgraph_and_finds_unlisted_metrics():
     result = pipeline.evaluate({"x": np.array([1.0, -1.0, 2.0, -3.0]), "y": np.array([1, 0, 0, 0])})
     assert result == {"acc": 0.75}
     assert ran == []
+
+
+def test_fingerprint_follows_refits_and_replaced_hyperparameters():
+    x = Input("x")
+    scale = layers.ScalarMultiply(2.0)
+    centred = Center()(scale(x), "centred")
+    pipeline = megatron.Pipeline(x, centred, name="fingerprint")
+    pipeline.fit({"x": np.arange(4.0)})
+    first = pipeline.fingerprint
+    assert pipeline.fingerprint == first  # unchanged state, same fingerprint
+    scale.factor = 3.0
+    second = pipeline.fingerprint
+    assert second != first
+    pipeline.fit({"x": np.arange(4.0)})
+    assert pipeline.fingerprint not in (first, second)

@@ -92,7 +92,26 @@ class Pipeline:
     @property
     def fingerprint(self) -> str:
         """Identifies what this pipeline computes: it changes with the graph, a hyperparameter,
-        or anything a layer learns, so stored outputs of another fit are never served."""
+        or anything a layer learns, so stored outputs of another fit are never served.
+
+        It is recomputed only when a layer is refitted or a hyperparameter is replaced (a
+        value changed in place, such as an array edited element by element, is not seen).
+        """
+        snapshot = tuple(
+            (
+                tuple((k, id(v)) for k, v in op.layer.get_config().items()),
+                getattr(op.layer, "state_token", None),
+            )
+            for op in self._ops
+        )
+        cached = self.__dict__.get("_fingerprint")
+        if cached is not None and cached[0] == snapshot:
+            return cached[1]
+        fingerprint = self._compute_fingerprint()
+        self.__dict__["_fingerprint"] = (snapshot, fingerprint)
+        return fingerprint
+
+    def _compute_fingerprint(self) -> str:
         import hashlib
 
         digest = hashlib.sha256()

@@ -39,11 +39,6 @@ class Spec:
         """The spec of a batch ``array`` (first axis = observations)."""
         return cls(array.shape[1:], array.dtype)
 
-    @property
-    def ndim(self) -> int | None:
-        """Number of axes per observation, or ``None`` when the shape is unknown."""
-        return None if self.shape is None else len(self.shape)
-
     def accepts_shape(self, shape: tuple[int, ...]) -> bool:
         """Whether a per-observation ``shape`` fits this spec."""
         if self.shape is None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from megatron.errors import GraphError, MegatronError
 from megatron.layers.base import Layer
 from megatron.nodes import Node
-
-Nodes = TypeVar("Nodes", list[Node], dict[str, Node])
 
 
 def as_layer(obj: Any) -> Layer:

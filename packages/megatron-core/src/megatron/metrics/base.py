@@ -86,7 +86,3 @@ class Metric:
             return float("nan")
         arrays = [np.concatenate(parts) for parts in zip(*state)]
         return self.function(*arrays)
-
-    def compute(self, *inputs: np.ndarray) -> float:
-        """The metric on one batch."""
-        return self.result(self.update(self.initial_state(), *inputs))
