@@ -193,3 +193,15 @@ def test_default_storage_is_a_sqlite_file_in_the_working_directory(tmp_path, mon
 @pytest.mark.parametrize("check", storage_checks(), ids=lambda c: c.__name__)
 def test_sql_storage_conformance(check, database_url):
     check(StorageCase(lambda name, version: SQLStorage(database_url, name, version), name="sql"))
+
+
+def test_portable_upsert_for_dialects_without_one(database_url, monkeypatch):
+    from megatron_sql import storage as storage_module
+
+    monkeypatch.setattr(
+        SQLStorage, "_upsert_statement", lambda self, dialect: storage_module._DeleteThenInsert(self._table)
+    )
+    storage = SQLStorage(database_url, "portable", None)
+    storage.write([1, 2], {"x": np.array([1.0, 2.0])})
+    storage.write([2, 3], {"x": np.array([20.0, 30.0])})
+    assert storage.read()["x"].tolist() == [1.0, 20.0, 30.0]
