@@ -118,19 +118,17 @@ def test_four_processes_writing_disjoint_and_overlapping_keys(database_url):
 KILLED_WRITER = """
 import os, signal, sys
 import numpy as np
-import megatron_sql.storage as storage_module
-from megatron.testing import StorageCase, storage_checks
-from megatron_sql import SQLStorage
+from megatron_sql import SQLStorage, statements
 
 storage = SQLStorage(sys.argv[1], "atomic", None)
 storage.write([0, 1], {"x": np.array([0.0, 1.0])})
-real = storage_module._execute_upsert
+real = statements.BulkUpsert.execute
 
-def die_halfway(conn, statement, columns):
-    real(conn, statement, {name: values[: len(values) // 2] for name, values in columns.items()})
+def die_halfway(self, connection, rows):
+    real(self, connection, rows.head(len(rows) // 2))
     os.kill(os.getpid(), signal.SIGKILL)
 
-storage_module._execute_upsert = die_halfway
+statements.BulkUpsert.execute = die_halfway
 storage.write(list(range(2, 1002)), {"x": np.arange(2.0, 1002.0)})
 """
 
@@ -196,11 +194,10 @@ def test_sql_storage_conformance(check, database_url):
 
 
 def test_portable_upsert_for_dialects_without_one(database_url, monkeypatch):
+    from megatron_sql import statements
     from megatron_sql import storage as storage_module
 
-    monkeypatch.setattr(
-        SQLStorage, "_upsert_statement", lambda self, dialect: storage_module._DeleteThenInsert(self._table)
-    )
+    monkeypatch.setattr(storage_module, "upsert", lambda table, dialect: statements.DeleteThenInsert(table))
     storage = SQLStorage(database_url, "portable", None)
     storage.write([1, 2], {"x": np.array([1.0, 2.0])})
     storage.write([2, 3], {"x": np.array([20.0, 30.0])})

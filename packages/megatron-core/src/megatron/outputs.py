@@ -26,9 +26,12 @@ class Outputs(Mapping[str, np.ndarray]):
     @property
     def index(self) -> np.ndarray:
         """The observation index of the rows (0..n-1 unless an index was given)."""
-        if self._index is None:
-            n = len(next(iter(self._arrays.values()))) if self._arrays else 0
-            self._index = np.arange(n)
+        if type(self._index) is not np.ndarray:
+            if self._index is None:
+                n = len(next(iter(self._arrays.values()))) if self._arrays else 0
+                self._index = np.arange(n)
+            else:  # a list of keys, turned into an array only when someone asks
+                self._index = np.asarray(self._index)
         return self._index
 
     def __getitem__(self, key: str | int) -> np.ndarray:

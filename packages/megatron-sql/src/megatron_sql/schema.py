@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -65,15 +64,14 @@ class OutputColumn:
             return sa.Double()
         raise StorageError(f"Cannot store output {self.name!r} of dtype {self.dtype}")
 
-    def encode(self, array: np.ndarray) -> Sequence[Any]:
-        """Per-row values for the database (scalars stay an array: they become Python values
-        when the rows are laid out)."""
-        if self.is_array:
-            contiguous = np.ascontiguousarray(array, dtype=np.dtype(self.dtype))
-            width = contiguous[0].nbytes if len(contiguous) else 0
-            raw = contiguous.tobytes()
-            return [raw[i : i + width] for i in range(0, len(raw), width)] if width else [b""] * len(array)
-        return array
+    def encode(self, array: np.ndarray) -> list[Any]:
+        """Per-row Python values for the database: numbers, booleans and strings, or raw bytes
+        for arrays."""
+        if not self.is_array:
+            return array.tolist()
+        raw = np.ascontiguousarray(array, dtype=np.dtype(self.dtype)).tobytes()
+        width = len(raw) // len(array) if len(array) else 0
+        return [raw[i : i + width] for i in range(0, len(raw), width)] if width else [b""] * len(array)
 
     def decode(self, values: list[Any]) -> np.ndarray:
         """An array from per-row database values."""

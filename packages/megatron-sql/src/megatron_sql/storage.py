@@ -7,26 +7,21 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
 from megatron.storage import Key, Storage, normalize_key
 from megatron_sql.engines import create_engine
-from megatron_sql.schema import (
-    FINGERPRINT,
-    KEY,
-    OutputColumn,
-    TableSpec,
-    fingerprint_value,
-    metadata_table,
-    table_name,
-)
+from megatron_sql.schema import KEY, OutputColumn, TableSpec, fingerprint_value, metadata_table, table_name
+from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
 
 SCHEMA_LOCK = int(hashlib.sha256(b"megatron schema").hexdigest()[:15], 16)
-LOOKUP_CHUNK = 10_000  # keys per IN (...) clause, under every dialect's parameter limit
+ONE_FOUND, NONE_FOUND = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+ONE_FOUND.flags.writeable = NONE_FOUND.flags.writeable = False  # shared by every one-row lookup
+MATCH_IN_PYTHON = 256  # above this many keys, found rows are matched to keys by sorting in numpy
 
 
 class SQLStorage(Storage):
@@ -54,7 +49,8 @@ class SQLStorage(Storage):
         self._metadata = sa.MetaData()
         self._registry = metadata_table(self._metadata)
         self._lock = threading.RLock()
-        self._statements: dict[Any, Any] = {}
+        self._upsert: Any = None
+        self._plans: dict[Any, _ReadPlan] = {}
         self._local = threading.local()
         self._readers: list[Any] = []
         self._spec: TableSpec | None = None
@@ -81,7 +77,8 @@ class SQLStorage(Storage):
         self._metadata = sa.MetaData()
         self._registry = metadata_table(self._metadata)
         self._spec, self._table = spec, spec.build(self._metadata)
-        self._statements.clear()
+        self._upsert = None
+        self._plans = {}
 
     def _create(self, spec: TableSpec, replace: bool) -> None:
         """Create the table and its description, once, whichever process gets there first."""
@@ -165,74 +162,40 @@ class SQLStorage(Storage):
                 self._create(wanted, replace=True)
             spec = self._spec
             assert spec is not None
-            columns = self._columns(spec, keys, int_keys, arrays, fingerprint)
+            rows = Rows(
+                self._stored_keys(spec, keys, int_keys),
+                fingerprint_value(fingerprint),
+                list(zip(spec.outputs, arrays)),
+            )
+            if self._upsert is None:
+                assert self._table is not None
+                self._upsert = upsert(self._table, self.engine.dialect)
             with self.engine.connect() as conn:
                 conn.info["megatron_write"] = True
                 with conn.begin():  # one transaction: all rows or none
-                    if keys:
-                        _execute_upsert(conn, self._upsert_statement(conn.dialect.name), columns)
+                    if len(rows):
+                        self._upsert.execute(conn, rows)
 
-    def _columns(
-        self,
-        spec: TableSpec,
-        keys: list[Any],
-        int_keys: bool,
-        arrays: list[np.ndarray],
-        fingerprint: str | None,
-    ) -> dict[str, Sequence[Any]]:
-        """Column name to per-row values."""
-        stored_keys = keys if spec.int_keys == int_keys else [normalize_key(k, spec.int_keys) for k in keys]
-        if spec.int_keys and not int_keys and not all(isinstance(k, int) for k in stored_keys):
-            raise StorageError(
-                f"Table {self.table_name!r} has integer keys; got keys such as {stored_keys[:3]}"
-            )
-        columns = {KEY: stored_keys, FINGERPRINT: [fingerprint_value(fingerprint)] * len(keys)}
-        columns.update((o.column, o.encode(a)) for o, a in zip(spec.outputs, arrays))
-        return columns
-
-    def _upsert_statement(self, dialect: str) -> Any:
-        cached = self._statements.get(("upsert", dialect))
-        if cached is None:
-            table = self._table
-            assert table is not None
-            if dialect in ("sqlite", "postgresql", "mysql", "mariadb"):
-                cached = _MultiRowUpsert(table, self.engine.dialect)
-            else:
-                cached = _DeleteThenInsert(table)
-            self._statements[("upsert", dialect)] = cached
-        return cached
+    def _stored_keys(self, spec: TableSpec, keys: list[Any], int_keys: bool) -> list[Any]:
+        if spec.int_keys == int_keys:
+            return keys
+        stored = [normalize_key(k, spec.int_keys) for k in keys]
+        if spec.int_keys and not all(isinstance(k, int) for k in stored):
+            raise StorageError(f"Table {self.table_name!r} has integer keys; got keys such as {stored[:3]}")
+        return stored
 
     # -- reading ---------------------------------------------------------------------------------
-    def _select(self, cols: tuple[str, ...], with_fingerprint: bool, n_keys: int) -> _Compiled:
-        """The lookup of ``n_keys`` keys, compiled once per shape: a one-row lookup never
-        compiles again."""
-        key = ("select", cols, with_fingerprint, n_keys)
-        compiled = self._statements.get(key)
-        if compiled is None:
-            table = self._table
-            assert table is not None and self._spec is not None
-            by_name = {o.name: o for o in self._spec.outputs}
-            selected = [table.c[by_name[c].column] for c in cols]
-            statement = sa.select(table.c[KEY], *selected).where(
-                table.c[KEY].in_([sa.bindparam(f"k{i}") for i in range(n_keys)])
-            )
-            if with_fingerprint:
-                statement = statement.where(table.c[FINGERPRINT] == sa.bindparam("fingerprint"))
-            compiled = _Compiled(statement, self.engine.dialect)
-            compiled.keys_order = [f"k{i}" for i in range(n_keys)]
-            if len(self._statements) > 256:
-                self._statements.clear()
-            self._statements[key] = compiled
-        return compiled
-
-    def _reader(self) -> Any:
-        """This thread's DBAPI connection for reads, checked out of the engine's pool once."""
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self.engine.raw_connection()
+    def _reader(self) -> tuple[Any, Any]:
+        """This thread's DB-API connection and cursor for reads, checked out of the engine's
+        pool once."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            pooled = self.engine.raw_connection()
+            connection = pooled.dbapi_connection
+            reader = self._local.reader = (connection, connection.cursor())
             with self._lock:
-                self._readers.append(connection)
-        return connection
+                self._readers.append((pooled, reader[1]))
+        return reader
 
     def _current_spec(self) -> TableSpec | None:
         if self._spec is None:
@@ -241,50 +204,46 @@ class SQLStorage(Storage):
                     self._load()
         return self._spec
 
-    def lookup(
-        self, rows: Iterable[Key], cols: Iterable[str] | None = None, fingerprint: str | None = None
-    ) -> tuple[np.ndarray, Outputs]:
-        wanted = list(rows)
+    def _plan(self, selection: tuple[str, ...] | None, with_fingerprint: bool) -> _ReadPlan | None:
+        """How to look up the outputs ``selection`` (all when None), built once per selection;
+        None while the table does not exist."""
         spec = self._current_spec()
-        if spec is None:
-            selected = [] if cols is None else list(cols)
-            return np.empty(0, dtype=np.int64), Outputs(
-                selected, [np.empty(0) for _ in selected], np.empty(0)
-            )
+        if spec is None or self._table is None:
+            return None
         names = [o.name for o in spec.outputs]
-        selected = names if cols is None else list(cols)
+        selected = tuple(names) if selection is None else selection
         unknown = [c for c in selected if c not in spec.by_name]
         if unknown:
             raise UnknownOutputError(f"Table {self.table_name!r} has no outputs {unknown}; it holds {names}.")
-        key_type = int if spec.int_keys else str
-        if all(type(k) is key_type for k in wanted):
-            keys = wanted
-        else:
-            keys = [normalize_key(k, spec.int_keys) for k in wanted]
-        found: dict[Any, Any] = {}
-        connection = self._reader()
-        cursor = connection.cursor()
+        columns = tuple(spec.by_name[c] for c in selected)
+        lookup = KeyLookup(self._table, [c.column for c in columns], with_fingerprint, self.engine.dialect)
+        plan = _ReadPlan(selected, columns, int if spec.int_keys else str, lookup)
+        self._plans[(selection, with_fingerprint)] = plan
+        return plan
+
+    def lookup(
+        self, rows: Iterable[Key], cols: Iterable[str] | None = None, fingerprint: str | None = None
+    ) -> tuple[np.ndarray, Outputs]:
+        selection = None if cols is None else tuple(cols)
+        with_fingerprint = fingerprint is not None
+        plan = self._plans.get((selection, with_fingerprint)) or self._plan(selection, with_fingerprint)
+        if plan is None:  # nothing was ever written
+            names = selection or ()
+            return np.empty(0, dtype=np.int64), Outputs(names, [np.empty(0) for _ in names], np.empty(0))
+        keys = rows if type(rows) is list else list(rows)
+        if set(map(type, keys)) - {plan.key_type}:
+            keys = [normalize_key(k, plan.key_type is int) for k in keys]
+        connection, cursor = self._reader()
         try:
-            for start in range(0, len(keys), LOOKUP_CHUNK):
-                chunk = keys[start : start + LOOKUP_CHUNK]
-                compiled = self._select(tuple(selected), fingerprint is not None, len(chunk))
-                extra = () if fingerprint is None else (fingerprint_value(fingerprint),)
-                if compiled.order is not None and compiled.order[: len(chunk)] == compiled.keys_order:
-                    parameters: Any = (*chunk, *extra)  # positional, keys first: no dict to build
-                else:
-                    values = {f"k{i}": k for i, k in enumerate(chunk)}
-                    values.update(zip(["fingerprint"], extra))
-                    parameters = compiled.parameters(values)
-                cursor.execute(compiled.sql, parameters)
-                found.update((row[0], row) for row in cursor.fetchall())
+            if len(keys) == 1:  # the one-row lookup: no key column, nothing to match
+                fetched = plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint))
+                positions = ONE_FOUND if fetched else NONE_FOUND
+                return positions, Outputs(plan.names, plan.decode(fetched, keyed=False), keys[: len(fetched)])
+            fetched = plan.lookup.fetch(cursor, keys, fingerprint_value(fingerprint))
         finally:
-            cursor.close()
             connection.rollback()  # end the read's transaction, so that no snapshot is held
-        positions = [i for i, k in enumerate(keys) if k in found]
-        hits = [found[keys[i]] for i in positions]
-        return np.asarray(positions, dtype=np.int64), Outputs(
-            selected, _decode(spec, selected, hits), np.asarray([keys[i] for i in positions])
-        )
+        positions, order = _match(keys, [row[0] for row in fetched], plan.key_type)
+        return positions, Outputs(plan.names, plan.decode(fetched, order), np.asarray(keys)[positions])
 
     def keys(self) -> list[Key]:
         self._current_spec()
@@ -311,8 +270,9 @@ class SQLStorage(Storage):
     def close(self) -> None:
         with self._lock:
             readers, self._readers = self._readers, []
-        for connection in readers:
-            connection.close()
+        for pooled, cursor in readers:
+            cursor.close()
+            pooled.close()
         self._local = threading.local()
         if self._owns_engine:
             self.engine.dispose()
@@ -322,118 +282,55 @@ class SQLStorage(Storage):
         return f"<SQLStorage {self.table_name!r} at {url}>"
 
 
-def _decode(spec: TableSpec, selected: list[str], rows: list[Any]) -> list[np.ndarray]:
-    """Output arrays from result rows (the key first, then the selected columns)."""
-    by_name = spec.by_name
-    columns = [by_name[c] for c in selected]
-    dtypes = {c.dtype for c in columns}
-    if rows and len(dtypes) == 1 and not columns[0].is_array and columns[0].dtype != "str":
-        # one numeric dtype: one conversion for the whole table, then a column each
-        table = np.array([row[1:] for row in rows], dtype=np.dtype(columns[0].dtype))
-        return [table[:, j] for j in range(len(columns))]
-    values = list(zip(*rows))[1:] if rows else [() for _ in columns]
-    return [column.decode(list(v)) for column, v in zip(columns, values)]
+@attrs.frozen
+class _ReadPlan:
+    """A lookup of some outputs: their names, columns, key type and compiled statements."""
+
+    names: tuple[str, ...]
+    columns: tuple[OutputColumn, ...]
+    key_type: type
+    lookup: KeyLookup
+    table_dtype: np.dtype | None = attrs.field(init=False)
+
+    @table_dtype.default
+    def _common_numeric_dtype(self) -> np.dtype | None:
+        dtypes = {c.dtype for c in self.columns}
+        if len(dtypes) != 1 or self.columns[0].is_array or self.columns[0].dtype == "str":
+            return None
+        return np.dtype(self.columns[0].dtype)
+
+    def decode(
+        self, rows: list[Any], order: np.ndarray | None = None, keyed: bool = True
+    ) -> list[np.ndarray]:
+        """Output arrays from result rows (the key first where ``keyed``, then the selected
+        columns), taken in ``order`` (as they come when None)."""
+        first = 1 if keyed else 0
+        if rows and self.table_dtype is not None:
+            # one conversion for the whole table (an integer key converts too, and is dropped)
+            if first and self.key_type is not int:
+                rows = [row[1:] for row in rows]
+                first = 0
+            table = np.array(rows, dtype=self.table_dtype)[:, first:]
+            return list((table if order is None else table[order]).T)
+        values = list(zip(*rows))[first:] if rows else [() for _ in self.columns]
+        arrays = [column.decode(list(v)) for column, v in zip(self.columns, values)]
+        return arrays if order is None else [array[order] for array in arrays]
 
 
-class _Compiled:
-    """A statement compiled once for a dialect and run on the DBAPI cursor directly: the SQL
-    text comes from SQLAlchemy (identifiers quoted), the values are always bound."""
-
-    def __init__(self, statement: Any, dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.order = list(compiled.positiontup) if compiled.positional else None
-        self.keys_order: list[str] | None = None
-
-    def parameters(self, values: dict[str, Any]) -> Any:
-        return values if self.order is None else tuple(values[name] for name in self.order)
-
-
-class _MultiRowUpsert:
-    """``INSERT ... VALUES (...), (...), ... ON CONFLICT (key) DO UPDATE`` (or the MySQL
-    form) for ``rows`` rows at a time: one statement per chunk instead of one per row, the
-    way the fastest bulk loaders work. Compiled once per chunk size."""
-
-    MAX_PARAMETERS = 30_000  # under SQLite's 32,766 and PostgreSQL's 65,535
-
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
-        self.table = table
-        self.dialect = dialect
-        self.columns = [c.name for c in table.columns]
-        # Larger statements save little more and cost more to compile (once per storage).
-        self.rows = max(1, min(100, self.MAX_PARAMETERS // len(self.columns)))
-        self._compiled: dict[int, _Compiled] = {}
-
-    def compiled(self, n_rows: int) -> _Compiled:
-        compiled = self._compiled.get(n_rows)
-        if compiled is None:
-            rows = [{c: sa.bindparam(f"{c}__{r}") for c in self.columns} for r in range(n_rows)]
-            others = [c for c in self.columns if c != KEY]
-            if self.dialect.name in ("mysql", "mariadb"):
-                insert = mysql.insert(self.table).values(rows)
-                statement = insert.on_duplicate_key_update({c: insert.inserted[c] for c in others})
-            else:
-                insert = (
-                    (sqlite if self.dialect.name == "sqlite" else postgresql).insert(self.table).values(rows)
-                )
-                statement = insert.on_conflict_do_update(
-                    index_elements=[KEY], set_={c: insert.excluded[c] for c in others}
-                )
-            compiled = self._compiled[n_rows] = _Compiled(statement, self.dialect)
-            row_major = [f"{c}__{r}" for r in range(n_rows) for c in self.columns]
-            compiled.row_major = compiled.order == row_major  # type: ignore[attr-defined]
-        return compiled
-
-    def execute(self, cursor: Any, columns: dict[str, Sequence[Any]]) -> None:
-        grid = _grid(columns, self.columns)
-        n = len(grid)
-        full = n - n % self.rows
-        if full:
-            compiled = self.compiled(self.rows)
-            cursor.executemany(
-                compiled.sql,
-                [self._parameters(compiled, grid[i : i + self.rows]) for i in range(0, full, self.rows)],
-            )
-        if full < n:
-            compiled = self.compiled(n - full)
-            cursor.execute(compiled.sql, self._parameters(compiled, grid[full:]))
-
-    def _parameters(self, compiled: _Compiled, chunk: np.ndarray) -> Any:
-        flat = chunk.ravel().tolist()  # row-major Python values, laid out in C
-        if getattr(compiled, "row_major", False):
-            return flat
-        names = [f"{c}__{r}" for r in range(len(chunk)) for c in self.columns]
-        return compiled.parameters(dict(zip(names, flat)))
-
-
-def _grid(columns: dict[str, Sequence[Any]], order: list[str]) -> np.ndarray:
-    """The rows as an (n, columns) object array of Python values."""
-    n = len(columns[KEY])
-    grid = np.empty((n, len(order)), dtype=object)
-    for j, name in enumerate(order):
-        grid[:, j] = columns[name]
-    return grid
-
-
-class _DeleteThenInsert:
-    """A portable upsert for dialects without one: delete the keys, then insert, in the
-    caller's transaction."""
-
-    def __init__(self, table: sa.Table) -> None:
-        self.insert = sa.insert(table)
-        self.delete = sa.delete(table).where(table.c[KEY].in_(sa.bindparam("keys", expanding=True)))
-
-
-def _execute_upsert(conn: sa.Connection, statement: Any, columns: dict[str, Sequence[Any]]) -> None:
-    if isinstance(statement, _DeleteThenInsert):
-        keys = columns[KEY]
-        for start in range(0, len(keys), LOOKUP_CHUNK):
-            conn.execute(statement.delete, {"keys": keys[start : start + LOOKUP_CHUNK]})
-        names = list(columns)
-        conn.execute(statement.insert, [dict(zip(names, row)) for row in _grid(columns, names).tolist()])
-        return
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        statement.execute(cursor, columns)
-    finally:
-        cursor.close()
+def _match(keys: list[Any], found: list[Any], key_type: type) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in ``keys`` that were found, and for each, its row's position in
+    ``found``."""
+    if len(keys) <= MATCH_IN_PYTHON:
+        where = {k: i for i, k in enumerate(found)}
+        positions = [i for i, k in enumerate(keys) if k in where]
+        return np.array(positions, dtype=np.int64), np.array(
+            [where[keys[i]] for i in positions], dtype=np.intp
+        )
+    dtype = np.int64 if key_type is int else object  # object: exact string comparison
+    wanted, got = np.asarray(keys, dtype=dtype), np.asarray(found, dtype=dtype)
+    if not len(got):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp)
+    sorter = np.argsort(got)
+    candidates = sorter[np.minimum(np.searchsorted(got, wanted, sorter=sorter), len(got) - 1)]
+    hit = got[candidates] == wanted
+    return np.flatnonzero(hit).astype(np.int64), candidates[hit]
