@@ -55,6 +55,17 @@ def test_keys_and_names_with_quotes_semicolons_and_non_ascii(database_url):
     np.testing.assert_array_equal(back["value"], np.arange(5.0)[::-1])
 
 
+def test_names_that_look_like_placeholders_are_still_bound_safely(database_url):
+    # the n-row statements repeat the one-row statement's placeholder group; a name holding
+    # the same text makes that ambiguous, and SQLAlchemy compiles each size instead
+    name = "p VALUES (?, ?, ?) IN (?) %s"
+    storage = SQLStorage(database_url, name, None)
+    storage.write(np.arange(250), {"x": np.arange(250.0)})
+    back = SQLStorage(database_url, name, None).read(rows=[249, 3, 100])
+    assert back["x"].tolist() == [249.0, 3.0, 100.0]
+    assert storage.read(rows=[7])["x"].tolist() == [7.0]
+
+
 def test_read_by_string_or_int_keys_in_the_order_asked(database_url):
     storage = SQLStorage(database_url, "order", None)
     storage.write(np.arange(10), {"x": np.arange(10) * 10})
@@ -65,6 +76,21 @@ def test_read_by_string_or_int_keys_in_the_order_asked(database_url):
         storage.read(rows=[1, 11, 12])
     storage.delete([0, 1])
     assert storage.keys() == list(range(2, 10))
+
+
+def test_writes_and_lookups_spanning_many_statements(database_url):
+    from megatron_sql.statements import LOOKUP_CHUNK
+
+    n = 2 * LOOKUP_CHUNK + 1234  # several full upsert statements, a partial one, three IN lists
+    keys = np.random.default_rng(0).permutation(n)
+    storage = SQLStorage(database_url, "many", None)
+    storage.write(keys, {"x": keys * 0.5, "v": np.stack([keys, -keys], axis=1).astype(np.float32)})
+    asked = keys[::-1].tolist()
+    back = SQLStorage(database_url, "many", None).read(rows=asked)
+    assert back.index.tolist() == asked
+    np.testing.assert_array_equal(back["x"], np.asarray(asked) * 0.5)
+    np.testing.assert_array_equal(back["v"][:, 1], -np.asarray(asked, dtype=np.float32))
+    assert len(storage) == n
 
 
 def test_upsert_replaces_rows(database_url):

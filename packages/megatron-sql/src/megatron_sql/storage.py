@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import attrs
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
-from megatron.storage import Key, Storage, normalize_key
+from megatron.storage import Key, Storage, checked_write, normalize_key
 from megatron_sql.engines import create_engine
 from megatron_sql.schema import KEY, OutputColumn, TableSpec, fingerprint_value, metadata_table, table_name
 from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
@@ -21,7 +22,7 @@ from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
 SCHEMA_LOCK = int(hashlib.sha256(b"megatron schema").hexdigest()[:15], 16)
 ONE_FOUND, NONE_FOUND = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
 ONE_FOUND.flags.writeable = NONE_FOUND.flags.writeable = False  # shared by every one-row lookup
-MATCH_IN_PYTHON = 256  # above this many keys, found rows are matched to keys by sorting in numpy
+MATCH_IN_PYTHON = 64  # above this many keys, found rows are matched to keys by sorting in numpy
 
 
 class SQLStorage(Storage):
@@ -131,17 +132,9 @@ class SQLStorage(Storage):
         outputs: Outputs | dict[str, np.ndarray],
         fingerprint: str | None = None,
     ) -> None:
-        index = np.asarray(index)
-        keys = index.tolist()
+        index, keys, names, arrays = checked_write(index, outputs)
         # an integer array's keys are ints: no need to look at each one
         int_keys = index.dtype.kind in "iu" or (index.dtype.kind == "O" and all(type(k) is int for k in keys))
-        names = list(outputs)
-        arrays = [np.asarray(outputs[n]) for n in names]
-        for name, array in zip(names, arrays):
-            if len(array) != len(keys):
-                raise StorageError(f"Cannot store output {name!r}: {len(array)} rows for {len(keys)} keys.")
-        if len(set(keys)) != len(keys):
-            raise StorageError("Cannot store rows: the index holds duplicate keys.")
         wanted = TableSpec(
             self.name,
             self.version,
@@ -231,8 +224,9 @@ class SQLStorage(Storage):
             names = selection or ()
             return np.empty(0, dtype=np.int64), Outputs(names, [np.empty(0) for _ in names], np.empty(0))
         keys = rows if type(rows) is list else list(rows)
-        if set(map(type, keys)) - {plan.key_type}:
-            keys = [normalize_key(k, plan.key_type is int) for k in keys]
+        key_type = plan.key_type
+        if (type(keys[0]) is not key_type) if len(keys) == 1 else (set(map(type, keys)) - {key_type}):
+            keys = [normalize_key(k, key_type is int) for k in keys]
         connection, cursor = self._reader()
         try:
             if len(keys) == 1:  # the one-row lookup: no key column, nothing to match
@@ -308,9 +302,12 @@ class _ReadPlan:
         if rows and self.table_dtype is not None:
             # one conversion for the whole table (an integer key converts too, and is dropped)
             if first and self.key_type is not int:
-                rows = [row[1:] for row in rows]
-                first = 0
-            table = np.array(rows, dtype=self.table_dtype)[:, first:]
+                rows, first = [row[1:] for row in rows], 0
+            width = len(rows[0])
+            table = np.fromiter(chain.from_iterable(rows), self.table_dtype, len(rows) * width)
+            table = table.reshape(len(rows), width)
+            if first:
+                table = table[:, first:]
             return list((table if order is None else table[order]).T)
         values = list(zip(*rows))[first:] if rows else [() for _ in self.columns]
         arrays = [column.decode(list(v)) for column, v in zip(self.columns, values)]

@@ -10,7 +10,7 @@ import numpy as np
 
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
-from megatron.storage.base import Key, Storage, normalize_key
+from megatron.storage.base import Key, Storage, checked_write, normalize_key
 
 
 class MemoryStorage(Storage):
@@ -43,16 +43,8 @@ class MemoryStorage(Storage):
         outputs: Outputs | dict[str, np.ndarray],
         fingerprint: str | None = None,
     ) -> None:
-        keys = list(np.asarray(index).tolist())
-        names = tuple(outputs)
-        arrays = [np.asarray(outputs[n]) for n in names]
-        for name, array in zip(names, arrays):
-            if len(array) != len(keys):
-                raise StorageError(
-                    f"Cannot store output {name!r}: {len(array)} rows for an index of {len(keys)} keys."
-                )
-        if len(set(keys)) != len(keys):
-            raise StorageError("Cannot store rows: the index holds duplicate keys.")
+        _, keys, output_names, arrays = checked_write(index, outputs)
+        names = tuple(output_names)
         with self._lock:
             if self._names is not None and names != self._names:
                 raise StorageError(

@@ -24,7 +24,7 @@ class StorageCase:
 
 OUTPUTS = {
     "int": np.array([3, -1, 7], dtype=np.int64),
-    "float": np.array([0.5, np.pi, -2.0]),
+    "float": np.array([0.5, np.nan, -np.inf]),
     "float32": np.array([1.5, 2.5, 3.5], dtype=np.float32),
     "bool": np.array([True, False, True]),
     "text": np.array(["a", "bé", "c'; --"]),
@@ -56,6 +56,27 @@ def check_order_keys_and_missing(case: StorageCase) -> None:
         pass
     else:
         raise AssertionError(f"{case}: reading a missing key did not raise MissingKeyError")
+
+
+def check_lookups_of_any_size(case: StorageCase) -> None:
+    """Lookups of one key, a few and many, by int and by string key, with keys missing or
+    asked twice: the found positions and their rows, in the order asked."""
+    rng = np.random.default_rng(0)
+    for keys in (np.arange(0, 600, 2), np.array([f"k{i}" for i in range(0, 600, 2)])):
+        storage = case.make(f"conformance_lookup_{keys.dtype.kind}", None)
+        storage.write(keys, {"x": np.arange(300) * 2.0, "s": np.array([f"v{i}" for i in range(300)])})
+        for size in (1, 5, 50, 250):
+            asked = rng.choice(np.concatenate([keys, keys[:1]]), size=size).tolist()  # some twice
+            asked += [10**6 if keys.dtype.kind == "i" else "missing"] * (size > 1)
+            positions, outputs = storage.lookup(asked)
+            expected = [i for i, k in enumerate(asked) if k in set(keys.tolist())]
+            assert positions.tolist() == expected, f"{case}: positions for {size} keys"
+            numbers = [int(str(asked[i]).lstrip("k")) for i in expected]
+            assert outputs["x"].tolist() == [float(n) for n in numbers], f"{case}: {size} keys"
+            assert outputs["s"].tolist() == [f"v{n // 2}" for n in numbers], f"{case}: {size} keys"
+            assert outputs.index.tolist() == [asked[i] for i in expected], f"{case}: index"
+        positions, outputs = storage.lookup([-1 if keys.dtype.kind == "i" else "none"])
+        assert positions.tolist() == [] and outputs["x"].shape == (0,), f"{case}: a missing key"
 
 
 def check_upsert_and_delete(case: StorageCase) -> None:
@@ -96,6 +117,7 @@ def storage_checks() -> list[Callable[[StorageCase], None]]:
     return [
         check_round_trip,
         check_order_keys_and_missing,
+        check_lookups_of_any_size,
         check_upsert_and_delete,
         check_fingerprints,
         check_failed_write_changes_nothing,
