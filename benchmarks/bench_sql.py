@@ -57,7 +57,7 @@ def write_benchmarks(quick: bool) -> list[Result]:
             connection.commit()
             connection.close()
 
-        repeats = 3 if quick else 5
+        repeats = 3 if quick else 9  # seconds-long runs on a shared disk: more rounds for a stable median
         scalars = interleaved({"ours": ours_scalars, "pandas": pandas_scalars}, calls=1, repeats=repeats)
         arrays = interleaved({"ours": ours_arrays, "raw": raw_arrays}, calls=1, repeats=repeats)
     return [

@@ -16,20 +16,29 @@ class Outputs(Mapping[str, np.ndarray]):
     Works as a mapping (``outputs['preds']``) and by position (``outputs[0]``).
     """
 
-    __slots__ = ("_arrays", "_index", "_names")
+    __slots__ = ("_arrays", "_index", "_names", "_table")
 
     def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], index: Any = None) -> None:
         self._names = names if type(names) is tuple else tuple(names)
         self._arrays = dict(zip(self._names, arrays))
         self._index = index
+        self._table: np.ndarray | None = None
+
+    @classmethod
+    def from_table(cls, names: Sequence[str], table: np.ndarray, index: Any = None) -> Outputs:
+        """Outputs whose arrays are the columns of the 2-D array ``table``, one per name (views
+        made when first asked for: reading many scalar outputs costs no array per output)."""
+        outputs = cls((), (), index)
+        outputs._names = tuple(names)
+        outputs._table = table
+        return outputs
 
     @property
     def index(self) -> np.ndarray:
         """The observation index of the rows (0..n-1 unless an index was given)."""
         if type(self._index) is not np.ndarray:
             if self._index is None:
-                n = len(next(iter(self._arrays.values()))) if self._arrays else 0
-                self._index = np.arange(n)
+                self._index = np.arange(len(self[0]) if self._names else 0)
             else:  # a list of keys, turned into an array only when someone asks
                 self._index = np.asarray(self._index)
         return self._index
@@ -37,7 +46,7 @@ class Outputs(Mapping[str, np.ndarray]):
     def __getitem__(self, key: str | int) -> np.ndarray:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             try:
-                return self._arrays[self._names[key]]
+                key = self._names[key]
             except IndexError:
                 raise UnknownOutputError(
                     f"Output position {key} is out of range: there are {len(self._names)} outputs "
@@ -46,6 +55,9 @@ class Outputs(Mapping[str, np.ndarray]):
         try:
             return self._arrays[key]
         except KeyError:
+            if self._table is not None and key in self._names:
+                array = self._arrays[key] = self._table[:, self._names.index(key)]
+                return array
             raise UnknownOutputError(
                 f"No output named {key!r}; the outputs are {list(self._names)}."
             ) from None
@@ -57,7 +69,7 @@ class Outputs(Mapping[str, np.ndarray]):
         return len(self._names)
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{n!r}: {a.dtype}{a.shape}" for n, a in self._arrays.items())
+        shapes = ", ".join(f"{n!r}: {a.dtype}{a.shape}" for n, a in self.items())
         return f"Outputs({{{shapes}}})"
 
     def to_frame(self) -> Any:
@@ -66,7 +78,7 @@ class Outputs(Mapping[str, np.ndarray]):
         import pandas as pd
 
         columns: dict[str, Any] = {}
-        for name, array in self._arrays.items():
+        for name, array in self.items():
             if array.ndim == 1:
                 columns[name] = array
                 continue

@@ -22,7 +22,6 @@ from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
 SCHEMA_LOCK = int(hashlib.sha256(b"megatron schema").hexdigest()[:15], 16)
 ONE_FOUND, NONE_FOUND = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
 ONE_FOUND.flags.writeable = NONE_FOUND.flags.writeable = False  # shared by every one-row lookup
-MATCH_IN_PYTHON = 64  # above this many keys, found rows are matched to keys by sorting in numpy
 
 
 class SQLStorage(Storage):
@@ -232,12 +231,12 @@ class SQLStorage(Storage):
             if len(keys) == 1:  # the one-row lookup: no key column, nothing to match
                 fetched = plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint))
                 positions = ONE_FOUND if fetched else NONE_FOUND
-                return positions, Outputs(plan.names, plan.decode(fetched, keyed=False), keys[: len(fetched)])
+                return positions, plan.outputs(fetched, None, keys[: len(fetched)], keyed=False)
             fetched = plan.lookup.fetch(cursor, keys, fingerprint_value(fingerprint))
         finally:
             connection.rollback()  # end the read's transaction, so that no snapshot is held
-        positions, order = _match(keys, [row[0] for row in fetched], plan.key_type)
-        return positions, Outputs(plan.names, plan.decode(fetched, order), np.asarray(keys)[positions])
+        positions, order = _match(keys, [row[0] for row in fetched])
+        return positions, plan.outputs(fetched, order, np.asarray(keys)[positions])
 
     def keys(self) -> list[Key]:
         self._current_spec()
@@ -293,10 +292,8 @@ class _ReadPlan:
             return None
         return np.dtype(self.columns[0].dtype)
 
-    def decode(
-        self, rows: list[Any], order: np.ndarray | None = None, keyed: bool = True
-    ) -> list[np.ndarray]:
-        """Output arrays from result rows (the key first where ``keyed``, then the selected
+    def outputs(self, rows: list[Any], order: np.ndarray | None, index: Any, keyed: bool = True) -> Outputs:
+        """The outputs in result rows (the key first where ``keyed``, then the selected
         columns), taken in ``order`` (as they come when None)."""
         first = 1 if keyed else 0
         if rows and self.table_dtype is not None:
@@ -305,29 +302,19 @@ class _ReadPlan:
                 rows, first = [row[1:] for row in rows], 0
             width = len(rows[0])
             table = np.fromiter(chain.from_iterable(rows), self.table_dtype, len(rows) * width)
-            table = table.reshape(len(rows), width)
-            if first:
-                table = table[:, first:]
-            return list((table if order is None else table[order]).T)
+            table = table.reshape(len(rows), width)[:, first:] if first else table.reshape(len(rows), width)
+            return Outputs.from_table(self.names, table if order is None else table[order], index)
         values = list(zip(*rows))[first:] if rows else [() for _ in self.columns]
         arrays = [column.decode(list(v)) for column, v in zip(self.columns, values)]
-        return arrays if order is None else [array[order] for array in arrays]
+        return Outputs(self.names, arrays if order is None else [array[order] for array in arrays], index)
 
 
-def _match(keys: list[Any], found: list[Any], key_type: type) -> tuple[np.ndarray, np.ndarray]:
+def _match(keys: list[Any], found: list[Any]) -> tuple[np.ndarray, np.ndarray]:
     """The positions in ``keys`` that were found, and for each, its row's position in
     ``found``."""
-    if len(keys) <= MATCH_IN_PYTHON:
-        where = {k: i for i, k in enumerate(found)}
-        positions = [i for i, k in enumerate(keys) if k in where]
-        return np.array(positions, dtype=np.int64), np.array(
-            [where[keys[i]] for i in positions], dtype=np.intp
-        )
-    dtype = np.int64 if key_type is int else object  # object: exact string comparison
-    wanted, got = np.asarray(keys, dtype=dtype), np.asarray(found, dtype=dtype)
-    if not len(got):
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.intp)
-    sorter = np.argsort(got)
-    candidates = sorter[np.minimum(np.searchsorted(got, wanted, sorter=sorter), len(got) - 1)]
-    hit = got[candidates] == wanted
-    return np.flatnonzero(hit).astype(np.int64), candidates[hit]
+    where = dict(zip(found, range(len(found))))
+    order = list(map(where.get, keys))
+    if None not in order:  # every key found
+        return np.arange(len(keys)), np.array(order, dtype=np.intp)
+    positions = [i for i, o in enumerate(order) if o is not None]
+    return np.array(positions, dtype=np.int64), np.array([order[i] for i in positions], dtype=np.intp)
