@@ -200,6 +200,16 @@ def test_pipeline_storage_from_url_engine_connection_and_sqlite3(database_url, t
     engine.dispose()
 
 
+def test_sqlite_files_flush_at_checkpoints_unless_durable(tmp_path):
+    def synchronous(storage: SQLStorage) -> int:
+        with storage.engine.connect() as conn:
+            return conn.exec_driver_sql("PRAGMA synchronous").scalar()
+
+    url = f"sqlite:///{tmp_path / 'sync.db'}"
+    assert synchronous(SQLStorage(url, "normal", None)) == 1  # NORMAL
+    assert synchronous(SQLStorage(url, "durable", None, durable=True)) == 2  # FULL
+
+
 def test_default_storage_is_a_sqlite_file_in_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MEGATRON_STORAGE", raising=False)

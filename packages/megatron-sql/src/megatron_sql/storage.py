@@ -29,7 +29,9 @@ class SQLStorage(Storage):
 
     ``target`` is a SQLAlchemy URL, Engine or Connection, or a ``sqlite3.Connection``. A write
     whose outputs differ from the existing table's is refused unless ``overwrite=True``, which
-    replaces the table. Statements are built and compiled by SQLAlchemy once per shape and run
+    replaces the table. A SQLite file opened from a URL is in WAL mode and flushes commits at
+    checkpoints: a killed process loses nothing committed, a power cut may lose the last
+    commits; ``durable=True`` flushes every commit. Statements are built and compiled by SQLAlchemy once per shape and run
     on the DBAPI cursor with bound parameters, so the bulk and single-row paths stay fast.
 
     Example::
@@ -38,12 +40,18 @@ class SQLStorage(Storage):
     """
 
     def __init__(
-        self, target: Any, name: str, version: str | None = None, *, overwrite: bool = False
+        self,
+        target: Any,
+        name: str,
+        version: str | None = None,
+        *,
+        overwrite: bool = False,
+        durable: bool = False,
     ) -> None:
         self.name = name
         self.version = version
         self.overwrite = overwrite
-        self.engine = create_engine(target)
+        self.engine = create_engine(target, durable=durable)
         self._owns_engine = isinstance(target, str | sa.URL)
         self.table_name = table_name(name, version)
         self._metadata = sa.MetaData()
