@@ -50,29 +50,23 @@ class Statement:
         return named if self._order is None else [named[name] for name in self._order]
 
 
-def repeat_group(sql: str, prefix: str, group: str, suffix: str, count: int) -> str | None:
-    """``sql`` with ``group`` (found once, between ``prefix`` and ``suffix``) repeated ``count``
-    times, comma-separated; None where it is not found exactly once."""
-    marker = prefix + group + suffix
-    if sql.count(marker) != 1:
-        return None
-    return sql.replace(marker, prefix + ", ".join([group] * count) + suffix)
-
-
 def _repeater(
     one: Any, dialect: sa.Dialect, names: Sequence[str], prefix: str, width: int, suffix: str
 ) -> Callable[[int], Statement] | None:
     """Where ``dialect``'s placeholders are all alike and the compiled one-row (or one-key)
-    statement ``one`` binds its values in the order of ``names``, a builder of its n-row form
-    that repeats its group of ``width`` placeholders; None otherwise."""
+    statement ``one`` binds its values in the order of ``names``, a builder of its n-row form:
+    its group of ``width`` placeholders, found once between ``prefix`` and ``suffix``, repeated
+    n times. None otherwise."""
     placeholder = PLACEHOLDERS.get(dialect.paramstyle)
     if placeholder is None:
         return None
     compiled = Statement.compile(one, dialect, names)
     group = placeholder if width == 1 else "(" + ", ".join([placeholder] * width) + ")"
-    if not compiled.binds_as_given or repeat_group(compiled.sql, prefix, group, suffix, 1) is None:
+    parts = compiled.sql.split(prefix + group + suffix)
+    if not compiled.binds_as_given or len(parts) != 2:
         return None
-    return lambda count: Statement(repeat_group(compiled.sql, prefix, group, suffix, count) or "")
+    head, tail = parts
+    return lambda count: Statement(head + prefix + ", ".join([group] * count) + suffix + tail)
 
 
 class _BySize:
@@ -231,6 +225,8 @@ class KeyLookup:
 
     def fetch(self, cursor: Any, keys: list[Any], fingerprint: int | None) -> list[Any]:
         """The stored rows (key first) among ``keys``, in no particular order."""
+        if not keys:  # no query: ``IN ()`` is not valid everywhere
+            return []
         if len(keys) > LOOKUP_CHUNK:
             return [
                 row

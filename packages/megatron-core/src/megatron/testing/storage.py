@@ -75,8 +75,9 @@ def check_lookups_of_any_size(case: StorageCase) -> None:
             assert outputs["x"].tolist() == [float(n) for n in numbers], f"{case}: {size} keys"
             assert outputs["s"].tolist() == [f"v{n // 2}" for n in numbers], f"{case}: {size} keys"
             assert outputs.index.tolist() == [asked[i] for i in expected], f"{case}: index"
-        positions, outputs = storage.lookup([-1 if keys.dtype.kind == "i" else "none"])
-        assert positions.tolist() == [] and outputs["x"].shape == (0,), f"{case}: a missing key"
+        for nothing in ([-1 if keys.dtype.kind == "i" else "none"], []):
+            positions, outputs = storage.lookup(nothing)
+            assert positions.tolist() == [] and outputs["x"].shape == (0,), f"{case}: lookup {nothing}"
 
 
 def check_upsert_and_delete(case: StorageCase) -> None:
