@@ -93,6 +93,19 @@ def test_writes_and_lookups_spanning_many_statements(database_url):
     assert len(storage) == n
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int64", "float16", "float32", "float64", "bool"])
+def test_outputs_of_one_small_dtype_read_under_large_keys(database_url, dtype):
+    keys = np.arange(100_000, 100_300)  # keys far outside the range of the outputs' dtype
+    values = {f"c{i}": (np.arange(300) * (i + 1) % 200).astype(dtype) for i in range(3)}
+    storage = SQLStorage(database_url, f"small_{dtype}", None)
+    storage.write(keys, values)
+    for asked in ([100_250], [100_250, 100_007, 100_100]):
+        back = storage.read(rows=asked)
+        for name, array in values.items():
+            assert back[name].dtype == array.dtype
+            np.testing.assert_array_equal(back[name], array[np.asarray(asked) - 100_000], err_msg=name)
+
+
 def test_upsert_replaces_rows(database_url):
     storage = SQLStorage(database_url, "upsert", None)
     storage.write([1, 2], {"x": np.array([1.0, 2.0])})

@@ -292,6 +292,10 @@ class _ReadPlan:
     key_type: type
     lookup: KeyLookup
     table_dtype: np.dtype | None = attrs.field(init=False)
+    """The one numeric dtype of every selected column, if they share one."""
+    key_converts: bool = attrs.field(init=False)
+    """Whether the key converts to ``table_dtype`` too (any int64 does to int64, bool and
+    floats of 32 bits or more), so that whole rows convert at once."""
 
     @table_dtype.default
     def _common_numeric_dtype(self) -> np.dtype | None:
@@ -300,13 +304,22 @@ class _ReadPlan:
             return None
         return np.dtype(self.columns[0].dtype)
 
+    @key_converts.default
+    def _key_converts(self) -> bool:
+        dtype = self.table_dtype
+        return (
+            self.key_type is int
+            and dtype is not None
+            and (dtype == np.int64 or dtype.kind == "b" or (dtype.kind == "f" and dtype.itemsize >= 4))
+        )
+
     def outputs(self, rows: list[Any], order: np.ndarray | None, index: Any, keyed: bool = True) -> Outputs:
         """The outputs in result rows (the key first where ``keyed``, then the selected
         columns), taken in ``order`` (as they come when None)."""
         first = 1 if keyed else 0
         if rows and self.table_dtype is not None:
-            # one conversion for the whole table (an integer key converts too, and is dropped)
-            if first and self.key_type is not int:
+            # one conversion for the whole table (a key that converts too is dropped after)
+            if first and not self.key_converts:
                 rows, first = [row[1:] for row in rows], 0
             width = len(rows[0])
             table = np.fromiter(chain.from_iterable(rows), self.table_dtype, len(rows) * width)
