@@ -20,8 +20,8 @@ def _prepare_sqlite(engine: sa.Engine, durable: bool) -> sa.Engine:
 
     Commits are flushed to disk at checkpoints (``synchronous = NORMAL``, SQLite's advice for
     WAL): a killed process loses nothing committed, a power cut may lose the last commits but
-    never corrupts the file. ``durable`` flushes every commit (``FULL``), which doubles the
-    disk writes of a large write.
+    never corrupts the file. ``durable`` flushes every commit (``FULL``): each commit then
+    waits for the disk, on top of the checkpoint's own flush.
     """
 
     @event.listens_for(engine, "connect")
