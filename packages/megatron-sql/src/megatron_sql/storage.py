@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
-from megatron.storage import Key, Storage, checked_write, normalize_key
+from megatron.storage import Key, Storage, checked_write, key_list, normalize_key
 from megatron_sql.engines import create_engine
 from megatron_sql.schema import KEY, OutputColumn, TableSpec, fingerprint_value, metadata_table, table_name
 from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
@@ -230,7 +230,7 @@ class SQLStorage(Storage):
         if plan is None:  # nothing was ever written
             names = selection or ()
             return np.empty(0, dtype=np.int64), Outputs(names, [np.empty(0) for _ in names], np.empty(0))
-        keys = rows if type(rows) is list else list(rows)
+        keys = rows if type(rows) is list else key_list(rows)
         key_type = plan.key_type
         if (type(keys[0]) is not key_type) if len(keys) == 1 else (set(map(type, keys)) - {key_type}):
             keys = [normalize_key(k, key_type is int) for k in keys]

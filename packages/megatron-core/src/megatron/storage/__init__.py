@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from megatron.errors import StorageError
-from megatron.storage.base import Key, Storage, checked_write, normalize_key
+from megatron.storage.base import Key, Storage, checked_write, key_list, normalize_key
 from megatron.storage.memory import MemoryStorage
 
 DEFAULT_URL = "sqlite:///megatron.db"
@@ -54,4 +54,13 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
     )
 
 
-__all__ = ["DEFAULT_URL", "Key", "MemoryStorage", "Storage", "checked_write", "normalize_key", "open_storage"]
+__all__ = [
+    "DEFAULT_URL",
+    "Key",
+    "MemoryStorage",
+    "Storage",
+    "checked_write",
+    "key_list",
+    "normalize_key",
+    "open_storage",
+]

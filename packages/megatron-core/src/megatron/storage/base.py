@@ -35,6 +35,12 @@ def checked_write(
     return index, keys, names, arrays
 
 
+def key_list(rows: Iterable[Any]) -> list[Any]:
+    """Keys as a list of Python values (an array's elements as ints or strings, not numpy
+    scalars)."""
+    return rows.tolist() if isinstance(rows, np.ndarray) else list(rows)
+
+
 def normalize_key(key: Any, int_keys: bool) -> Key:
     """A stored key from a user's key: ``'0'`` finds the int key 0, and 0 the str key ``'0'``."""
     if isinstance(key, np.generic):
@@ -94,7 +100,7 @@ class Storage(abc.ABC):
     def read(self, rows: Iterable[Key] | None = None, cols: Iterable[str] | None = None) -> Outputs:
         """The stored rows (all when ``rows`` is None) in the order asked, for ``cols`` (all
         outputs when None). Keys may be given as ints or as their string form."""
-        wanted = list(self.keys()) if rows is None else list(rows)
+        wanted = self.keys() if rows is None else key_list(rows)
         found, outputs = self.lookup(wanted, cols)
         if len(found) != len(wanted):
             seen = set(found.tolist())

@@ -69,7 +69,7 @@ def check_lookups_of_any_size(case: StorageCase) -> None:
         for size in (1, 5, 50, 250):
             asked = rng.choice(np.concatenate([keys, keys[:1]]), size=size).tolist()  # some twice
             asked += [10**6 if keys.dtype.kind == "i" else "missing"] * (size > 1)
-            positions, outputs = storage.lookup(asked)
+            positions, outputs = storage.lookup(np.asarray(asked) if size == 50 else asked)  # arrays too
             expected = [i for i, k in enumerate(asked) if k in stored]
             assert positions.tolist() == expected, f"{case}: positions for {size} keys"
             numbers = [int(str(asked[i]).lstrip("k")) for i in expected]
