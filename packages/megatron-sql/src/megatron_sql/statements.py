@@ -100,9 +100,6 @@ class Rows:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def head(self, count: int) -> Rows:
-        return Rows(self.keys[:count], self.fingerprint, [(o, a[:count]) for o, a in self.outputs])
-
     def records(self, start: int, stop: int) -> Any:
         """An iterator of one tuple per row."""
         values = [o.encode(a[start:stop]) for o, a in self.outputs]
