@@ -31,8 +31,8 @@ class SQLStorage(Storage):
     whose outputs differ from the existing table's is refused unless ``overwrite=True``, which
     replaces the table. A SQLite file opened from a URL is in WAL mode and flushes commits at
     checkpoints: a killed process loses nothing committed, a power cut may lose the last
-    commits; ``durable=True`` flushes every commit. Statements are built and compiled by SQLAlchemy once per shape and run
-    on the DBAPI cursor with bound parameters, so the bulk and single-row paths stay fast.
+    commits; ``durable=True`` flushes every commit. Statements are built by SQLAlchemy once per
+    shape (see ``megatron_sql.statements``) and run on the DB-API cursor with bound parameters.
 
     Example::
 
