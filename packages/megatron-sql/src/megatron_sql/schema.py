@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from typing import Any
 
 import attrs
@@ -38,23 +39,31 @@ class OutputColumn:
     def is_array(self) -> bool:
         return bool(self.shape)
 
+    @property
+    def is_raw(self) -> bool:
+        """Whether each row's value is stored as its raw bytes: arrays, and scalars of dtypes
+        without a SQL type of their own (complex numbers, dates and durations)."""
+        return self.is_array or (self.dtype not in ("str", "bytes") and np.dtype(self.dtype).kind in "cmM")
+
     @classmethod
     def for_array(cls, name: str, position: int, array: np.ndarray) -> OutputColumn:
-        if array.dtype.kind in "OV":
+        if array.dtype.kind in "OV" or array.dtype.itemsize == 0:
             raise StorageError(
-                f"Cannot store output {name!r} of dtype {array.dtype}: only numbers, booleans, strings "
+                f"Cannot store output {name!r} of dtype {array.dtype}: only numbers, booleans, strings, bytes "
                 "and fixed-shape arrays of them are stored (no object arrays, no pickle)."
             )
-        dtype = "str" if array.dtype.kind in "US" else array.dtype.str
-        if array.dtype.kind in "US" and array.ndim > 1:
-            raise StorageError(f"Cannot store output {name!r}: strings must be one per observation")
-        return cls(name, f"out_{position}", dtype, tuple(int(d) for d in array.shape[1:]))
+        dtype = array.dtype.str
+        if array.ndim == 1 and array.dtype.kind in "US":  # one string per row: a text or binary column
+            dtype = "str" if array.dtype.kind == "U" else "bytes"
+        return cls(name, f"out_{position}", dtype, array.shape[1:])
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
-        if self.is_array:
+        if self.is_raw:
             return sa.LargeBinary()
         if self.dtype == "str":
             return sa.Text()
+        if self.dtype == "bytes":
+            return sa.LargeBinary()
         kind = np.dtype(self.dtype).kind
         if kind == "b":
             return sa.Boolean()
@@ -65,9 +74,11 @@ class OutputColumn:
         raise StorageError(f"Cannot store output {self.name!r} of dtype {self.dtype}")
 
     def encode(self, array: np.ndarray) -> list[Any]:
-        """Per-row Python values for the database: numbers, booleans and strings, or raw bytes
-        for arrays."""
-        if not self.is_array:
+        """Per-row Python values for the database: numbers, booleans, strings and bytes, or the
+        raw bytes of each row's value."""
+        if not self.is_raw:
+            if self.dtype == "<u8":  # BIGINT is signed: uint64 is stored as the int64 of its bits
+                return np.ascontiguousarray(array, dtype=np.uint64).view(np.int64).tolist()
             return array.tolist()
         raw = np.ascontiguousarray(array, dtype=np.dtype(self.dtype)).tobytes()
         width = len(raw) // len(array) if len(array) else 0
@@ -75,11 +86,13 @@ class OutputColumn:
 
     def decode(self, values: list[Any]) -> np.ndarray:
         """An array from per-row database values."""
-        if self.is_array:
+        if self.is_raw:
             dtype = np.dtype(self.dtype)
             return np.frombuffer(b"".join(values), dtype=dtype).reshape((len(values), *self.shape)).copy()
-        if self.dtype == "str":
-            return np.array(values, dtype=str) if values else np.empty(0, dtype=str)
+        if self.dtype in ("str", "bytes"):
+            return np.array(values, dtype=self.dtype) if values else np.empty(0, dtype=self.dtype)
+        if self.dtype == "<u8":
+            return np.array(values, dtype=np.int64).view(np.uint64)
         return np.array(values, dtype=np.dtype(self.dtype))
 
 
@@ -137,12 +150,32 @@ def fingerprint_value(fingerprint: str | None) -> int | None:
 
 
 def table_name(pipeline: str, version: str | None) -> str:
-    """The table of a pipeline's outputs: readable where possible, always a valid identifier."""
-    readable = f"megatron:{pipeline}" + (f"@{version}" if version is not None else "")
-    if len(readable.encode()) <= MAX_IDENTIFIER:
-        return readable
-    digest = hashlib.sha256(readable.encode()).hexdigest()[:16]
-    return f"megatron:{pipeline.encode()[:30].decode(errors='ignore')}~{digest}"
+    """The table of a pipeline's outputs: a valid identifier, distinct for every (pipeline,
+    version) pair even where table names ignore case (SQLite), and readable where possible.
+
+    A digest of the exact pair makes it distinct (``'Sales'`` and ``'sales'``, or
+    ``'model@v2'`` and ``'model'`` version ``'v2'``, get different tables); the readable part
+    is the pair lowered to letters, digits and ``_``.
+    """
+    for what, text in (("pipeline name", pipeline), ("version", version)):
+        if text is not None and ("\x00" in text or (not text.isprintable() and _unencodable(text))):
+            raise StorageError(
+                f"Cannot store outputs under {what} {text!r}: names are valid Unicode without NUL characters."
+            )
+    digest = hashlib.sha256(json.dumps([pipeline, version]).encode()).hexdigest()[:16]
+    words = f"{pipeline}_{version}" if version is not None else pipeline
+    readable = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")[
+        : MAX_IDENTIFIER - len(digest) - len("megatron__")
+    ]
+    return f"megatron_{readable}_{digest}" if readable else f"megatron_{digest}"
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def metadata_table(metadata: sa.MetaData) -> sa.Table:

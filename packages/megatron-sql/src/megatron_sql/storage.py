@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
-from megatron.storage import Key, Storage, checked_write, key_list, normalize_key
+from megatron.storage import Key, Storage, checked_write, lookup_keys
 from megatron_sql.engines import create_engine
 from megatron_sql.schema import KEY, OutputColumn, TableSpec, fingerprint_value, metadata_table, table_name
 from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
@@ -75,11 +75,16 @@ class SQLStorage(Storage):
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(self._registry.name):
                 return
-            row = conn.execute(
-                sa.select(self._registry).where(self._registry.c.table_name == self.table_name)
-            ).first()
+            row = conn.execute(self._registered()).first()
         if row is not None:
+            self.table_name = row.table_name  # tables made before the current naming keep theirs
             self._use(TableSpec.from_row(row))
+
+    def _registered(self) -> sa.Select[Any]:
+        """The description of this pipeline's table: found by the exact name and version, never
+        by a table name that another pair could share."""
+        registry = self._registry
+        return sa.select(registry).where(registry.c.pipeline == self.name, registry.c.version == self.version)
 
     def _use(self, spec: TableSpec) -> None:
         self._metadata = sa.MetaData()
@@ -111,12 +116,13 @@ class SQLStorage(Storage):
                 ):  # serialise schema changes, as SQLite's BEGIN IMMEDIATE does
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SCHEMA_LOCK})
                 self._registry.create(conn, checkfirst=True)
-                existing = conn.execute(
-                    sa.select(self._registry).where(self._registry.c.table_name == spec.table)
-                ).first()
+                existing = conn.execute(self._registered()).first()
                 if existing is not None and not replace:
                     spec = TableSpec.from_row(existing)
                 else:
+                    if existing is not None:
+                        spec = attrs.evolve(spec, table=existing.table_name)
+                    self._check_unclaimed(conn, spec.table)
                     table = spec.build(sa.MetaData())
                     table.drop(conn, checkfirst=True)
                     table.create(conn)
@@ -132,6 +138,22 @@ class SQLStorage(Storage):
                     )
         self._use(spec)
 
+    def _check_unclaimed(self, conn: sa.Connection, table: str) -> None:
+        """Refuse to replace a table that the metadata gives to another pipeline (compared
+        without case: SQLite's table names ignore it)."""
+        registry = self._registry
+        owners = conn.execute(
+            sa.select(registry.c.pipeline, registry.c.version).where(
+                sa.func.lower(registry.c.table_name) == table.lower()
+            )
+        ).all()
+        others = [(p, v) for p, v in owners if (p, v) != (self.name, self.version)]
+        if others:
+            raise StorageError(
+                f"Cannot create table {table!r} for pipeline {self.name!r} version {self.version!r}: it holds "
+                f"the outputs of pipeline {others[0][0]!r} version {others[0][1]!r}. Use another name or version."
+            )
+
     # -- writing ---------------------------------------------------------------------------------
     def write(
         self,
@@ -139,15 +161,14 @@ class SQLStorage(Storage):
         outputs: Outputs | dict[str, np.ndarray],
         fingerprint: str | None = None,
     ) -> None:
-        index, keys, names, arrays = checked_write(index, outputs)
-        # an integer array's keys are ints: no need to look at each one
-        int_keys = index.dtype.kind in "iu" or (index.dtype.kind == "O" and all(type(k) is int for k in keys))
+        current = self._current_spec()
+        write = checked_write(index, outputs, None if current is None else current.int_keys)
         wanted = TableSpec(
             self.name,
             self.version,
             self.table_name,
-            int_keys,
-            tuple(OutputColumn.for_array(n, i, a) for i, (n, a) in enumerate(zip(names, arrays))),
+            write.int_keys,
+            tuple(OutputColumn.for_array(n, i, a) for i, (n, a) in enumerate(zip(write.names, write.arrays))),
         )
         with self._lock:
             if self._spec is None:
@@ -162,11 +183,9 @@ class SQLStorage(Storage):
                 self._create(wanted, replace=True)
             spec = self._spec
             assert spec is not None
-            rows = Rows(
-                self._stored_keys(spec, keys, int_keys),
-                fingerprint_value(fingerprint),
-                list(zip(spec.outputs, arrays)),
-            )
+            if spec.int_keys != write.int_keys:  # another process made the table meanwhile
+                write = checked_write(index, outputs, spec.int_keys)
+            rows = Rows(write.keys, fingerprint_value(fingerprint), list(zip(spec.outputs, write.arrays)))
             if self._upsert is None:
                 assert self._table is not None
                 self._upsert = upsert(self._table, self.engine.dialect)
@@ -175,14 +194,6 @@ class SQLStorage(Storage):
                 with conn.begin():  # one transaction: all rows or none
                     if len(rows):
                         self._upsert.execute(conn, rows)
-
-    def _stored_keys(self, spec: TableSpec, keys: list[Any], int_keys: bool) -> list[Any]:
-        if spec.int_keys == int_keys:
-            return keys
-        stored = [normalize_key(k, spec.int_keys) for k in keys]
-        if spec.int_keys and not all(isinstance(k, int) for k in stored):
-            raise StorageError(f"Table {self.table_name!r} has integer keys; got keys such as {stored[:3]}")
-        return stored
 
     # -- reading ---------------------------------------------------------------------------------
     def _reader(self) -> tuple[Any, Any]:
@@ -230,21 +241,21 @@ class SQLStorage(Storage):
         if plan is None:  # nothing was ever written
             names = selection or ()
             return np.empty(0, dtype=np.int64), Outputs(names, [np.empty(0) for _ in names], np.empty(0))
-        keys = rows if type(rows) is list else key_list(rows)
-        key_type = plan.key_type
-        if (type(keys[0]) is not key_type) if len(keys) == 1 else (set(map(type, keys)) - {key_type}):
-            keys = [normalize_key(k, key_type is int) for k in keys]
+        keys = lookup_keys(rows, plan.key_type is int)[1]
+        # keys that no row can have (None) are asked for and never found
+        query = [k for k in keys if k is not None] if None in keys else keys
         connection, cursor = self._reader()
         try:
             if len(keys) == 1:  # the one-row lookup: no key column, nothing to match
-                fetched = plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint))
+                fetched = plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint)) if query else []
                 positions = ONE_FOUND if fetched else NONE_FOUND
                 return positions, plan.outputs(fetched, None, keys[: len(fetched)], keyed=False)
-            fetched = plan.lookup.fetch(cursor, keys, fingerprint_value(fingerprint))
+            fetched = plan.lookup.fetch(cursor, query, fingerprint_value(fingerprint))
         finally:
             connection.rollback()  # end the read's transaction, so that no snapshot is held
         positions, order = _match(keys, [row[0] for row in fetched])
-        return positions, plan.outputs(fetched, order, np.asarray(keys)[positions])
+        found = np.asarray(keys)[positions] if query is keys else np.asarray([keys[p] for p in positions])
+        return positions, plan.outputs(fetched, order, found)
 
     def keys(self) -> list[Key]:
         self._current_spec()
@@ -260,7 +271,7 @@ class SQLStorage(Storage):
         spec = self._current_spec()
         if self._table is None or spec is None:
             return
-        keys = [normalize_key(k, spec.int_keys) for k in rows]
+        keys = [k for k in lookup_keys(rows, spec.int_keys)[1] if k is not None]
         with self.engine.connect() as conn:
             conn.info["megatron_write"] = True
             with conn.begin():
@@ -300,9 +311,12 @@ class _ReadPlan:
     @table_dtype.default
     def _common_numeric_dtype(self) -> np.dtype | None:
         dtypes = {c.dtype for c in self.columns}
-        if len(dtypes) != 1 or self.columns[0].is_array or self.columns[0].dtype == "str":
+        if len(dtypes) != 1 or any(c.is_raw for c in self.columns):
             return None
-        return np.dtype(self.columns[0].dtype)
+        dtype = self.columns[0].dtype
+        if dtype in ("str", "bytes", "<u8"):  # uint64 is stored as the int64 of its bits
+            return None
+        return np.dtype(dtype)
 
     @key_converts.default
     def _key_converts(self) -> bool:

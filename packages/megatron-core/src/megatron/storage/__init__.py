@@ -6,7 +6,16 @@ import os
 from typing import Any
 
 from megatron.errors import StorageError
-from megatron.storage.base import Key, Storage, checked_write, key_list, normalize_key
+from megatron.storage.base import Storage
+from megatron.storage.domain import (
+    MAX_KEY_LENGTH,
+    Key,
+    Write,
+    checked_write,
+    key_list,
+    lookup_keys,
+    to_key_type,
+)
 from megatron.storage.memory import MemoryStorage
 
 DEFAULT_URL = "sqlite:///megatron.db"
@@ -56,11 +65,14 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
 
 __all__ = [
     "DEFAULT_URL",
+    "MAX_KEY_LENGTH",
     "Key",
     "MemoryStorage",
     "Storage",
+    "Write",
     "checked_write",
     "key_list",
-    "normalize_key",
+    "lookup_keys",
     "open_storage",
+    "to_key_type",
 ]

@@ -8,51 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import MissingKeyError, StorageError
+from megatron.errors import MissingKeyError
 from megatron.outputs import Outputs
-
-Key = int | str
-
-
-def checked_write(
-    index: Sequence[Key] | np.ndarray, outputs: Outputs | dict[str, np.ndarray]
-) -> tuple[np.ndarray, list[Key], list[str], list[np.ndarray]]:
-    """A write's index (as an array and as a list of keys), output names and arrays, checked:
-    one row per key in every output, and no key twice."""
-    index = np.asarray(index)
-    keys = index.tolist()
-    names = list(outputs)
-    arrays = [np.asarray(outputs[n]) for n in names]
-    for name, array in zip(names, arrays):
-        if len(array) != len(keys):
-            raise StorageError(
-                f"Cannot store output {name!r}: {len(array)} rows for an index of {len(keys)} keys."
-            )
-    # an increasing integer index (the usual one) holds no duplicates: no set to build
-    increasing = index.dtype.kind in "iu" and index.ndim == 1 and bool((np.diff(index) > 0).all())
-    if not increasing and len(set(keys)) != len(keys):
-        raise StorageError("Cannot store rows: the index holds duplicate keys.")
-    return index, keys, names, arrays
-
-
-def key_list(rows: Iterable[Any]) -> list[Any]:
-    """Keys as a list of Python values (an array's elements as ints or strings, not numpy
-    scalars)."""
-    return rows.tolist() if isinstance(rows, np.ndarray) else list(rows)
-
-
-def normalize_key(key: Any, int_keys: bool) -> Key:
-    """A stored key from a user's key: ``'0'`` finds the int key 0, and 0 the str key ``'0'``."""
-    if isinstance(key, np.generic):
-        key = key.item()
-    if int_keys and isinstance(key, str):
-        try:
-            return int(key)
-        except ValueError:
-            return key
-    if not int_keys and not isinstance(key, str):
-        return str(key)
-    return key
+from megatron.storage.domain import Key, key_list
 
 
 class Storage(abc.ABC):

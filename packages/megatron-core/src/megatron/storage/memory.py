@@ -10,7 +10,8 @@ import numpy as np
 
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
-from megatron.storage.base import Key, Storage, checked_write, normalize_key
+from megatron.storage.base import Storage
+from megatron.storage.domain import Key, checked_write, lookup_keys, to_key_type
 
 
 class MemoryStorage(Storage):
@@ -43,21 +44,19 @@ class MemoryStorage(Storage):
         outputs: Outputs | dict[str, np.ndarray],
         fingerprint: str | None = None,
     ) -> None:
-        _, keys, output_names, arrays = checked_write(index, outputs)
-        names = tuple(output_names)
         with self._lock:
+            write = checked_write(index, outputs, self._int_keys)
+            names = tuple(write.names)
             if self._names is not None and names != self._names:
                 raise StorageError(
                     f"Storage of pipeline {self.name!r} holds outputs {list(self._names)}; "
                     f"cannot write outputs {list(names)}."
                 )
-            int_keys = self._int_keys if self._int_keys is not None else all(isinstance(k, int) for k in keys)
             # Everything is validated before the first row changes, so a write is all or nothing.
             rows = {
-                normalize_key(k, int_keys): (fingerprint, tuple(a[i].copy() for a in arrays))
-                for i, k in enumerate(keys)
+                k: (fingerprint, tuple(a[i].copy() for a in write.arrays)) for i, k in enumerate(write.keys)
             }
-            self._names, self._int_keys = names, int_keys
+            self._names, self._int_keys = names, write.int_keys
             self._rows.update(rows)
 
     def lookup(
@@ -70,11 +69,12 @@ class MemoryStorage(Storage):
             if unknown and self._names is not None:
                 raise UnknownOutputError(f"Storage has no outputs {unknown}; it holds {list(names)}.")
             positions, keys, found = [], [], []
-            for i, key in enumerate(rows):
-                stored = self._rows.get(normalize_key(key, bool(self._int_keys)))
+            _, converted = lookup_keys(rows, bool(self._int_keys))
+            for i, key in enumerate(converted):
+                stored = None if key is None else self._rows.get(key)
                 if stored is not None and (fingerprint is None or stored[0] == fingerprint):
                     positions.append(i)
-                    keys.append(normalize_key(key, bool(self._int_keys)))
+                    keys.append(key)
                     found.append(stored[1])
             columns = [names.index(c) for c in selected if c in names]
         arrays = [np.stack([row[p] for row in found]) if found else np.empty((0,)) for p in columns]
@@ -86,8 +86,8 @@ class MemoryStorage(Storage):
 
     def delete(self, rows: Iterable[Key]) -> None:
         with self._lock:
-            for key in rows:
-                self._rows.pop(normalize_key(key, bool(self._int_keys)), None)
+            for key in lookup_keys(rows, bool(self._int_keys))[1]:
+                self._rows.pop(key, None)  # type: ignore[arg-type]
 
     def __contains__(self, key: Any) -> bool:
-        return normalize_key(key, bool(self._int_keys)) in self._rows
+        return to_key_type(key, bool(self._int_keys)) in self._rows

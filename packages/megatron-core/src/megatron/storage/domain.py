@@ -1,0 +1,195 @@
+"""What storage holds, checked the same way by every backend before a write changes anything.
+
+Keys are integers in the int64 range or strings of at most :data:`MAX_KEY_LENGTH` characters,
+valid Unicode without NUL. Booleans, floats and anything else are refused rather than stored
+under a key that would not come back the same. A storage keeps one key type: the first write
+decides it (integers only: int; anything else: str), and later keys are converted to it
+(``'7'`` finds the int key 7; the int 7 is the str key ``'7'``).
+
+A string output (one string per observation) is stored as text, so it too must be valid
+Unicode without NUL. Arrays of any fixed-size dtype, strings and bytes included, are stored as
+their raw bytes and may hold anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from megatron.errors import StorageError
+from megatron.outputs import Outputs
+
+Key = int | str
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_KEY_LENGTH = 255
+"""The longest string key, in characters, on every backend (PostgreSQL's key column is
+``VARCHAR(255)``)."""
+
+_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+
+
+@attrs.frozen
+class Write:
+    """A checked write: its keys (Python ints or strs, of the storage's key type), output names
+    and arrays."""
+
+    keys: list[Key]
+    int_keys: bool
+    names: list[str]
+    arrays: list[np.ndarray]
+
+
+def checked_write(
+    index: Sequence[Key] | np.ndarray,
+    outputs: Outputs | dict[str, np.ndarray],
+    int_keys: bool | None = None,
+) -> Write:
+    """A write's keys, output names and arrays, checked: keys in the key domain, converted to
+    the storage's key type ``int_keys`` (decided from the keys when None), one row per key in
+    every output, no key twice, and string outputs that text columns can hold."""
+    # a list's values are checked as they are: numpy would turn [0, 2**63] into floats
+    index = np.array(index, dtype=object) if isinstance(index, list | tuple) else np.asarray(index)
+    if index.ndim != 1:
+        raise StorageError(f"Cannot store rows: the index must be one key per row; got shape {index.shape}.")
+    keys, all_ints = _checked_keys(index)
+    if int_keys is None:
+        int_keys = all_ints
+    if int_keys != all_ints or (not int_keys and index.dtype.kind == "O"):  # ints among str keys
+        keys = [to_key_type(k, int_keys, strict=True) for k in keys]
+    names = list(outputs)
+    arrays = [np.asarray(outputs[n]) for n in names]
+    for name, array in zip(names, arrays):
+        if array.ndim == 0 or len(array) != len(keys):
+            rows = "a scalar" if array.ndim == 0 else f"{len(array)} rows"
+            raise StorageError(f"Cannot store output {name!r}: {rows} for an index of {len(keys)} keys.")
+        if array.dtype.kind == "U" and array.ndim == 1:
+            _check_text(array, f"output {name!r}")
+    # an increasing integer index (the usual one) holds no duplicates: no set to build
+    increasing = index.dtype.kind in "iu" and bool((np.diff(index) > 0).all())
+    if not increasing and len(set(keys)) != len(keys):
+        raise StorageError("Cannot store rows: the index holds duplicate keys.")
+    return Write(keys, int_keys, names, arrays)
+
+
+def _checked_keys(index: np.ndarray) -> tuple[list[Key], bool]:
+    """The keys of a one-dimensional index as Python values, and whether all are ints."""
+    kind = index.dtype.kind
+    if kind in "iu":
+        if index.size and kind == "u" and int(index.max()) > INT64_MAX:
+            raise StorageError(f"Cannot store key {int(index.max())}: integer keys must fit in int64.")
+        return index.tolist(), True
+    if kind == "U":
+        keys = index.tolist()
+        _check_string_keys(keys)
+        return keys, False
+    if kind != "O":
+        raise StorageError(
+            f"Cannot store rows under keys of dtype {index.dtype}: keys are integers (int64) or strings."
+        )
+    keys = [key_value(k) for k in index.tolist()]
+    strings = [k for k in keys if type(k) is str]
+    _check_string_keys(strings)
+    return keys, not strings
+
+
+def key_value(key: Any) -> Key:
+    """A user's key as a Python int or str in the key domain, or a :class:`StorageError`."""
+    if isinstance(key, np.generic):
+        key = key.item()
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int) and not isinstance(key, bool):
+        if not INT64_MIN <= key <= INT64_MAX:
+            raise StorageError(f"Cannot use key {key}: integer keys must fit in int64.")
+        return int(key)
+    raise StorageError(
+        f"Cannot use key {key!r} of type {type(key).__name__}: keys are integers (int64) or strings."
+    )
+
+
+def to_key_type(key: Any, int_keys: bool, strict: bool = False) -> Key | None:
+    """``key`` as a key of a storage with int keys (``int_keys``) or str keys: ``'7'`` is the
+    int key 7 and 7 the str key ``'7'``. A string that is no integer's canonical form has no
+    int key: None, or a :class:`StorageError` when ``strict``."""
+    key = key_value(key)
+    if int_keys and type(key) is str:
+        if _CANONICAL_INT.fullmatch(key) and INT64_MIN <= int(key) <= INT64_MAX:
+            return int(key)
+        if strict:
+            raise StorageError(f"Cannot store key {key!r}: this storage has integer keys.")
+        return None
+    if not int_keys and type(key) is int:
+        return str(key)
+    return key
+
+
+def lookup_keys(rows: Iterable[Any], int_keys: bool) -> tuple[list[Any], list[Key | None]]:
+    """The keys asked for, as given, and each as the storage's key type (None where no row can
+    have it: a string that is no integer in an int-keyed storage, a string too long or with a
+    NUL in a str-keyed one)."""
+    asked = key_list(rows)
+    key_type = int if int_keys else str
+    if all(type(k) is key_type for k in asked):
+        if not asked:
+            return asked, []
+        if int_keys and min(asked) >= INT64_MIN and max(asked) <= INT64_MAX:  # type: ignore[type-var]
+            return asked, asked
+        if not int_keys and max(map(len, asked)) <= MAX_KEY_LENGTH:
+            joined = "".join(asked)
+            if "\x00" not in joined and not _SURROGATE.search(joined):
+                return asked, asked
+    converted = [to_key_type(k, int_keys) for k in asked]
+    if not int_keys:
+        converted = [k if _storable_text(k) else None for k in converted]  # type: ignore[arg-type]
+    return asked, converted
+
+
+def _storable_text(key: str) -> bool:
+    return len(key) <= MAX_KEY_LENGTH and "\x00" not in key and not _SURROGATE.search(key)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def key_list(rows: Iterable[Any]) -> list[Any]:
+    """Keys as a list of Python values (an array's elements as ints or strings, not numpy
+    scalars)."""
+    return rows.tolist() if isinstance(rows, np.ndarray) else list(rows)
+
+
+def _check_text(strings: np.ndarray, what: str) -> None:
+    """Refuse strings that a text column cannot hold: a NUL inside, or a lone surrogate (no
+    UTF-8 form)."""
+    if not strings.size or strings.dtype.itemsize == 0:
+        return
+    codes = strings.reshape(-1).view(np.uint32).reshape(strings.size, -1)
+    # numpy pads with NULs: a NUL followed by any other character is one the string holds
+    nul = (codes[:, :-1] == 0) & (codes[:, 1:] != 0)
+    surrogate = (codes >= 0xD800) & (codes <= 0xDFFF)
+    bad = np.flatnonzero(nul.any(axis=1) | surrogate.any(axis=1))
+    if bad.size:
+        value = strings.reshape(-1)[bad[0]]
+        raise StorageError(
+            f"Cannot store {what} {value!r}: stored strings are valid Unicode without NUL characters "
+            "(store such values as bytes, or as an array output)."
+        )
+
+
+def _check_string_keys(keys: list[str]) -> None:
+    if not keys:
+        return
+    if max(map(len, keys)) > MAX_KEY_LENGTH:
+        longest = max(keys, key=len)
+        raise StorageError(
+            f"Cannot store key {longest[:20]!r}... of {len(longest)} characters: string keys hold at most "
+            f"{MAX_KEY_LENGTH}."
+        )
+    joined = "".join(keys)
+    if "\x00" in joined or _SURROGATE.search(joined):
+        bad = next(k for k in keys if not _storable_text(k))
+        raise StorageError(f"Cannot store key {bad!r}: string keys are valid Unicode without NUL characters.")
