@@ -247,7 +247,9 @@ class SQLStorage(Storage):
         connection, cursor = self._reader()
         try:
             if len(keys) == 1:  # the one-row lookup: no key column, nothing to match
-                fetched = plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint)) if query else []
+                fetched = (
+                    plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint)) if query else []
+                )
                 positions = ONE_FOUND if fetched else NONE_FOUND
                 return positions, plan.outputs(fetched, None, keys[: len(fetched)], keyed=False)
             fetched = plan.lookup.fetch(cursor, query, fingerprint_value(fingerprint))
