@@ -8,13 +8,16 @@ sources and storage backends come from plugins, built-ins included.
 import logging
 from collections.abc import Mapping
 from os import PathLike
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from megatron import errors, io, layers, metrics, nodes
 from megatron.errors import MegatronError
 from megatron.nodes import Input, Node
 from megatron.outputs import Outputs
 from megatron.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from megatron.persistence.limits import Limits
 
 logging.getLogger("megatron").addHandler(logging.NullHandler())  # silent unless the application logs
 
@@ -24,11 +27,12 @@ def load_pipeline(
     storage: Any = None,
     custom_objects: Mapping[str, Any] | None = None,
     trusted: list[str] | None = None,
+    limits: "Limits | Mapping[str, int] | None" = None,
 ) -> Pipeline:
     """Load a saved pipeline; see :func:`megatron.persistence.load_pipeline`."""
     from megatron.persistence import load_pipeline as load
 
-    return load(path, storage=storage, custom_objects=custom_objects, trusted=trusted)
+    return load(path, storage=storage, custom_objects=custom_objects, trusted=trusted, limits=limits)
 
 
 def plot(
@@ -40,11 +44,11 @@ def plot(
     return draw(pipeline, path, rankdir, show_shapes)
 
 
-def audit(path: str | PathLike[str]) -> list[str]:
+def audit(path: str | PathLike[str], limits: "Limits | Mapping[str, int] | None" = None) -> list[str]:
     """What loading a pipeline file would need; see :func:`megatron.persistence.audit`."""
     from megatron.persistence import audit as run
 
-    return run(path)
+    return run(path, limits=limits)
 
 
 __all__ = [

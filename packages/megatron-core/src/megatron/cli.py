@@ -42,10 +42,24 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from megatron.persistence import audit
+    from megatron.persistence import audit_report
 
-    for line in audit(args.file):
+    limits = {}
+    for item in args.limit:
+        name, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            print(f"megatron audit: --limit takes NAME=INTEGER; got {item!r}", file=sys.stderr)
+            return 2
+        limits[name.strip()] = int(value)
+    report = audit_report(args.file, limits=limits)
+    for line in report.lines:
         print(line)
+    if report.refused:
+        print(
+            f"megatron audit: loading would refuse {len(report.refused)} entries (REFUSED above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -86,9 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sub.add_argument("--no-shapes", action="store_true", help="leave the output shapes out")
     audit = command(
-        "audit", "list every class and function a pipeline file would need, without loading it", _audit
+        "audit",
+        "list a pipeline file's members with their sizes and every class and function it would need, "
+        "without loading it; exit 1 if loading would refuse some of it",
+        _audit,
     )
     audit.add_argument("file", help="a pipeline file written by Pipeline.save()")
+    audit.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=BYTES",
+        help="a loading limit to check against instead of its default, e.g. max_ratio=1000 (repeatable; "
+        "see megatron.persistence.Limits)",
+    )
     command("demo", "run the getting-started tutorial (needs megatron-keras and megatron-sql)", _demo)
     return parser
 

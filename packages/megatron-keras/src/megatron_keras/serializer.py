@@ -30,7 +30,7 @@ class KerasSerializer:
     def load(self, meta: dict[str, Any], archive: Any, options: dict[str, Any]) -> Any:
         import keras
 
-        data = archive.read(meta["file"])
+        data, where = self._read(meta, archive)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             path.write_bytes(data)
@@ -40,14 +40,28 @@ class KerasSerializer:
                 )
             except Exception as exc:
                 raise PersistenceError(
-                    f"{str(archive.path)!r}: the Keras model in {meta['file']} was refused or could not be loaded "
+                    f"{where}: the Keras model was refused or could not be loaded "
                     f"(safe mode): {type(exc).__name__}: {exc}"
                 ) from exc
 
+    def _read(self, meta: Any, archive: Any) -> tuple[bytes, str]:
+        """The ``.keras`` member, checked against the loader's limits and rebuilt from bounded
+        reads (see ``ArchiveReader.read_zip``), and how errors name it."""
+        if not (isinstance(meta, dict) and set(meta) == {"file"} and isinstance(meta["file"], str)):
+            raise PersistenceError(
+                f"{archive.where}: a Keras artifact is described as {{'file': member}}; got {str(meta)[:200]}"
+            )
+        return archive.read_zip(meta["file"]), archive.member(meta["file"])
+
     def audit(self, meta: dict[str, Any], archive: Any) -> list[str]:
-        data = archive.read(meta["file"])
-        with zipfile.ZipFile(BytesIO(data)) as model:
-            config = json.loads(model.read("config.json"))
+        data, where = self._read(meta, archive)
+        try:
+            with zipfile.ZipFile(BytesIO(data)) as model:
+                config = json.loads(model.read("config.json"))
+        except (KeyError, ValueError, RecursionError) as exc:
+            raise PersistenceError(
+                f"{where} has no readable config.json: {type(exc).__name__}: {exc}"
+            ) from None
         names: list[str] = []
 
         def walk(value: Any) -> None:

@@ -10,7 +10,9 @@ from megatron.errors import PersistenceError
 class SkopsSerializer:
     """Estimators as skops files. Loading trusts only the types skops trusts by default, plus
     those the caller lists (``load_pipeline(..., trusted=[...])``); any other type is named
-    and refused before anything is built."""
+    and refused before anything is built. The skops file is checked against the loader's
+    limits and rebuilt from bounded reads before skops sees it; whatever skops then raises on
+    a damaged file is a :class:`PersistenceError` naming the member."""
 
     name = "skops"
 
@@ -23,27 +25,45 @@ class SkopsSerializer:
 
         return {"file": archive.add(f"{prefix}/estimator.skops", sio.dumps(obj))}
 
-    def _untrusted(self, data: bytes) -> list[str]:
+    def _read(self, meta: Any, archive: Any) -> tuple[bytes, str]:
+        if not (isinstance(meta, dict) and set(meta) == {"file"} and isinstance(meta["file"], str)):
+            raise PersistenceError(
+                f"{archive.where}: a skops artifact is described as {{'file': member}}; got {str(meta)[:200]}"
+            )
+        return archive.read_zip(meta["file"]), archive.member(meta["file"])
+
+    def _untrusted(self, data: bytes, where: str) -> list[str]:
         import skops.io as sio
 
-        return list(sio.get_untrusted_types(data=data))
+        try:
+            return list(sio.get_untrusted_types(data=data))
+        except Exception as exc:  # skops parsing a damaged or hostile file
+            raise PersistenceError(
+                f"{where} is not a readable skops file: {type(exc).__name__}: {exc}"
+            ) from None
 
     def load(self, meta: dict[str, Any], archive: Any, options: dict[str, Any]) -> Any:
         import skops.io as sio
 
-        data = archive.read(meta["file"])
+        data, where = self._read(meta, archive)
+        untrusted = self._untrusted(data, where)
         trusted = list(options.get("trusted", []))
-        refused = [t for t in self._untrusted(data) if t not in trusted]
+        refused = [t for t in untrusted if t not in trusted]
         if refused:
             raise PersistenceError(
-                f"{str(archive.path)!r} holds a scikit-learn estimator with types skops does not trust: {refused}. "
+                f"{where} holds a scikit-learn estimator with types skops does not trust: {refused}. "
                 "Load it only if you trust the file: load_pipeline(..., trusted=[...those types...])"
             )
-        return sio.loads(data, trusted=self._untrusted(data))
+        try:
+            return sio.loads(data, trusted=untrusted)
+        except Exception as exc:
+            raise PersistenceError(
+                f"{where}: the scikit-learn estimator cannot be loaded: {type(exc).__name__}: {exc}"
+            ) from None
 
     def audit(self, meta: dict[str, Any], archive: Any) -> list[str]:
-        data = archive.read(meta["file"])
-        untrusted = self._untrusted(data)
+        data, where = self._read(meta, archive)
+        untrusted = self._untrusted(data, where)
         lines = [f"scikit-learn estimator in {meta['file']} (skops)"]
         lines += [f"  type {t} (NOT trusted by skops: needs trusted=)" for t in untrusted]
         return lines

@@ -1,22 +1,40 @@
 """The pipeline file: a zip archive of a JSON description, ``.npy`` arrays and plugin
-artifacts. Nothing in it is ever unpickled."""
+artifacts. Nothing in it is ever unpickled.
+
+Reading trusts nothing the file says: sizes are checked against :class:`Limits` from the
+zip's directory before anything is inflated, members are inflated in bounded chunks (a member
+that lies about its size cannot make more than it declares), array headers must match the
+bytes that follow them, and every failure is a :class:`PersistenceError` that names the
+file and the member.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
+import os
+import secrets
+import struct
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
 from megatron.errors import PersistenceError
+from megatron.persistence.limits import Limits, size
 
 FORMAT = 1
 """The newest file format this version writes and reads."""
 DESCRIPTION = "pipeline.json"
 EXTENSION = ".megatron"
+
+_CHUNK = 1 << 20
+_READABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # bzip2 and lzma inflate without a bound
+_HINT = "if you trust the file, raise the limit: load_pipeline(..., limits={{{name!r}: ...}})"
 
 
 class ArchiveWriter:
@@ -43,52 +61,343 @@ class ArchiveWriter:
         return self.add(f"arrays/{self._arrays}.npy", buffer.getvalue())
 
     def write(self, path: Path, description: dict[str, Any]) -> None:
+        """Write the archive to ``path`` atomically: into a new file created exclusively in the
+        same folder (never through a link planted there), then renamed over ``path`` (which
+        replaces a link at ``path`` rather than writing through it)."""
         self.add(DESCRIPTION, json.dumps(description, indent=1, allow_nan=False).encode())
-        temporary = path.with_name(path.name + ".partial")
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, data in self.members.items():
-                archive.writestr(name, data)
-        temporary.replace(path)  # a reader never sees a half-written file
+        try:
+            descriptor, temporary = _create_exclusive(path)
+        except OSError as exc:
+            raise PersistenceError(f"Cannot write the pipeline file {str(path)!r}: {exc}") from exc
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                    for name, data in self.members.items():
+                        archive.writestr(name, data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)  # a reader never sees a half-written file
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if isinstance(exc, OSError):
+                raise PersistenceError(f"Cannot write the pipeline file {str(path)!r}: {exc}") from exc
+            raise
+
+
+def _create_exclusive(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, created with ``O_EXCL`` (so never an existing file or link)
+    and the permissions a plain ``open`` would give it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name[:100]}.{secrets.token_hex(8)}.partial")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {str(path)!r}")
+
+
+# Reading -------------------------------------------------------------------------------------
+
+
+def _directory_size(file: IO[bytes], length: int) -> tuple[int, int] | None:
+    """(entries, bytes) of the zip's central directory as its end records declare them, or
+    ``None`` where there is no end record (``zipfile`` then says the file is not a zip)."""
+    tail_length = min(length, 22 + 0xFFFF)
+    file.seek(length - tail_length)
+    tail = file.read(tail_length)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        return None
+    entries, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
+    locator = length - tail_length + at - 20
+    if locator >= 0:  # a zip64 end record overrides the classic one, as zipfile reads it
+        file.seek(locator)
+        record = file.read(20)
+        if len(record) == 20 and record[:4] == b"PK\x06\x07":
+            offset = struct.unpack("<Q", record[8:16])[0]
+            if offset <= length - 56:
+                file.seek(offset)
+                zip64 = file.read(56)
+                if zip64[:4] == b"PK\x06\x06":
+                    entries, directory = struct.unpack("<QQ", zip64[32:48])
+    return entries, directory
+
+
+def open_zip(file: IO[bytes], length: int, limits: Limits, where: str, what: str) -> zipfile.ZipFile:
+    """``file`` as a zip archive, refused before parsing if its directory is too large."""
+    try:
+        declared = _directory_size(file, length)
+        file.seek(0)
+        if declared is not None:
+            entries, directory = declared
+            if entries > limits.max_members or directory > limits.max_members * 1024:
+                reason = f"declares {entries} members ({size(directory)} of directory); the limit is {limits.max_members}"
+                raise Problem(None, reason, "max_members").error(where)
+        return zipfile.ZipFile(file)
+    except PersistenceError:
+        raise
+    except Exception as exc:  # zipfile raises many types for damaged input
+        raise PersistenceError(
+            f"{where} is not a readable {what} (truncated or corrupted?): {type(exc).__name__}: {exc}"
+        ) from None
+
+
+class Problem(NamedTuple):
+    """Something in an archive's directory that loading refuses."""
+
+    member: str | None
+    """The member, or ``None`` for the whole archive."""
+    reason: str
+    limit: str | None = None
+    """The :class:`Limits` field that refuses it, where raising one would accept it."""
+
+    def error(self, where: str) -> PersistenceError:
+        hint = "" if self.limit is None else f": {_HINT.format(name=self.limit)}"
+        member = "" if self.member is None else f": {self.member}"
+        return PersistenceError(f"{where}{member} {self.reason}{hint}")
+
+
+def member_problems(archive: zipfile.ZipFile, length: int, limits: Limits) -> list[Problem]:
+    """What loading would refuse in ``archive``'s directory (``length`` bytes). Reads no member."""
+    problems: list[Problem] = []
+    infos = archive.infolist()
+    if len(infos) > limits.max_members:
+        problems.append(
+            Problem(None, f"holds {len(infos)} members; the limit is {limits.max_members}", "max_members")
+        )
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = info.filename
+        total += info.file_size
+        cap, cap_name = (
+            (limits.max_description_bytes, "max_description_bytes")
+            if name == DESCRIPTION
+            else (limits.max_member_bytes, "max_member_bytes")
+        )
+        if name in seen:
+            problems.append(Problem(name, "appears twice in the archive"))
+        elif info.flag_bits & 0x1:
+            problems.append(Problem(name, "is encrypted"))
+        elif info.compress_type not in _READABLE:
+            problems.append(
+                Problem(
+                    name, f"uses compression method {info.compress_type}; only stored and deflated are read"
+                )
+            )
+        elif limits.inflates_too_much(info.file_size, info.compress_size):
+            problems.append(
+                Problem(name, _inflation(info.file_size, info.compress_size, limits), "max_ratio")
+            )
+        elif info.file_size > cap:
+            problems.append(
+                Problem(
+                    name, f"declares {size(info.file_size)} uncompressed; the limit is {size(cap)}", cap_name
+                )
+            )
+        seen.add(name)
+    if total > limits.max_total_bytes:
+        reason = f"declares {size(total)} uncompressed in all; the limit is {size(limits.max_total_bytes)}"
+        problems.append(Problem(None, reason, "max_total_bytes"))
+    elif limits.inflates_too_much(total, length):
+        problems.append(Problem(None, _inflation(total, length, limits), "max_ratio"))
+    return problems
+
+
+def _inflation(uncompressed: int, compressed: int, limits: Limits) -> str:
+    ratio = uncompressed // max(compressed, 1)
+    return (
+        f"inflates {ratio} times ({size(compressed)} to {size(uncompressed)}); the limit is {limits.max_ratio} "
+        f"times above {size(limits.ratio_floor_bytes)}"
+    )
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    """One member's bytes, inflated in bounded chunks and checked against its declared size
+    and checksum."""
+    chunks, total = [], 0
+    try:
+        with archive.open(info) as member:
+            while chunk := member.read(_CHUNK):  # zipfile never returns more than declared
+                chunks.append(chunk)
+                total += len(chunk)
+    except Exception as exc:  # zlib.error, BadZipFile (checksum), EOFError, ...
+        raise PersistenceError(f"{where} cannot be read (corrupted?): {type(exc).__name__}: {exc}") from None
+    if total != info.file_size:
+        raise PersistenceError(f"{where} holds {total} bytes but declares {info.file_size}: corrupted")
+    return b"".join(chunks)
+
+
+def array_header(data: bytes, where: str, limits: Limits) -> tuple[tuple[int, ...], np.dtype]:
+    """The (shape, dtype) of a ``.npy`` member, refused unless it is a plain array whose
+    header matches the bytes that follow it."""
+    buffer = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buffer)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(buffer)
+        elif version in ((2, 0), (3, 0)):  # 3.0 differs only in how field names are encoded
+            shape, _, dtype = np.lib.format.read_array_header_2_0(buffer)
+        else:
+            raise ValueError(f"unknown .npy version {version}")
+    except Exception as exc:
+        raise PersistenceError(f"{where} is not a .npy array: {type(exc).__name__}: {exc}") from None
+    if dtype.hasobject:  # loading it would unpickle
+        raise PersistenceError(
+            f"{where} is not a plain array and is refused: its dtype {dtype} holds objects"
+        )
+    count = math.prod(shape)
+    declared = count * dtype.itemsize
+    held = len(data) - buffer.tell()
+    if declared != held or count > limits.max_member_bytes:
+        raise PersistenceError(
+            f"{where} declares a {dtype} array of shape {shape} ({size(declared)}) but holds {size(held)}: refused"
+        )
+    return shape, dtype
+
+
+def load_array(data: bytes, where: str, limits: Limits) -> np.ndarray:
+    """A ``.npy`` member as an array, after :func:`array_header` accepted it."""
+    array_header(data, where, limits)
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:
+        raise PersistenceError(f"{where} is not a readable .npy array: {type(exc).__name__}: {exc}") from None
+
+
+def normalized_zip(data: bytes, where: str, limits: Limits, depth: int = 0) -> bytes:
+    """A zip that a plugin hands to its own library (a skops or ``.keras`` artifact), rebuilt
+    from bounded reads: within ``limits``, every member read and checked, every ``.npy``
+    member's header checked, stored uncompressed. What the library then reads cannot inflate
+    or lie about its size."""
+    with open_zip(io.BytesIO(data), len(data), limits, where, "zip archive") as archive:
+        for problem in member_problems(archive, len(data), limits):
+            raise problem.error(where)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as rebuilt:
+            for info in archive.infolist():
+                inner_where = f"{where}: {info.filename}"
+                inner = read_member(archive, info, inner_where)
+                if info.filename.endswith(".npy"):
+                    array_header(inner, inner_where, limits)
+                elif info.filename.endswith(".npz") and depth < 2:
+                    inner = normalized_zip(inner, inner_where, limits, depth + 1)
+                rebuilt.writestr(info.filename, inner)
+    return out.getvalue()
 
 
 class ArchiveReader:
-    """Reads the members of a pipeline file, with errors that name the file."""
+    """Reads the members of a pipeline file within :class:`Limits`, with errors that name the
+    file and the member.
 
-    def __init__(self, path: str | Path) -> None:
+    ``strict`` (loading) refuses the file at once if its directory declares anything over the
+    limits; otherwise (auditing) :attr:`problems` lists them and only the refused members
+    cannot be read.
+    """
+
+    def __init__(self, path: str | Path, limits: Limits | None = None, strict: bool = True) -> None:
         self.path = Path(path)
+        self.limits = limits or Limits()
+        self.where = repr(str(self.path))
         if not self.path.is_file():
-            raise PersistenceError(f"No pipeline file at {str(self.path)!r}")
+            raise PersistenceError(f"No pipeline file at {self.where}")
         try:
-            self._zip = zipfile.ZipFile(self.path)
-            self.description = json.loads(self._zip.read(DESCRIPTION))
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
-            raise PersistenceError(
-                f"{str(self.path)!r} is not a readable megatron pipeline file (truncated or corrupted?): {exc}"
-            ) from None
-        version = self.description.get("format") if isinstance(self.description, dict) else None
-        if not isinstance(version, int):
-            raise PersistenceError(
-                f"{str(self.path)!r} has no file format version: not a megatron pipeline file"
-            )
-        if version > FORMAT:
-            raise PersistenceError(
-                f"{str(self.path)!r} uses file format {version}, newer than this megatron reads ({FORMAT}): "
-                "upgrade megatron-core to load it"
-            )
+            self._file = open(self.path, "rb")  # noqa: SIM115 (closed by close())
+            self.length = os.fstat(self._file.fileno()).st_size
+        except OSError as exc:
+            raise PersistenceError(f"Cannot open the pipeline file {self.where}: {exc}") from None
+        try:
+            if self.length > self.limits.max_file_bytes:
+                reason = f"is {size(self.length)}; the limit is {size(self.limits.max_file_bytes)}"
+                raise Problem(None, reason, "max_file_bytes").error(self.where)
+            self._zip = open_zip(self._file, self.length, self.limits, self.where, "megatron pipeline file")
+            self.problems = member_problems(self._zip, self.length, self.limits)
+        except BaseException:
+            self._file.close()
+            raise
+        self.members = {info.filename: info for info in self._zip.infolist()}
+        self.refused = {p.member: p for p in reversed(self.problems) if p.member is not None}
+        """The members that cannot be read, with why."""
+        if strict and self.problems:
+            self.close()
+            raise self.problems[0].error(self.where)
+
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def member(self, name: str) -> str:
+        """How errors name ``name``: the file, then the member."""
+        return f"{self.where}: {name}"
 
     def read(self, name: str) -> bytes:
-        try:
-            return self._zip.read(name)
-        except (KeyError, zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise PersistenceError(f"{str(self.path)!r}: cannot read {name!r}: {exc}") from None
+        """A member's bytes (refused if it is missing or over the limits)."""
+        info = self.members.get(name) if isinstance(name, str) else None
+        if info is None:
+            raise PersistenceError(
+                f"{self.where}: the description names {name!r}, which is not in the archive"
+            )
+        if name in self.refused:
+            raise self.refused[name].error(self.where)
+        return read_member(self._zip, info, self.member(name))
 
     def array(self, name: str) -> np.ndarray:
-        try:
-            return np.load(io.BytesIO(self.read(name)), allow_pickle=False)
-        except ValueError as exc:  # an object array: loading it would unpickle
+        """A ``.npy`` member as a plain array; anything that would need pickle is refused."""
+        return load_array(self.read(name), self.member(name), self.limits)
+
+    def read_zip(self, name: str) -> bytes:
+        """A member that is itself a zip archive, checked and rebuilt (see :func:`normalized_zip`)."""
+        return normalized_zip(self.read(name), self.member(name), self.limits)
+
+    def description(self) -> Any:
+        """``pipeline.json`` parsed as strict JSON (no duplicate keys, no NaN), no deeper than
+        ``limits.max_depth``. Its structure is checked by :mod:`megatron.persistence.schema`."""
+        if DESCRIPTION not in self.members:
             raise PersistenceError(
-                f"{str(self.path)!r}: {name!r} is not a plain array and is refused: {exc}"
-            ) from None
+                f"{self.where} has no {DESCRIPTION}: not a megatron pipeline file (truncated or corrupted?)"
+            )
+        data = self.read(DESCRIPTION)
+        where = self.member(DESCRIPTION)
+        try:
+            value = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+        except RecursionError:
+            raise PersistenceError(f"{where} is nested too deeply to read") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, a duplicate key, ...
+            raise PersistenceError(f"{where} is not valid JSON (truncated or corrupted?): {exc}") from None
+        deepest = max(_depths(value))
+        if deepest > self.limits.max_depth:
+            reason = f"nests {deepest} levels deep; the limit is {self.limits.max_depth}"
+            raise Problem(DESCRIPTION, reason, "max_depth").error(self.where)
+        return value
 
     def close(self) -> None:
-        self._zip.close()
+        if hasattr(self, "_zip"):
+            self._zip.close()
+        self._file.close()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        keys = [key for key, _ in pairs]
+        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return found
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depths(value: Any) -> Iterator[int]:
+    """The depth of every leaf of ``value``, walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        yield depth
+        stack.extend((child, depth + 1) for child in children)

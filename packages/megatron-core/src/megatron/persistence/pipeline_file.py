@@ -3,8 +3,8 @@ auditing what a file would need."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +12,11 @@ from megatron.errors import PersistenceError
 from megatron.layers.base import Layer
 from megatron.metrics.base import Metric
 from megatron.nodes import Input, Node
-from megatron.persistence.archive import EXTENSION, FORMAT, ArchiveReader, ArchiveWriter
+from megatron.persistence import schema
+from megatron.persistence.archive import DESCRIPTION, FORMAT, ArchiveReader, ArchiveWriter, array_header
 from megatron.persistence.codec import Decoder, Encoder, function_name, needed_functions
+from megatron.persistence.filenames import file_name
+from megatron.persistence.limits import Limits, size
 from megatron.plugins import get_registry
 
 if TYPE_CHECKING:
@@ -21,11 +24,7 @@ if TYPE_CHECKING:
 
 CUSTOM = "custom:"
 
-
-def file_name(name: str, version: str | None) -> str:
-    """``{name}-{version}.megatron`` (the seed's naming), safe as a file name."""
-    stem = name if version is None else f"{name}-{version}"
-    return re.sub(r"[\\/\x00]", "_", stem) + EXTENSION
+__all__ = ["audit", "file_name", "load_pipeline", "save_pipeline"]
 
 
 def _serializers() -> list[Any]:
@@ -44,9 +43,14 @@ def _class_name(kind: str, obj: Any) -> str:
 
 
 def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
-    """Write ``pipeline`` to ``directory/{name}-{version}.megatron`` and return the path."""
+    """Write ``pipeline`` to ``directory/{name}-{version}.megatron`` (see
+    :func:`~megatron.persistence.filenames.file_name`) and return the path. The file is
+    written to a new temporary file and renamed into place."""
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PersistenceError(f"Cannot create the folder {str(folder)!r} to save into: {exc}") from exc
     archive = ArchiveWriter()
     encoder = Encoder(archive, _serializers())
     layer_ids: dict[int, int] = {}
@@ -110,22 +114,38 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
     return path
 
 
-def _resolve_class(kind: str, name: str, custom_objects: Mapping[str, Any], path: Path) -> type:
+def _resolve_class(kind: str, name: str, custom_objects: Mapping[str, Any], where: str) -> type:
     if name.startswith(CUSTOM):
         qualname = name[len(CUSTOM) :].partition(":")[2]
-        for key in (qualname, qualname.rsplit(".", 1)[-1]):
+        short = qualname.rsplit(".", 1)[-1]
+        for key in (qualname, short):
             if key in custom_objects:
                 return custom_objects[key]
         raise PersistenceError(
-            f"{str(path)!r} needs the {kind} class {qualname!r}, which is not a registered {kind}: pass it as "
-            f"load_pipeline(..., custom_objects={{{qualname.rsplit('.', 1)[-1]!r}: {qualname.rsplit('.', 1)[-1]}}})"
+            f"{where} needs the {kind} class {qualname!r}, which is not a registered {kind}: pass it as "
+            f"load_pipeline(..., custom_objects={{{short!r}: {short}}})"
         )
     registry = get_registry()
     if name not in registry.names(kind):  # type: ignore[arg-type]
         raise PersistenceError(
-            f"{str(path)!r} names the {kind} {name!r}, which no installed plugin registers: it is refused"
+            f"{where} names the {kind} {name!r}, which no installed plugin registers: it is refused"
         )
     return registry.get(kind, name)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _building(where: str) -> Iterator[None]:
+    """Any failure while building from the description, as a :class:`PersistenceError` saying where."""
+    try:
+        yield
+    except PersistenceError:
+        raise
+    except Exception as exc:  # a registered class refusing what the file gives it
+        raise PersistenceError(f"{where} cannot be built: {type(exc).__name__}: {exc}") from exc
+
+
+def _read(archive: ArchiveReader) -> schema.Description:
+    return schema.parse(archive.description(), archive.member(DESCRIPTION), archive.members)
 
 
 def load_pipeline(
@@ -133,6 +153,7 @@ def load_pipeline(
     storage: Any = None,
     custom_objects: Mapping[str, Any] | None = None,
     trusted: list[str] | None = None,
+    limits: Limits | Mapping[str, int] | None = None,
 ) -> Pipeline:
     """Load a pipeline saved with :meth:`Pipeline.save`, fitted as it was.
 
@@ -142,6 +163,11 @@ def load_pipeline(
     skops: types it does not trust are refused unless listed in ``trusted``; Keras models in
     safe mode). ``storage`` reattaches output storage.
 
+    A file that declares more than ``limits`` allow (:class:`~megatron.persistence.Limits`:
+    sizes, compression ratio, nesting) is refused before anything is inflated; pass higher
+    limits for a large file you trust. Every refusal is a
+    :class:`~megatron.errors.PersistenceError` naming the file and the member or field.
+
     Example::
 
         pipeline = load_pipeline('pipelines/getting_started-0.1.megatron', storage='default')
@@ -149,25 +175,27 @@ def load_pipeline(
     from megatron.pipeline import Pipeline
 
     custom = dict(custom_objects or {})
-    archive = ArchiveReader(path)
-    try:
-        description = archive.description
+    with ArchiveReader(path, Limits.of(limits)) as archive:
+        description = _read(archive)
+        at = archive.member(DESCRIPTION)
         # Everything the file needs is resolved before anything is built.
         layer_classes = [
-            _resolve_class("layer", entry["class"], custom, archive.path) for entry in description["layers"]
+            _resolve_class("layer", entry.class_name, custom, f"{at}: layers[{i}]")
+            for i, entry in enumerate(description.layers)
         ]
         metric_classes = [
-            _resolve_class("metric", m["class"], custom, archive.path) for m in description["metrics"]
+            _resolve_class("metric", m.class_name, custom, f"{at}: metrics[{i}]")
+            for i, m in enumerate(description.metrics)
         ]
-        for cls in layer_classes:
+        for i, cls in enumerate(layer_classes):
             if not (isinstance(cls, type) and issubclass(cls, Layer)):
-                raise PersistenceError(f"{str(archive.path)!r}: {cls!r} is not a megatron Layer class")
-        for cls in metric_classes:
+                raise PersistenceError(f"{at}: layers[{i}]: {cls!r} is not a megatron Layer class")
+        for i, cls in enumerate(metric_classes):
             if not (isinstance(cls, type) and issubclass(cls, Metric)):
-                raise PersistenceError(f"{str(archive.path)!r}: {cls!r} is not a megatron Metric class")
+                raise PersistenceError(f"{at}: metrics[{i}]: {cls!r} is not a megatron Metric class")
         from megatron.persistence.codec import resolve_function
 
-        for name in needed_functions(description["layers"]) + needed_functions(description["metrics"]):
+        for name in needed_functions(_encoded_values(description)):
             resolve_function(name, custom)
         serializers = {s.name: s for s in _serializers()}
         decoder = Decoder(
@@ -176,77 +204,169 @@ def load_pipeline(
 
         nodes: dict[str, Node] = {}
         inputs = []
-        for spec in description["inputs"]:
-            node = Input(spec["name"], decoder.decode(spec["shape"]), spec["dtype"], columns=spec["columns"])
+        for i, spec in enumerate(description.inputs):
+            with _building(f"{at}: inputs[{i}]"):
+                node = Input(spec.name, decoder.decode(spec.shape), spec.dtype, columns=spec.columns)
             nodes[node.name] = node
             inputs.append(node)
         layers = []
-        for entry, cls in zip(description["layers"], layer_classes):
-            layer = cls(**decoder.decode(entry["config"]))
-            layer.name = entry["name"]
-            if entry["state"] is not None:
-                layer.metadata = decoder.decode(entry["state"]["metadata"])
-                layer.__dict__["_fitted"] = bool(entry["state"]["fitted"])
-                layer.__dict__["state_token"] = entry["state"]["token"]
+        for i, (entry, cls) in enumerate(zip(description.layers, layer_classes)):
+            with _building(f"{at}: layers[{i}] ({entry.class_name})"):
+                layer = cls(**decoder.decode(entry.config))
+                layer.name = entry.name
+                if entry.state is not None:
+                    layer.metadata = decoder.decode(entry.state.metadata)
+                    layer.__dict__["_fitted"] = entry.state.fitted
+                    layer.__dict__["state_token"] = entry.state.token
             layers.append(layer)
-        for call in description["calls"]:
-            layer = layers[call["layer"]]
-            result = layer([nodes[name] for name in call["inputs"]], call["outputs"])
+        for i, call in enumerate(description.calls):
+            layer = layers[call.layer]
+            where = f"{at}: calls[{i}] (layer {layer.name!r})"
+            _check_outputs(layer, call, where)
+            with _building(where):
+                result = layer([nodes[name] for name in call.inputs], call.outputs)
             outputs = [result] if isinstance(result, Node) else list(result)
-            for node, named in zip(outputs, call["named"]):
+            for node, named in zip(outputs, call.named):
                 node.named = named
                 nodes[node.name] = node
-        metrics = [
-            cls(**decoder.decode(m["config"]))([nodes[n] for n in m["inputs"]], m["name"])
-            for m, cls in zip(description["metrics"], metric_classes)
-        ]
-        return Pipeline(
-            inputs,
-            [nodes[name] for name in description["outputs"]],
-            description["name"],
-            description["version"],
-            storage=storage,
-            metrics=metrics,
-        )
-    except PersistenceError:
-        raise
-    except (KeyError, TypeError, IndexError) as exc:
+        metrics = []
+        for i, (m, cls) in enumerate(zip(description.metrics, metric_classes)):
+            with _building(f"{at}: metrics[{i}] ({m.class_name})"):
+                metrics.append(cls(**decoder.decode(m.config))([nodes[n] for n in m.inputs], m.name))
+        with _building(f"{at}: the pipeline"):
+            return Pipeline(
+                inputs,
+                [nodes[name] for name in description.outputs],
+                description.name,
+                description.version,
+                storage=storage,
+                metrics=metrics,
+            )
+
+
+def _check_outputs(layer: Layer, call: schema.CallEntry, where: str) -> None:
+    """A layer makes as many outputs as the call names (one more for the kept rows of a
+    filtering layer), checked before it is called: ``n_outputs`` comes from the file, and
+    building a billion output specs would exhaust memory before failing."""
+    n = getattr(layer, "n_outputs", 1)
+    allowed = len(call.outputs) + (1 if layer.filters_rows else 0)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= max(allowed, 1):
         raise PersistenceError(
-            f"{str(archive.path)!r} has a malformed description: {type(exc).__name__}: {exc}"
-        ) from None
-    finally:
-        archive.close()
+            f"{where}: the layer declares n_outputs={n!r}, but the call names {len(call.outputs)} outputs"
+        )
 
 
-def audit(path: str | Path) -> list[str]:
-    """Every class and function loading ``path`` would need, without loading it."""
-    archive = ArchiveReader(path)
-    try:
-        description = archive.description
-        lines = []
-        registry = get_registry()
-        for kind, entries in (("layer", description["layers"]), ("metric", description["metrics"])):
-            for entry in entries:
-                name = entry["class"]
-                if name.startswith(CUSTOM):
-                    lines.append(f"{kind} class {name[len(CUSTOM) :]} (from custom_objects)")
-                elif name in registry.names(kind):
-                    registered = registry.entry(kind, name)
-                    lines.append(f"{kind} {name} (registered by {registered.distribution})")
-                else:
-                    lines.append(f"{kind} {name} (NOT registered by any installed plugin: refused)")
-        for name in needed_functions(description["layers"]) + needed_functions(description["metrics"]):
-            lines.append(f"function {name} (from custom_objects, or numpy)")
-        serializers = {s.name: s for s in _serializers()}
-        for meta in _artifacts(description):
-            serializer = serializers.get(meta["__artifact__"])
-            if serializer is None:
-                lines.append(f"artifact {meta['__artifact__']} (no installed plugin reads it)")
+def audit(path: str | Path, limits: Limits | Mapping[str, int] | None = None) -> list[str]:
+    """What loading ``path`` would need and what it would refuse, without loading it.
+
+    Lists the members with their sizes (and those over ``limits``), then every class,
+    function and plugin artifact the description names. Lines with ``REFUSED`` say what
+    loading would refuse.
+    """
+    return audit_report(path, limits).lines
+
+
+class AuditReport:
+    """What :func:`audit` found: the ``lines`` it prints, and the ``refused`` ones among them."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.refused: list[str] = []
+
+    def add(self, line: str, refused: bool = False) -> None:
+        self.lines.append(line)
+        if refused:
+            self.refused.append(line)
+
+    def refuse(self, subject: str, error: PersistenceError | str) -> None:
+        self.add(f"{subject}: REFUSED: {error}", refused=True)
+
+
+def audit_report(path: str | Path, limits: Limits | Mapping[str, int] | None = None) -> AuditReport:
+    """:func:`audit`, with the refused lines apart (``megatron audit`` exits 1 when there are some)."""
+    report = AuditReport()
+    with ArchiveReader(path, Limits.of(limits), strict=False) as archive:
+        total = sum(info.file_size for info in archive.members.values())
+        report.add(
+            f"file {archive.where}: {size(archive.length)}, {len(archive.members)} members, {size(total)} uncompressed"
+        )
+        for problem in archive.problems:
+            if problem.member is None:
+                report.refuse("file", problem.error(archive.where))
+        for name, info in archive.members.items():
+            line = f"member {name}: {size(info.file_size)} ({size(info.compress_size)} compressed)"
+            if name in archive.refused:
+                report.refuse(line, archive.refused[name].error(archive.where))
             else:
-                lines += serializer.audit(meta["meta"], archive)
-        return lines
-    finally:
-        archive.close()
+                report.add(line)
+        try:
+            description = _read(archive)
+        except PersistenceError as exc:
+            report.refuse("description", exc)
+            return report
+        _audit_description(archive, description, report)
+    return report
+
+
+def _audit_description(archive: ArchiveReader, description: schema.Description, report: AuditReport) -> None:
+    registry = get_registry()
+    for kind, entries in (("layer", description.layers), ("metric", description.metrics)):
+        for entry in entries:
+            name = entry.class_name
+            if name.startswith(CUSTOM):
+                report.add(f"{kind} class {name[len(CUSTOM) :]} (from custom_objects)")
+            elif name in registry.names(kind):  # type: ignore[arg-type]
+                registered = registry.entry(kind, name)  # type: ignore[arg-type]
+                report.add(f"{kind} {name} (registered by {registered.distribution})")
+            else:
+                report.add(f"{kind} {name} (NOT registered by any installed plugin: refused)", refused=True)
+    values = _encoded_values(description)
+    for name in needed_functions(values):
+        report.add(f"function {name} (from custom_objects, or numpy)")
+    for name in _tagged(values, "__array__"):
+        try:
+            shape, dtype = array_header(archive.read(name), archive.member(name), archive.limits)
+        except PersistenceError as exc:
+            report.refuse(f"array {name}", exc)
+        else:
+            report.add(f"array {name}: {dtype} {shape}")
+    serializers = {s.name: s for s in _serializers()}
+    for meta in _artifacts(values):
+        kind = meta["__artifact__"]
+        serializer = serializers.get(kind)
+        if serializer is None:
+            report.add(f"artifact {kind} (no installed plugin reads it)", refused=True)
+            continue
+        try:
+            lines = list(serializer.audit(meta["meta"], archive))
+        except PersistenceError as exc:
+            report.refuse(f"artifact {kind}", exc)
+        except Exception as exc:  # a plugin's reader failing on what the file holds
+            report.refuse(f"artifact {kind}", f"{archive.where}: {type(exc).__name__}: {exc}")
+        else:
+            for line in lines:
+                report.add(str(line))
+
+
+def _encoded_values(description: schema.Description) -> list[Any]:
+    """Every hyperparameter and fitted state in the description, in their encoded form."""
+    values = [entry.config for entry in description.layers] + [m.config for m in description.metrics]
+    return values + [entry.state.metadata for entry in description.layers if entry.state is not None]
+
+
+def _tagged(value: Any, tag: str) -> list[str]:
+    """The payloads of ``tag`` in an encoded value (checked by the schema: bounded depth)."""
+    found: list[str] = []
+    if isinstance(value, list):
+        for v in value:
+            found += _tagged(v, tag)
+    elif isinstance(value, dict):
+        if tag in value:
+            found.append(value[tag])
+        else:
+            for v in value.values():
+                found += _tagged(v, tag)
+    return found
 
 
 def _artifacts(value: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,80 @@
+"""How much a pipeline file may hold before loading refuses it.
+
+Every size is checked from what the file declares, before anything is read or inflated, so a
+small hostile file cannot make a loader allocate gigabytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from megatron.errors import PersistenceError
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes a pipeline file may declare. Raise one for a file you trust that needs more::
+
+        load_pipeline(path, limits=Limits(max_member_bytes=8 * GiB, max_total_bytes=16 * GiB))
+        load_pipeline(path, limits={"max_ratio": 2000})   # a mapping works too
+
+    A zip member or a whole file whose uncompressed size exceeds ``ratio_floor_bytes`` may
+    inflate at most ``max_ratio`` times (deflate squeezes only constant data harder than that:
+    a file holding large all-zero arrays may need a higher ratio).
+    """
+
+    max_file_bytes: int = 8 * GiB
+    """The pipeline file on disk."""
+    max_members: int = 10_000
+    """Members in the file, and in each zip inside it (a skops or ``.keras`` artifact)."""
+    max_member_bytes: int = 2 * GiB
+    """One member, uncompressed (an array, an artifact, or a member of an artifact)."""
+    max_total_bytes: int = 4 * GiB
+    """All members together, uncompressed (and likewise inside each artifact)."""
+    max_ratio: int = 100
+    """Uncompressed over compressed size, for members and files larger than ``ratio_floor_bytes``."""
+    ratio_floor_bytes: int = 64 * MiB
+    """Below this uncompressed size, any compression ratio is accepted."""
+    max_description_bytes: int = 64 * MiB
+    """``pipeline.json``, the description of the graph."""
+    max_depth: int = 100
+    """Nesting of lists and objects in ``pipeline.json``."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise PersistenceError(f"Limits.{field.name} must be a positive integer; got {value!r}")
+
+    @classmethod
+    def of(cls, value: Limits | Mapping[str, int] | None) -> Limits:
+        """``value`` as limits: the defaults for ``None``, a mapping overriding some of them."""
+        if value is None:
+            return cls()
+        if isinstance(value, Limits):
+            return value
+        if isinstance(value, Mapping):
+            names = {field.name for field in dataclasses.fields(cls)}
+            unknown = sorted(str(key) for key in value if key not in names)
+            if unknown:
+                raise PersistenceError(f"Unknown limits {unknown}; the limits are {sorted(names)}")
+            return cls(**value)
+        raise PersistenceError(
+            f"limits= takes megatron.persistence.Limits or a mapping; got {type(value).__name__}"
+        )
+
+    def inflates_too_much(self, uncompressed: int, compressed: int) -> bool:
+        """Whether ``compressed`` bytes inflating to ``uncompressed`` exceed ``max_ratio``."""
+        return uncompressed > self.ratio_floor_bytes and uncompressed > self.max_ratio * max(compressed, 1)
+
+
+def size(n: int) -> str:
+    """``n`` bytes for a person: ``3.0 GiB``, ``812 bytes``."""
+    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
