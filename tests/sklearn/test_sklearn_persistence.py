@@ -1,5 +1,9 @@
 """scikit-learn layers in pipeline files: skops artifacts, trusted types only."""
 
+import io
+import re
+import zipfile
+
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA
@@ -8,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import megatron
+import megatron.persistence
 from megatron.errors import PersistenceError
 from megatron.nodes import Input
 from megatron_sklearn import Sklearn
@@ -37,3 +42,94 @@ def test_sklearn_layers_round_trip_and_untrusted_types_are_refused_unless_named(
     for name in before:
         np.testing.assert_array_equal(after[name], before[name])
     assert loaded.layers[1].estimator.components_.shape == (3, 4)
+
+
+def saved_scaler(tmp_path):
+    x = Input("x", (3,))
+    pipeline = megatron.Pipeline(x, Sklearn(StandardScaler())(x, "scaled"), name="scaler")
+    pipeline.fit({"x": np.arange(12.0).reshape(4, 3)})
+    return pipeline.save(tmp_path)
+
+
+def rewrite_artifact(path, change):
+    """Rewrite the skops member of a saved file through ``change(skops members) -> members``,
+    or ``change(None) -> bytes`` to replace the member outright."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    name = next(n for n in members if n.endswith(".skops"))
+    with zipfile.ZipFile(io.BytesIO(members[name])) as skops:
+        inner = {n: skops.read(n) for n in skops.namelist()}
+    changed = change(inner)
+    if isinstance(changed, bytes):
+        members[name] = changed
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as skops:
+            for n, data in changed.items():
+                skops.writestr(n, data)
+        members[name] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, data in members.items():
+            archive.writestr(n, data)
+    return name
+
+
+def first_array(inner):
+    return next(n for n in inner if n.endswith(".npy"))
+
+
+def pickled(inner):
+    hostile = np.empty(1, dtype=object)
+    hostile[0] = {"a": 1}
+    buffer = io.BytesIO()
+    np.save(buffer, hostile, allow_pickle=True)
+    inner[first_array(inner)] = buffer.getvalue()
+    return inner
+
+
+def trillion(inner):
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    inner[first_array(inner)] = buffer.getvalue()
+    return inner
+
+
+def bad_schema(inner):
+    inner["schema.json"] = b'{"__class__": 5}'
+    return inner
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (lambda inner: b"not a zip at all", r"estimator.skops is not a readable zip archive"),
+        (pickled, r"estimator.skops: \d+.npy is not a plain array and is refused"),
+        (trillion, r"estimator.skops: \d+.npy declares a float64 array of shape \(1000000000000,\)"),
+        (bad_schema, r"estimator.skops is not a readable skops file"),
+        (lambda inner: {"schema.json": b"{" * 100_000}, r"estimator.skops is not a readable skops file"),
+    ],
+    ids=["not-a-zip", "pickled-npy", "trillion-elements", "bad-schema", "deep-schema"],
+)
+def test_a_damaged_skops_artifact_is_a_persistence_error_naming_it(tmp_path, change, pattern):
+    path = saved_scaler(tmp_path)
+    rewrite_artifact(path, change)
+    with pytest.raises(PersistenceError, match=pattern):
+        megatron.load_pipeline(path)
+    refused = megatron.persistence.audit_report(path).refused
+    assert refused and re.search(pattern, refused[-1])
+
+
+def test_a_zip_bomb_inside_a_skops_artifact_is_refused_before_it_inflates(tmp_path):
+    path = saved_scaler(tmp_path)
+
+    def bomb(inner):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as skops:
+            for n, data in inner.items():
+                skops.writestr(n, data)
+            skops.writestr("zeros.npy", bytes(80 << 20))  # 80 MiB that deflate to 80 KB
+        return buffer.getvalue()
+
+    rewrite_artifact(path, bomb)
+    with pytest.raises(PersistenceError, match=r"estimator.skops: zeros.npy inflates \d+ times"):
+        megatron.load_pipeline(path)

@@ -340,6 +340,16 @@ class _Parser:
         meta = fields["meta"]
         if not isinstance(meta, dict):
             raise _Refused(f"{where}.meta", f"expected an object; got {_shown(meta)}")
+        stack: list[Any] = [meta]
+        while stack:  # a plugin's own plain JSON: a tag in it would be read as a value of the codec
+            item = stack.pop()
+            if isinstance(item, dict):
+                tag = next((key for key in item if key in _TAGS), None)
+                if tag is not None:
+                    raise _Refused(f"{where}.meta", f"holds a {tag} value; an artifact's meta is plain JSON")
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
         file = meta.get("file")  # the built-in plugins' artifacts are one member each
         if isinstance(file, str):
             self.member(file, f"{where}.meta.file")
