@@ -240,7 +240,13 @@ def test_default_storage_is_a_sqlite_file_in_the_working_directory(tmp_path, mon
 
 @pytest.mark.parametrize("check", storage_checks(), ids=lambda c: c.__name__)
 def test_sql_storage_conformance(check, database_url):
-    check(StorageCase(lambda name, version: SQLStorage(database_url, name, version), name="sql"))
+    check(
+        StorageCase(
+            lambda name, version: SQLStorage(database_url, name, version),
+            name="sql",
+            reopen=lambda storage: SQLStorage(database_url, storage.name, storage.version),
+        )
+    )
 
 
 def test_portable_upsert_for_dialects_without_one(database_url, monkeypatch):

@@ -62,6 +62,11 @@ def checked_write(
     if int_keys != all_ints or (not int_keys and index.dtype.kind == "O"):  # ints among str keys
         keys = [to_key_type(k, int_keys, strict=True) for k in keys]
     names = list(outputs)
+    for name in names:
+        if not isinstance(name, str) or not _storable_text(name):
+            raise StorageError(
+                f"Cannot store output {name!r}: output names are strings without NUL characters."
+            )
     arrays = [np.asarray(outputs[n]) for n in names]
     for name, array in zip(names, arrays):
         if array.ndim == 0 or len(array) != len(keys):

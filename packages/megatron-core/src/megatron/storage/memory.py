@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
 from megatron.errors import StorageError, UnknownOutputError
@@ -46,7 +47,12 @@ class MemoryStorage(Storage):
     ) -> None:
         with self._lock:
             write = checked_write(index, outputs, self._int_keys)
+            if self._names is None and not write.keys:
+                return  # no rows, and nothing stored yet to decide the key type by
             names = tuple(write.names)
+            if self._names is not None and sorted(names) == sorted(self._names):
+                by_name = dict(zip(names, write.arrays))  # outputs may come in any order
+                names, write = self._names, attrs.evolve(write, arrays=[by_name[n] for n in self._names])
             if self._names is not None and names != self._names:
                 raise StorageError(
                     f"Storage of pipeline {self.name!r} holds outputs {list(self._names)}; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -13,10 +14,18 @@ from megatron.storage.base import Storage
 
 @attrs.frozen
 class StorageCase:
-    """How to open a fresh, empty storage of a backend for pipeline ``name``/``version``."""
+    """How to open a fresh, empty storage of a backend for pipeline ``name``/``version``
+    (``make``), and how to open what a storage wrote anew, as another process would
+    (``reopen``; the storage itself where that is all there is, as in memory)."""
 
     make: Callable[[str, str | None], Storage]
     name: str = "storage"
+    reopen: Callable[[Storage], Storage] | None = None
+    examples: int = 30
+    """How many generated examples each property check runs."""
+
+    def fresh(self, storage: Storage) -> Storage:
+        return storage if self.reopen is None else self.reopen(storage)
 
     def __str__(self) -> str:
         return self.name
@@ -114,6 +123,66 @@ def check_failed_write_changes_nothing(case: StorageCase) -> None:
     assert storage.read()["x"].tolist() == [1.0, 2.0], str(case)
 
 
+def check_generated_writes(case: StorageCase) -> None:
+    """Generated output schemas written in random overlapping batches under generated keys read
+    back exactly from a freshly opened storage, or are refused whole with a StorageError when a
+    key is outside the key domain; a look-alike pipeline's rows are never touched."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from megatron.testing import strategies as gen
+
+    counter = iter(range(10**9))
+
+    @settings(
+        max_examples=case.examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+    )
+    @given(data=st.data(), schema=gen.output_schemas(), names=gen.lookalike_names())
+    def prop(data: Any, schema: tuple[Any, ...], names: Any) -> None:
+        run = next(counter)
+        (name, version), (other_name, other_version) = names
+        storage = case.make(f"{name}#{run}", version)
+        neighbour = case.make(f"{other_name}#{run}", other_version)
+        neighbour.write([0], data.draw(gen.output_values(schema, 1), label="neighbour"))
+        expected_neighbour = neighbour.read()
+        model: dict[Any, dict[str, np.ndarray]] = {}
+        for _ in range(data.draw(st.integers(1, 3), label="batches")):
+            keys = data.draw(
+                gen.key_sets(max_size=8) | st.lists(gen.OUT_OF_DOMAIN_KEYS, min_size=1, max_size=3)
+            )
+            if model and keys and type(next(iter(model))) is not type(keys[0]):
+                continue  # a storage keeps one key type
+            batch = data.draw(gen.output_values(schema, len(keys)))
+            if not gen.keys_in_domain(keys):
+                try:
+                    storage.write(keys, batch)
+                except StorageError:
+                    continue
+                raise AssertionError(f"{case}: keys {keys!r} outside the key domain were stored")
+            storage.write(keys, batch)
+            for i, key in enumerate(keys):
+                model[key] = {n: a[i] for n, a in batch.items()}
+        reader = case.fresh(storage)
+        keys = list(model)
+        back = reader.read(rows=keys)
+        assert back.index.tolist() == keys, f"{case}: keys {back.index.tolist()} != {keys}"
+        assert sorted(reader.keys(), key=repr) == sorted(keys, key=repr), f"{case}: stored keys"
+        for output in schema if keys else ():
+            got = back[output.name]
+            want = np.stack([model[k][output.name] for k in keys])
+            assert got.shape == want.shape, f"{case}: {output} shape {got.shape} != {want.shape}"
+            assert got.dtype.kind == want.dtype.kind, f"{case}: {output} dtype {got.dtype}"
+            np.testing.assert_array_equal(got, want, err_msg=f"{case}: {output}")
+        again = case.fresh(neighbour).read()
+        for output in schema:
+            np.testing.assert_array_equal(again[output.name], expected_neighbour[output.name], str(case))
+
+    prop()
+
+
 def storage_checks() -> list[Callable[[StorageCase], None]]:
     """Every storage check, for ``pytest.mark.parametrize``."""
     return [
@@ -123,4 +192,5 @@ def storage_checks() -> list[Callable[[StorageCase], None]]:
         check_upsert_and_delete,
         check_fingerprints,
         check_failed_write_changes_nothing,
+        check_generated_writes,
     ]
