@@ -24,7 +24,7 @@ def test_misspelt_input_key_suggests_the_closest_name(pipeline):
         pipeline.transform(data)
     message = str(caught.value)
     assert "needs input 'image'" in message
-    assert "Did you mean 'images'?" in message
+    assert "Did you mean 'image' for the given key 'images'?" in message
     assert "Expected keys ['image', 'label']" in message
     assert isinstance(caught.value, KeyError)
 

@@ -32,14 +32,39 @@ def build():
 def test_summary_snapshot():
     pipeline = build()
     pipeline.fit({"image": np.random.default_rng(0).random((10, 4, 4, 3)), "label": np.zeros(10, dtype=int)})
-    text = pipeline.summary()
+    text = pipeline.summary_text()
     if os.environ.get("MEGATRON_UPDATE_SNAPSHOTS"):  # after a deliberate change: review the diff
         SNAPSHOT.write_text(text + "\n")
     assert text + "\n" == SNAPSHOT.read_text()
 
 
+def test_summary_prints_like_keras_and_keeps_the_text(capsys):
+    pipeline = build()
+    assert pipeline.summary() is None
+    printed = capsys.readouterr().out
+    assert printed == pipeline.summary_text() + "\n"
+    lines = []
+    pipeline.summary(print_fn=lines.append)
+    assert lines == [pipeline.summary_text()] and capsys.readouterr().out == ""
+
+
+def test_a_saved_file_summarises_as_the_pipeline_does_without_its_functions(tmp_path):
+    from megatron.persistence.describe import outline_file
+    from megatron.summary import render
+
+    def user_function(x):
+        return x[:, :2]
+
+    pipeline = build()
+    picked = layers.Lambda(user_function)(pipeline.outputs[0], "picked")
+    pipeline = megatron.Pipeline(pipeline.inputs, [*pipeline.outputs, picked], name="summary", version="1")
+    pipeline.fit({"image": np.random.default_rng(0).random((10, 4, 4, 3)), "label": np.zeros(10, dtype=int)})
+    path = pipeline.save(tmp_path)
+    assert render(outline_file(path)) == pipeline.summary_text()  # no custom_objects needed
+
+
 def test_summary_marks_unfitted_layers():
-    text = build().summary()
+    text = build().summary_text()
     assert "not fitted" in text and "(2 stateful, 0 fitted)" in text  # OneHotRange(max_val=1) learns min_val
 
 

@@ -5,10 +5,11 @@ Declare :class:`~megatron.nodes.Input` nodes, call layers on them, and wrap the 
 sources and storage backends come from plugins, built-ins included.
 """
 
-import logging
-from collections.abc import Mapping
-from os import PathLike
-from typing import TYPE_CHECKING, Any
+import logging as _logging
+from collections.abc import Mapping as _Mapping
+from os import PathLike as _PathLike
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from megatron import errors, io, layers, metrics, nodes
 from megatron.errors import MegatronError
@@ -16,18 +17,18 @@ from megatron.nodes import Input, Node
 from megatron.outputs import Outputs
 from megatron.pipeline import Pipeline
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from megatron.persistence.limits import Limits
 
-logging.getLogger("megatron").addHandler(logging.NullHandler())  # silent unless the application logs
+_logging.getLogger("megatron").addHandler(_logging.NullHandler())  # silent unless the application logs
 
 
 def load_pipeline(
-    path: str | PathLike[str],
-    storage: Any = None,
-    custom_objects: Mapping[str, Any] | None = None,
+    path: str | _PathLike[str],
+    storage: _Any = None,
+    custom_objects: _Mapping[str, _Any] | None = None,
     trusted: list[str] | None = None,
-    limits: "Limits | Mapping[str, int] | None" = None,
+    limits: "Limits | _Mapping[str, int] | None" = None,
 ) -> Pipeline:
     """Load a saved pipeline; see :func:`megatron.persistence.load_pipeline`."""
     from megatron.persistence import load_pipeline as load
@@ -36,15 +37,18 @@ def load_pipeline(
 
 
 def plot(
-    pipeline: Pipeline, path: str | PathLike[str] | None = None, rankdir: str = "TB", show_shapes: bool = True
-) -> Any:
+    pipeline: Pipeline,
+    path: str | _PathLike[str] | None = None,
+    rankdir: str = "TB",
+    show_shapes: bool = True,
+) -> _Any:
     """Draw a pipeline; see :func:`megatron.viz.plot`."""
     from megatron.viz import plot as draw
 
     return draw(pipeline, path, rankdir, show_shapes)
 
 
-def audit(path: str | PathLike[str], limits: "Limits | Mapping[str, int] | None" = None) -> list[str]:
+def audit(path: str | _PathLike[str], limits: "Limits | _Mapping[str, int] | None" = None) -> list[str]:
     """What loading a pipeline file would need; see :func:`megatron.persistence.audit`."""
     from megatron.persistence import audit as run
 
@@ -67,6 +71,11 @@ __all__ = [
     "nodes",
     "plot",
 ]
+
+
+def __dir__() -> list[str]:
+    """The public API only (``dir(megatron)`` and tab completion)."""
+    return sorted(__all__)
 
 
 def __getattr__(name: str) -> str:

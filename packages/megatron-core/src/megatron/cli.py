@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from megatron.errors import MegatronError
+
+if TYPE_CHECKING:
+    from megatron.outline import Outline
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -24,20 +28,23 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from megatron.persistence import load_pipeline
+def _outline(args: argparse.Namespace) -> Outline:
+    from megatron.persistence.describe import outline_file
 
-    return load_pipeline(args.file, trusted=args.trusted)
+    return outline_file(args.file)
 
 
 def _summary(args: argparse.Namespace) -> int:
-    print(_load(args).summary())
+    from megatron.summary import render
+
+    print(render(_outline(args)))
     return 0
 
 
 def _plot(args: argparse.Namespace) -> int:
-    path = _load(args).plot(args.output, rankdir=args.rankdir, show_shapes=not args.no_shapes)
-    print(path)
+    from megatron.viz import plot
+
+    print(plot(_outline(args), args.output, rankdir=args.rankdir, show_shapes=not args.no_shapes))
     return 0
 
 
@@ -63,6 +70,12 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import version
+
+    return f"megatron {version('megatron-core')}"
+
+
 def _demo(args: argparse.Namespace) -> int:
     from megatron.demo import main
 
@@ -72,6 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="megatron", description="Megatron data pipelines.")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, handler: object) -> argparse.ArgumentParser:
@@ -79,19 +93,20 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("plugins", "list installed plugins, their versions and what each registers", _plugins)
+    command(
+        "plugins",
+        "list installed plugins, their versions and what each registers, and those that failed or are left out",
+        _plugins,
+    )
     for name, help, handler in (
-        ("summary", "print the summary table of a saved pipeline", _summary),
+        ("summary", "print the summary table of a saved pipeline, read from its description alone", _summary),
         ("plot", "draw a saved pipeline's graph (PNG, SVG, PDF or DOT by the output's extension)", _plot),
     ):
         sub = command(name, help, handler)
-        sub.add_argument("file", help="a pipeline file written by Pipeline.save()")
         sub.add_argument(
-            "--trusted",
-            action="append",
-            default=[],
-            metavar="TYPE",
-            help="a type to trust in scikit-learn artifacts (repeatable)",
+            "file",
+            help="a pipeline file written by Pipeline.save(); read without loading it: no custom objects, "
+            "no plugin libraries needed (run 'megatron audit FILE' for what loading would need)",
         )
         if name == "plot":
             sub.add_argument("-o", "--output", required=True, help="the image to write")
@@ -114,7 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a loading limit to check against instead of its default, e.g. max_ratio=1000 (repeatable; "
         "see megatron.persistence.Limits)",
     )
-    command("demo", "run the getting-started tutorial (needs megatron-keras and megatron-sql)", _demo)
+    command(
+        "demo",
+        "run the getting-started tutorial in the current folder (needs megatron-keras and megatron-sql)",
+        _demo,
+    )
     return parser
 
 

@@ -1,35 +1,55 @@
 """Getting started: the tutorial pipeline, end to end (``megatron demo``).
 
 RGB images are turned grey, labels one-hot encoded, and both fed to a small Keras CNN whose
-accuracy is tracked by a metric. The pipeline is fitted, its predictions are stored in the
-embedded SQLite database (``megatron.db``) by observation index and looked up, and it is
-evaluated; then it is saved to ``pipelines/`` and reloaded, storage reattached.
+accuracy is tracked by a metric. The data is synthetic: random images, those of label 1 a
+little brighter. The pipeline is fitted on 800 of them, its predictions for all 1000 are stored
+in the embedded SQLite database ``megatron.db`` (in the working directory) by observation
+index and looked up, and it is evaluated on the 200 it was not fitted on; then it is saved to
+``pipelines/`` and reloaded, storage reattached.
 
     python examples/getting_started.py      # or: megatron demo
 
-It needs the Keras and SQL plugins (``pip install megatron-keras megatron-sql``).
+It needs the Keras and SQL plugins: from a clone of the repository,
+``pip install -e packages/megatron-keras -e packages/megatron-sql``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up notes quiet
-
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import megatron
+from megatron.dependencies import REPOSITORY
+from megatron.errors import MissingDependencyError
 
-try:
-    import keras
-except ImportError:  # pragma: no cover - the demo's own error message below
-    keras = None
+N_TRAIN = 800
+
+
+def _require_plugins(*modules: str) -> None:
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise MissingDependencyError(
+                f"The demo needs the Keras and SQL plugins. Install them from the root of {REPOSITORY}: "
+                "pip install -e packages/megatron-keras -e packages/megatron-sql",
+                name=module,
+            )
+
+
+def _keras() -> Any:
+    """Keras, imported without TensorFlow's start-up log lines (megatron-keras filters them)."""
+    _require_plugins("megatron_keras")
+    from megatron_keras.quiet import import_keras
+
+    return import_keras()
 
 
 def make_model() -> Any:
     """A small CNN from (48, 48, 1) grey images to two class probabilities."""
+    keras = _keras()
     image_input = keras.Input((48, 48, 1))
     x = keras.layers.Conv2D(8, 3, activation="relu")(image_input)
     x = keras.layers.MaxPooling2D(4)(x)
@@ -60,32 +80,48 @@ def build_pipeline(storage: object = "default") -> megatron.Pipeline:
     return megatron.Pipeline([images, labels], preds, name="getting_started", version=0.1, storage=storage)
 
 
+def database_path() -> str:
+    """Where ``storage='default'`` keeps outputs: the SQLite file's absolute path, or the URL."""
+    from megatron.storage import DEFAULT_URL
+
+    url = os.environ.get("MEGATRON_STORAGE", DEFAULT_URL)
+    return str(Path(url[len("sqlite:///") :]).resolve()) if url.startswith("sqlite:///") else url
+
+
 def main() -> dict[str, object]:
-    if keras is None:
-        raise megatron.MegatronError("The demo needs Keras: pip install megatron-keras megatron-sql")
-    keras.utils.set_random_seed(0)
+    """Run the tutorial in the working directory, print what it did, and return its results."""
+    _require_plugins("megatron_keras", "megatron_sql")
+    _keras().utils.set_random_seed(0)
     pipeline = build_pipeline()
     data = make_data()
+    train = {name: array[:N_TRAIN] for name, array in data.items()}
+    held_out = {name: array[N_TRAIN:] for name, array in data.items()}
 
-    pipeline.fit(data)
-    outputs = pipeline.transform(data)
+    pipeline.fit(train)
+    outputs = pipeline.transform(data)  # all 1000 rows, stored by observation index
     one_output = pipeline.storage.read(rows=["0"])
-    metrics = pipeline.evaluate(data)
+    train_metrics = pipeline.evaluate(train)
+    metrics = pipeline.evaluate(held_out)
 
     path = pipeline.save("pipelines/")  # pipelines/getting_started-0.1.megatron: data, not code
     reloaded = megatron.load_pipeline(path, storage="default")
     same = np.allclose(reloaded.transform({"image": data["image"][:10]})[0], outputs[0][:10], atol=1e-6)
 
+    n_held_out = len(data["label"]) - N_TRAIN
     print(pipeline)
     print("outputs[0].shape    ", outputs[0].shape)  # (1000, 2)
     print("one_output[0].shape ", one_output[0].shape)  # (1, 2)
-    print("model_acc           ", round(metrics["model_acc"], 3))
+    print("outputs stored in   ", database_path(), "(SQLite, one row per observation)")
+    print(f"model_acc            {metrics['model_acc']:.3f} on {n_held_out} held-out images", end=" ")
+    print(f"({train_metrics['model_acc']:.3f} on the {N_TRAIN} it was fitted on)")
+    print("                     synthetic data: random images, those of label 1 slightly brighter")
     print("saved to            ", path, "- reloads with the same outputs:", same)
     return {
         "pipeline": pipeline,
         "outputs": outputs,
         "one_output": one_output,
         "metrics": metrics,
+        "train_metrics": train_metrics,
         "path": path,
         "reloaded": reloaded,
         "same": same,

@@ -109,3 +109,11 @@ class PluginConflictError(PluginError):
 
 class UnknownNameError(PluginError, AttributeError):
     """No installed plugin registers the requested layer, metric, source or backend."""
+
+
+# Installation ---------------------------------------------------------------------------------
+
+
+class MissingDependencyError(MegatronError, ImportError):
+    """A feature needs an optional library or plugin package that is not installed; the message
+    names the package to install (from this repository) and ``name`` the missing module."""

@@ -224,8 +224,7 @@ def from_csv(path: Any, exclude_cols: Sequence[str] = (), **options: Any) -> dic
 
 def from_sql(connection: Any, query_or_table: Any, params: Any = None, **options: Any) -> dict[str, Input]:
     """Inputs for a query's result columns (needs megatron-sql); see ``megatron_sql.from_sql``."""
-    try:
-        from megatron_sql.sources import from_sql as build
-    except ImportError:
-        raise MegatronError("from_sql needs the SQL plugin: pip install megatron-sql") from None
+    from megatron.dependencies import require
+
+    build = require("megatron_sql.sources", "from_sql").from_sql
     return build(connection, query_or_table, params, **options)

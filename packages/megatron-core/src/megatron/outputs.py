@@ -74,8 +74,10 @@ class Outputs(Mapping[str, np.ndarray]):
 
     def to_frame(self) -> Any:
         """A pandas DataFrame indexed by the observation index; array outputs become one
-        column per element (``name[i]``, ``name[i, j]``...)."""
-        import pandas as pd
+        column per element (``name[i]``, ``name[i, j]``...). Needs pandas (``megatron-core[pandas]``)."""
+        from megatron.dependencies import require
+
+        pd = require("pandas", "Outputs.to_frame()")
 
         columns: dict[str, Any] = {}
         for name, array in self.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -534,12 +534,20 @@ class Pipeline:
                     ) from exc
         return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
 
-    def summary(self) -> str:
-        """A table of the graph like Keras's ``model.summary()``: each node, its layer and key
-        hyperparameters, output spec, inputs and fitted state; inputs, outputs and metrics marked."""
+    def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
+        """Print a table of the graph, as Keras's ``model.summary()`` does: each node, its layer
+        and key hyperparameters, output spec, inputs and fitted state; inputs, outputs and
+        metrics marked. ``print_fn`` receives the text instead of ``print``;
+        :meth:`summary_text` returns it."""
         from megatron.summary import summary
 
-        return summary(self)
+        summary(self, print_fn)
+
+    def summary_text(self) -> str:
+        """The table that :meth:`summary` prints, as a string."""
+        from megatron.summary import summary_text
+
+        return summary_text(self)
 
     def plot(self, path: str | Path | None = None, rankdir: str = "TB", show_shapes: bool = True) -> Any:
         """Draw the graph to ``path`` (PNG, SVG, PDF or DOT by extension), or return an inline
@@ -653,9 +661,11 @@ def _missing_input(pipeline: str, node: Input, columns: Any, plan: Plan, operati
     import difflib
 
     given = [str(k) for k in columns]
-    lowered = {key.lower(): key for key in given}
+    expected = {n.name for n in plan.inputs}
+    # a given key that no input expects may be a typo of this input's name
+    lowered = {key.lower(): key for key in given if key not in expected}
     close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.6)
-    hint = f" Did you mean {lowered[close[0]]!r}?" if close else ""
+    hint = f" Did you mean {node.name!r} for the given key {lowered[close[0]]!r}?" if close else ""
     return MissingInputError(
         f"Pipeline {pipeline!r}.{operation}() needs input {node.name!r}, which the data does not "
         f"have.{hint} Expected keys {[n.name for n in plan.inputs]}; got {given}."

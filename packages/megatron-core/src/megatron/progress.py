@@ -44,7 +44,12 @@ def progress(
         from tqdm.auto import tqdm
     except ImportError:
         if requested:
-            warnings.warn("Progress bars need tqdm: pip install 'megatron-core[progress]'", stacklevel=3)
+            from megatron.dependencies import install_command
+
+            warnings.warn(
+                f"Progress bars need tqdm, which is not installed: {install_command('megatron-core[progress]')}",
+                stacklevel=3,
+            )
         return iter(iterable)
     return iter(tqdm(iterable, total=total, desc=description, unit="batch", leave=False))
 

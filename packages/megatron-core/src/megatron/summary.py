@@ -2,119 +2,80 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from megatron.layers.base import Layer
+from megatron.outline import Outline, describe_layer, outline, state_size
 
 if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
 
-KEY_HYPERPARAMETERS = 3
+__all__ = ["describe_layer", "render", "state_size", "summary", "summary_text"]
 
 
-def state_size(layer: Layer) -> int:
-    """Bytes of what a layer learned: its ``state_size()`` if it has one, else the arrays in
-    its ``metadata``."""
-    custom = getattr(layer, "state_size", None)
-    if callable(custom):
-        return int(custom())
-    total = 0
-    for value in getattr(layer, "metadata", {}).values():
-        if isinstance(value, np.ndarray):
-            total += value.nbytes
-        elif isinstance(value, dict):
-            total += sum(v.nbytes for v in value.values() if isinstance(v, np.ndarray))
-    return total
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, np.ndarray):
-        return f"array{value.shape}"
-    if callable(value):
-        return getattr(value, "__name__", type(value).__name__)
-    if hasattr(value, "get_params") or hasattr(value, "count_params"):
-        return type(value).__name__
-    text = repr(value)
-    return text if len(text) <= 24 else text[:21] + "..."
-
-
-def describe_layer(layer: Layer) -> str:
-    """The layer's class with its first few hyperparameters."""
-    params = list(layer.get_config().items())[:KEY_HYPERPARAMETERS]
-    inside = ", ".join(f"{k}={_short(v)}" for k, v in params)
-    return f"{type(layer).__name__}({inside})"
-
-
-def _bytes(n: int) -> str:
+def _bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return f"{n} B"
 
 
-def summary(pipeline: Pipeline) -> str:
-    """The summary table of ``pipeline`` as text."""
-    outputs = {id(n) for n in pipeline.outputs}
+def render(view: Outline) -> str:
+    """The summary table of an outline as text."""
+    outputs = set(view.outputs)
     rows = [("Node", "Layer", "Output", "Inputs", "State")]
-    for node in pipeline.inputs:
-        rows.append((f"{node.name} [input]", "Input", str(node.spec), "", ""))
-    seen_layers: set[int] = set()
-    for op in pipeline._ops:
-        layer = op.layer
-        inputs = ", ".join(n.name for n in op.features)
-        if op.targets:
-            inputs += " | targets: " + ", ".join(n.name for n in op.targets)
-        if layer.stateful:
-            fitted = layer.fitted  # type: ignore[attr-defined]
-            state = (
-                (_bytes(state_size(layer)) if fitted else "not fitted")
-                if id(layer) not in seen_layers
-                else "shared"
-            )
-        else:
+    for name, spec in view.inputs:
+        rows.append((f"{name} [input]", "Input", spec, "", ""))
+    for step in view.steps:
+        inputs = ", ".join(step.features)
+        if step.targets:
+            inputs += " | targets: " + ", ".join(step.targets)
+        if not step.stateful:
             state = "-"
-        seen_layers.add(id(layer))
-        for i, node in enumerate(op.visible_outputs):
-            mark = " [output]" if id(node) in outputs else ""
+        elif step.shared:
+            state = "shared"
+        else:
+            state = _bytes(step.state_bytes) if step.fitted else "not fitted"
+        for i, (node, spec) in enumerate(zip(step.outputs, step.specs)):
+            mark = " [output]" if node in outputs else ""
+            first = i == 0
             rows.append(
                 (
-                    node.name + mark,
-                    describe_layer(layer) if i == 0 else '"',
-                    str(node.spec),
-                    inputs if i == 0 else "",
-                    state if i == 0 else "",
+                    node + mark,
+                    step.description if first else '"',
+                    spec,
+                    inputs if first else "",
+                    state if first else "",
                 )
             )
-    for metric in pipeline.metrics:
-        rows.append(
-            (
-                f"{metric.name} [metric]",
-                type(metric.metric).__name__,
-                "scalar",
-                ", ".join(n.name for n in metric.inputs),
-                "",
-            )
-        )
+    for metric in view.metrics:
+        rows.append((f"{metric.name} [metric]", metric.metric, "scalar", ", ".join(metric.inputs), ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     line = "  ".join("-" * w for w in widths)
-    text = [
-        f'Pipeline "{pipeline.name}"' + (f" version {pipeline.version}" if pipeline.version else ""),
-        line,
-    ]
+    text = [f'Pipeline "{view.name}"' + (f" version {view.version}" if view.version else ""), line]
     for number, row in enumerate(rows):
         text.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
         if number == 0:
             text.append(line)
     text.append(line)
-    stateful = [layer for layer in pipeline.layers if layer.stateful]
-    fitted = [layer for layer in stateful if layer.fitted]  # type: ignore[attr-defined]
-    total = sum(state_size(layer) for layer in fitted)
+    layers = view.layers
+    stateful = [step for step in layers if step.stateful]
+    fitted = [step for step in stateful if step.fitted]
+    total = sum(step.state_bytes for step in fitted)
     text.append(
-        f"Inputs: {len(pipeline.inputs)}  Outputs: {len(pipeline.outputs)}  Layers: {len(pipeline.layers)} "
-        f"({len(stateful)} stateful, {len(fitted)} fitted)  Metrics: {len(pipeline.metrics)}  "
-        f"Fitted state: {_bytes(total)}"
+        f"Inputs: {len(view.inputs)}  Outputs: {len(view.outputs)}  Layers: {len(layers)} "
+        f"({len(stateful)} stateful, {len(fitted)} fitted)  Metrics: {len(view.metrics)}  "
+        f"{view.state_label}: {_bytes(total)}"
     )
     return "\n".join(text)
+
+
+def summary_text(pipeline: Pipeline) -> str:
+    """The summary table of ``pipeline`` as text."""
+    return render(outline(pipeline))
+
+
+def summary(pipeline: Pipeline, print_fn: Callable[[str], Any] | None = None) -> None:
+    """Print the summary table of ``pipeline``, or hand it to ``print_fn`` (Keras's convention)."""
+    (print if print_fn is None else print_fn)(summary_text(pipeline))

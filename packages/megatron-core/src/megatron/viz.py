@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from megatron.errors import MegatronError
+from megatron.outline import Outline, outline
 
 if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
@@ -20,11 +21,9 @@ GRAPHVIZ_HINT = (
 
 
 def _pydot() -> Any:
-    try:
-        import pydot
-    except ImportError:
-        raise MegatronError("Drawing pipelines needs pydot: pip install 'megatron-core[viz]'") from None
-    return pydot
+    from megatron.dependencies import require
+
+    return require("pydot", "Drawing a pipeline")
 
 
 def _label(title: str, kind: str, shape: str | None) -> str:
@@ -34,50 +33,49 @@ def _label(title: str, kind: str, shape: str | None) -> str:
     return "<" + "<br/>".join(rows) + ">"
 
 
-def to_graph(pipeline: Pipeline, rankdir: str = "TB", show_shapes: bool = True) -> Any:
-    """The pydot graph of ``pipeline``: one node per input, layer output and metric."""
+def _outline(source: Pipeline | Outline) -> Outline:
+    return source if isinstance(source, Outline) else outline(source)
+
+
+def to_graph(source: Pipeline | Outline, rankdir: str = "TB", show_shapes: bool = True) -> Any:
+    """The pydot graph of a pipeline (or of an :class:`~megatron.outline.Outline`, such as a
+    saved file's): one node per input, layer output and metric."""
     pydot = _pydot()
+    view = _outline(source)
     graph = pydot.Dot(graph_type="digraph", rankdir=rankdir, fontname="Helvetica")
     graph.set_node_defaults(shape="box", style="rounded,filled", fontname="Helvetica", fontsize="10")
-    ids: dict[int, str] = {}
-    outputs = {id(n) for n in pipeline.outputs}
+    ids: dict[str, str] = {}
+    outputs = set(view.outputs)
 
     def add(node_id: str, label: str, colour: str, shape: str = "box") -> None:
         graph.add_node(pydot.Node(node_id, label=label, fillcolor=colour, shape=shape))
 
-    for i, node in enumerate(pipeline.inputs):
-        ids[id(node)] = f"input{i}"
-        add(
-            ids[id(node)],
-            _label(node.name, "Input", str(node.spec) if show_shapes else None),
-            COLOURS["input"],
-        )
-    for j, op in enumerate(pipeline._ops):
-        for k, node in enumerate(op.visible_outputs):
-            ids[id(node)] = f"node{j}_{k}"
-            colour = COLOURS["output"] if id(node) in outputs else COLOURS["node"]
-            add(
-                ids[id(node)],
-                _label(node.name, type(op.layer).__name__, str(node.spec) if show_shapes else None),
-                colour,
-            )
-            for parent in op.inputs:
-                style = "dashed" if parent in op.targets else "solid"
-                graph.add_edge(pydot.Edge(ids[id(parent)], ids[id(node)], style=style))
-    for m, metric in enumerate(pipeline.metrics):
+    for i, (name, spec) in enumerate(view.inputs):
+        ids[name] = f"input{i}"
+        add(ids[name], _label(name, "Input", spec if show_shapes else None), COLOURS["input"])
+    for j, step in enumerate(view.steps):
+        for k, (name, spec) in enumerate(zip(step.outputs, step.specs)):
+            ids[name] = f"node{j}_{k}"
+            colour = COLOURS["output"] if name in outputs else COLOURS["node"]
+            add(ids[name], _label(name, step.layer, spec if show_shapes else None), colour)
+            for parent, style in [(p, "solid") for p in step.features] + [
+                (p, "dashed") for p in step.targets
+            ]:
+                graph.add_edge(pydot.Edge(ids[parent], ids[name], style=style))
+    for m, metric in enumerate(view.metrics):
         node_id = f"metric{m}"
-        add(node_id, _label(metric.name, type(metric.metric).__name__, None), COLOURS["metric"], "ellipse")
+        add(node_id, _label(metric.name, metric.metric, None), COLOURS["metric"], "ellipse")
         for parent in metric.inputs:
-            graph.add_edge(pydot.Edge(ids[id(parent)], node_id, style="dotted"))
+            graph.add_edge(pydot.Edge(ids[parent], node_id, style="dotted"))
     return graph
 
 
-def to_dot(pipeline: Pipeline, rankdir: str = "TB", show_shapes: bool = True) -> str:
+def to_dot(pipeline: Pipeline | Outline, rankdir: str = "TB", show_shapes: bool = True) -> str:
     """The DOT text of the graph (no Graphviz needed)."""
     return to_graph(pipeline, rankdir, show_shapes).to_string()
 
 
-def render(pipeline: Pipeline, format: str, rankdir: str = "TB", show_shapes: bool = True) -> bytes:
+def render(pipeline: Pipeline | Outline, format: str, rankdir: str = "TB", show_shapes: bool = True) -> bytes:
     """The graph rendered by Graphviz in ``format`` (png, svg, pdf...)."""
     graph = to_graph(pipeline, rankdir, show_shapes)
     try:
@@ -91,7 +89,10 @@ def render(pipeline: Pipeline, format: str, rankdir: str = "TB", show_shapes: bo
 
 
 def plot(
-    pipeline: Pipeline, path: str | Path | None = None, rankdir: str = "TB", show_shapes: bool = True
+    pipeline: Pipeline | Outline,
+    path: str | Path | None = None,
+    rankdir: str = "TB",
+    show_shapes: bool = True,
 ) -> Any:
     """Draw ``pipeline``: to ``path`` (PNG, SVG, PDF or DOT by its extension), or, without a path,
     as an image object that a notebook shows inline.
@@ -101,7 +102,9 @@ def plot(
         megatron.plot(pipeline, 'pipeline.png')
     """
     if path is None:
-        from IPython.display import SVG
+        from megatron.dependencies import require
+
+        SVG = require("IPython.display", "Showing a graph inline (plot() without a path)").SVG
 
         return SVG(render(pipeline, "svg", rankdir, show_shapes))
     target = Path(path)

@@ -28,7 +28,9 @@ class KerasSerializer:
             return {"file": archive.add(f"{prefix}/model.keras", path.read_bytes())}
 
     def load(self, meta: dict[str, Any], archive: Any, options: dict[str, Any]) -> Any:
-        import keras
+        from megatron_keras.quiet import import_keras
+
+        keras = import_keras()
 
         data, where = self._read(meta, archive)
         with tempfile.TemporaryDirectory() as folder:

@@ -9,21 +9,29 @@ from typing import Any
 import attrs
 import numpy as np
 
-from megatron.errors import DataError, MegatronError
+from megatron.errors import DataError
 from megatron.io.batch import Batch
 
 Groups = Mapping[str, Sequence[str]]
 
 
-def require_pandas() -> Any:
-    """The pandas module, or an error that says how to install it."""
-    try:
-        import pandas
-    except ImportError:
-        raise MegatronError(
-            "This needs pandas, an optional dependency: pip install 'megatron-core[pandas]'"
-        ) from None
-    return pandas
+def require_pandas(feature: str = "Reading tables") -> Any:
+    """The pandas module, or a :class:`~megatron.errors.MissingDependencyError` naming ``feature``
+    and how to install pandas."""
+    from megatron.dependencies import require
+
+    return require("pandas", feature)
+
+
+def check_frame(frame: Any, where: str) -> None:
+    """A DataError unless ``frame`` looks like a pandas DataFrame (columns, index, iloc)."""
+    if not all(hasattr(frame, attribute) for attribute in ("columns", "index", "iloc")):
+        hint = (
+            " A mapping of input names to arrays is data already: pass it to fit() or transform() as it is."
+            if isinstance(frame, Mapping)
+            else ""
+        )
+        raise DataError(f"{where} expects a pandas DataFrame; got {type(frame).__name__}.{hint}")
 
 
 def check_columns(available: Sequence[str], wanted: Sequence[str], what: str, where: str) -> None:

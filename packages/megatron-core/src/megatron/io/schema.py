@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from megatron.io.batch import Batch
-from megatron.io.frames import Groups, frame_to_batch, require_pandas
+from megatron.io.frames import Groups, check_frame, frame_to_batch, require_pandas
 from megatron.nodes import Input
 
 
@@ -39,6 +39,7 @@ def from_dataframe(
 
         inputs = megatron.nodes.from_dataframe(df, groups={'xy': ['x', 'y']})
     """
+    check_frame(df, "from_dataframe")
     frame = df if eager else df.iloc[:1000]
     batch = frame_to_batch(frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col)
     return inputs_from_batch(batch, groups, eager)
@@ -63,7 +64,7 @@ def from_csv(
     """
     from megatron.io.sources import CSVData
 
-    require_pandas()
+    require_pandas("from_csv")
     batch = CSVData(
         path, exclude_cols, None if eager else sample_rows, groups=groups, index_col=index_col, **read_csv
     )

@@ -17,7 +17,7 @@ import numpy as np
 
 from megatron.errors import DataError, SourceError
 from megatron.io.batch import Batch
-from megatron.io.frames import ColumnSelection, Groups, frame_to_batch, require_pandas
+from megatron.io.frames import ColumnSelection, Groups, check_frame, frame_to_batch, require_pandas
 
 
 def _positive(batch_size: Any) -> int:
@@ -48,6 +48,7 @@ def PandasData(
         data = PandasData(df, exclude_cols=['id'], index_col='id')
         pipeline.fit(data)
     """
+    check_frame(df, "PandasData")
     frame = df if nrows is None else df.iloc[:nrows]
     return frame_to_batch(frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col)
 
@@ -67,7 +68,7 @@ def CSVData(
 
         data = CSVData('train.csv', index_col='id')
     """
-    pd = require_pandas()
+    pd = require_pandas("CSVData")
     path = _existing(path)
     try:
         frame = pd.read_csv(path, nrows=nrows, **read_csv)
@@ -119,6 +120,7 @@ class PandasGenerator(BatchSource):
         repeat: bool = False,
     ) -> None:
         super().__init__(batch_size, repeat)
+        check_frame(df, "PandasGenerator")
         self.df = df
         self.exclude_cols = tuple(exclude_cols)
         self.groups = groups
@@ -170,14 +172,14 @@ class CSVGenerator(BatchSource):
         self.groups = groups
         self.index_col = index_col
         self.read_csv = read_csv
-        pd = require_pandas()
+        pd = require_pandas("CSVGenerator")
         header = pd.read_csv(self.path, nrows=0, **read_csv)
         ColumnSelection(self.exclude_cols, groups, index_col).check(
             [str(c) for c in header.columns], str(self.path)
         )
 
     def one_pass(self) -> Iterator[Batch]:
-        pd = require_pandas()
+        pd = require_pandas("CSVGenerator")
         dtypes: dict[str, Any] | None = None
         start = 0
         try:

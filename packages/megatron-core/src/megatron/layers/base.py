@@ -19,8 +19,17 @@ from megatron.specs import UNKNOWN, Spec
 _name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
 
 
+_SMALL_WORD = r"(?:to|of|and|or|by|per|from)(?:[A-Z0-9_]|$)"
+_WORD_BOUNDARY = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])"  # a capital after a lower-case letter or digit: One|Hot
+    rf"|(?<=[A-Z])(?=[A-Z](?!{_SMALL_WORD})[a-z])"  # an acronym before a word: HTML|Parser
+    rf"|(?<=[A-Z]{{2}})(?={_SMALL_WORD})"  # an acronym before a small word: RGB|to|Grey
+)
+
+
 def _snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    """A class name in snake case, acronyms kept whole: ``RGBtoGrey`` -> ``rgb_to_grey``."""
+    return _WORD_BOUNDARY.sub("_", name).lower()
 
 
 def _unique_name(cls: type) -> str:

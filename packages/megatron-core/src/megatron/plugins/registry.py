@@ -80,6 +80,11 @@ class Registry:
         except KeyError:
             import difflib
 
+            from megatron.dependencies import missing_plugin
+
+            missing = missing_plugin(kind, name)
+            if missing is not None:
+                raise missing from None
             close = difflib.get_close_matches(name, self._entries[kind], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             known = ", ".join(self.names(kind)) or "none"

@@ -53,6 +53,11 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
     if storage is not None:
         return storage
     if isinstance(target, str):
+        from megatron.dependencies import missing_plugin
+
+        missing = missing_plugin("storage", scheme.split("+", 1)[0])
+        if missing is not None:
+            raise missing
         raise StorageError(
             f"No installed plugin handles storage URLs of scheme {scheme!r} ({target!r}). "
             f"Known schemes: {', '.join(known) or 'none'}. SQL databases need megatron-sql."

@@ -1,0 +1,243 @@
+"""A saved pipeline's outline, read from its description alone.
+
+``megatron summary FILE`` and ``megatron plot FILE`` show a file without loading it: no class
+is resolved from ``custom_objects``, no function is bound, no plugin artifact (a Keras model, a
+scikit-learn estimator) is read, so they need neither the user's code nor TensorFlow. Output
+specs that the file does not record are inferred where a built-in layer of megatron-core can
+say them from its hyperparameters, and shown as unknown (``?``) elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from megatron.outline import MetricStep, Outline, Step, describe
+from megatron.persistence import schema
+from megatron.persistence.archive import DESCRIPTION, ArchiveReader, array_header
+from megatron.persistence.limits import Limits
+from megatron.specs import UNKNOWN, Spec
+
+CUSTOM = "custom:"
+CORE = "megatron-core"
+
+__all__ = ["outline_file"]
+
+
+def outline_file(path: str | Path, limits: Limits | Mapping[str, int] | None = None) -> Outline:
+    """The outline of the pipeline saved at ``path`` (see :mod:`megatron.persistence.describe`).
+    A layer's state size counts its arrays' data, and its plugin artifacts (a Keras model, an
+    estimator) by the bytes the file stores for them."""
+    with ArchiveReader(path, Limits.of(limits)) as archive:
+        description = schema.parse(archive.description(), archive.member(DESCRIPTION), archive.members)
+        return _Reader(archive).outline(description)
+
+
+def _class(name: str) -> str:
+    """A registered name as it is, a custom class by its own name."""
+    return name[len(CUSTOM) :].rpartition(":")[2].rsplit(".", 1)[-1] if name.startswith(CUSTOM) else name
+
+
+class _Reader:
+    def __init__(self, archive: ArchiveReader) -> None:
+        self.archive = archive
+
+    def outline(self, description: schema.Description) -> Outline:
+        specs: dict[str, Spec] = {}
+        inputs = []
+        for entry in description.inputs:
+            spec = self.input_spec(entry)
+            specs[entry.name] = spec
+            inputs.append((entry.name, str(spec)))
+        steps = []
+        seen: set[int] = set()
+        for call in description.calls:
+            entry = description.layers[call.layer]
+            layer = self.build(entry)
+            n_targets = _n_targets(layer, len(call.inputs))
+            features = call.inputs[: len(call.inputs) - n_targets]
+            out = self.output_specs(layer, [specs.get(n, UNKNOWN) for n in features], len(call.outputs))
+            specs.update(zip(call.outputs, out))
+            stateful = entry.state is not None
+            steps.append(
+                Step(
+                    layer=_class(entry.class_name),
+                    description=describe(_class(entry.class_name), self.config(entry.config)),
+                    outputs=tuple(call.outputs),
+                    specs=tuple(str(s) for s in out),
+                    features=tuple(features),
+                    targets=tuple(call.inputs[len(features) :]),
+                    stateful=stateful,
+                    fitted=bool(entry.state and entry.state.fitted),
+                    state_bytes=self.stored_bytes(entry) if stateful else 0,
+                    shared=call.layer in seen,
+                )
+            )
+            seen.add(call.layer)
+        return Outline(
+            name=description.name,
+            version=description.version,
+            inputs=tuple(inputs),
+            steps=tuple(steps),
+            outputs=tuple(description.outputs),
+            metrics=tuple(
+                MetricStep(m.name, _class(m.class_name), tuple(m.inputs)) for m in description.metrics
+            ),
+        )
+
+    # -- showing values ------------------------------------------------------------------------
+    def config(self, encoded: Any) -> list[tuple[str, str]]:
+        if not (isinstance(encoded, dict) and "__dict__" in encoded):
+            return []
+        return [(str(self.plain(k)), self.shown(v)) for k, v in encoded["__dict__"]]
+
+    def shown(self, value: Any) -> str:
+        """An encoded hyperparameter as the summary shows it, without decoding arrays,
+        functions or artifacts."""
+        if isinstance(value, dict):
+            if "__array__" in value:
+                return f"array{self.array_shape(value['__array__'])}"
+            if "__function__" in value:
+                base = str(value["__function__"]).partition("@")[0]
+                return base.rpartition(":")[2].rsplit(".", 1)[-1]
+            if "__artifact__" in value:
+                return f"<{value['__artifact__']} artifact>"
+        text = repr(self.plain(value))
+        return text if len(text) <= 24 else text[:21] + "..."
+
+    def plain(self, value: Any) -> Any:
+        """An encoded value made of JSON, tuples, dicts, floats and dtypes, decoded."""
+        if isinstance(value, list):
+            return [self.plain(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if "__float__" in value:
+            return float(value["__float__"])
+        if "__tuple__" in value:
+            return tuple(self.plain(v) for v in value["__tuple__"])
+        if "__dict__" in value:
+            return {_hashable(self.plain(k)): self.plain(v) for k, v in value["__dict__"]}
+        if "__dtype__" in value:
+            return value["__dtype__"]
+        return "..."
+
+    def array_header(self, member: str) -> tuple[tuple[int, ...], Any] | None:
+        try:
+            return array_header(self.archive.read(member), self.archive.member(member), self.archive.limits)
+        except Exception:  # a damaged member: audit says what is wrong with it
+            return None
+
+    def array_shape(self, member: str) -> tuple[int, ...] | str:
+        header = self.array_header(member)
+        return "(?)" if header is None else header[0]
+
+    def stored_bytes(self, entry: schema.LayerEntry) -> int:
+        """The bytes of a layer's fitted arrays and plugin artifacts."""
+        values = [entry.config] + ([entry.state.metadata] if entry.state is not None else [])
+        arrays, files = set(), set()
+        for value in values:
+            for item in _tags(value):
+                if "__array__" in item:
+                    arrays.add(item["__array__"])
+                elif "__artifact__" in item and isinstance(item.get("meta"), dict):
+                    files.update(v for v in item["meta"].values() if isinstance(v, str))
+        total = sum(self.archive.members[m].file_size for m in files if m in self.archive.members)
+        for member in arrays:
+            header = self.array_header(member)
+            if header is not None:
+                total += math.prod(header[0]) * header[1].itemsize
+        return total
+
+    # -- inferring specs -----------------------------------------------------------------------
+    def input_spec(self, entry: schema.InputEntry) -> Spec:
+        try:
+            return Spec(self.plain(entry.shape), entry.dtype)
+        except Exception:
+            return UNKNOWN
+
+    def build(self, entry: schema.LayerEntry) -> Any:
+        """A built-in layer of megatron-core from its hyperparameters, where they are plain data
+        (no functions, no artifacts); ``None`` otherwise. Nothing is imported for it."""
+        from megatron.layers.base import Layer
+        from megatron.plugins import get_registry
+
+        if entry.class_name.startswith(CUSTOM) or _has_code_or_artifacts(entry.config):
+            return None
+        registry = get_registry()
+        if entry.class_name not in registry.names("layer"):
+            return None
+        registered = registry.entry("layer", entry.class_name)
+        if registered.distribution != CORE:
+            return None
+        try:
+            cls = registered.resolve()
+            config = self.decode(entry.config)
+            layer = cls(**config)
+        except Exception:  # a layer refusing what the file gives it: its spec stays unknown
+            return None
+        return layer if isinstance(layer, Layer) else None
+
+    def decode(self, value: Any) -> Any:
+        if isinstance(value, dict) and "__array__" in value:
+            return self.archive.array(value["__array__"])
+        if isinstance(value, dict) and "__dtype__" in value:
+            import numpy as np
+
+            return np.dtype(value["__dtype__"])
+        if isinstance(value, dict) and "__tuple__" in value:
+            return tuple(self.decode(v) for v in value["__tuple__"])
+        if isinstance(value, dict) and "__dict__" in value:
+            return {self.decode(k): self.decode(v) for k, v in value["__dict__"]}
+        if isinstance(value, list):
+            return [self.decode(v) for v in value]
+        return self.plain(value)
+
+    @staticmethod
+    def output_specs(layer: Any, inputs: list[Spec], n: int) -> list[Spec]:
+        unknown = [UNKNOWN] * n
+        if layer is None:
+            return unknown
+        try:
+            declared = layer.output_spec(*inputs)
+        except Exception:
+            return unknown
+        specs = [declared] if isinstance(declared, Spec) else list(declared)
+        if layer.filters_rows:
+            specs = specs[:-1]
+        return specs if len(specs) == n and all(isinstance(s, Spec) for s in specs) else unknown
+
+
+def _n_targets(layer: Any, n_inputs: int) -> int:
+    if layer is None:
+        return 0
+    try:
+        n = int(layer.n_targets(n_inputs))
+    except Exception:
+        return 0
+    return n if 0 <= n <= n_inputs else 0
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _tags(value: Any) -> list[dict[str, Any]]:
+    """The tagged values (arrays, functions, artifacts) inside an encoded value."""
+    found: list[dict[str, Any]] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if any(tag in item for tag in ("__array__", "__function__", "__artifact__")):
+                found.append(item)
+            else:
+                stack.extend(item.values())
+    return found
+
+
+def _has_code_or_artifacts(value: Any) -> bool:
+    return any("__function__" in item or "__artifact__" in item for item in _tags(value))
