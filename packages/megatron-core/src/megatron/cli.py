@@ -14,14 +14,27 @@ if TYPE_CHECKING:
 
 
 def _plugins(args: argparse.Namespace) -> int:
+    import warnings
+
     from megatron.plugins import get_plugin_manager
 
     manager = get_plugin_manager()
+    with warnings.catch_warnings():  # a broken plugin is listed below, not raised or printed twice
+        warnings.simplefilter("ignore")
+        manager.load()
     for info in manager.plugins:
         print(f"{info.name} ({info.distribution} {info.version})")
         for kind, names in manager.registrations(info.name).items():
             if names:
                 print(f"  {kind}: {', '.join(names)}")
+    for failure in manager.failures:
+        print(f"{failure.info.name} ({failure.info.distribution} {failure.info.version}): FAILED, not loaded")
+        print(f"  error: {failure.error}")
+    for skipped in manager.skipped:
+        print(f"{skipped.info.name} ({skipped.info.distribution} {skipped.info.version}): not loaded")
+        print(f"  {skipped.reason}")
+    for note in manager.notes:
+        print(f"warning: {note}", file=sys.stderr)
     for (kind, name), entries in manager.registry.conflicts.items():
         owners = ", ".join(e.distribution for e in entries)
         print(f"conflict: {kind} {name!r} is registered by {owners}", file=sys.stderr)

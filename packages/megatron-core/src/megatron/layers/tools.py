@@ -17,7 +17,7 @@ def as_layer(obj: Any) -> Layer:
         return obj
     from megatron.plugins import get_plugin_manager
 
-    layer = get_plugin_manager().hook.adapt_layer(obj=obj)
+    layer = get_plugin_manager().adapt_layer(obj)
     if layer is None:
         raise MegatronError(
             f"Expected a megatron Layer, or an object an installed plugin can wrap as one; got "

@@ -1,14 +1,15 @@
-"""The plugin door: hookspecs, the manager that loads entry points, and the registry."""
+"""The plugin door: hookspecs, the manager that loads plugins in isolation, and the registry."""
 
 from megatron.plugins.hookspecs import hookimpl, hookspec
 from megatron.plugins.manager import (
-    PluginInfo,
+    PluginFailure,
     PluginLoadWarning,
     PluginManager,
+    SkippedPlugin,
     get_plugin_manager,
     reset_plugin_manager,
 )
-from megatron.plugins.registry import Entry, Registry
+from megatron.plugins.registry import Entry, PluginInfo, Registry
 
 
 def get_registry() -> Registry:
@@ -18,10 +19,12 @@ def get_registry() -> Registry:
 
 __all__ = [
     "Entry",
+    "PluginFailure",
     "PluginInfo",
     "PluginLoadWarning",
     "PluginManager",
     "Registry",
+    "SkippedPlugin",
     "get_plugin_manager",
     "get_registry",
     "hookimpl",

@@ -1,4 +1,5 @@
-"""The core's built-in plugin. It registers through the same entry point as any other."""
+"""The core's built-in plugin, registered directly by the plugin manager (as pytest registers
+its own plugins) and declared as the entry point ``core`` for tools that list entry points."""
 
 from __future__ import annotations
 

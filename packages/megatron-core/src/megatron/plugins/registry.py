@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 import attrs
@@ -11,6 +13,27 @@ from megatron.errors import PluginConflictError, PluginError, UnknownNameError
 
 Kind = Literal["layer", "metric", "source", "storage", "serializer", "executor"]
 KINDS: tuple[Kind, ...] = ("layer", "metric", "source", "storage", "serializer", "executor")
+
+
+def canonical_name(name: str) -> str:
+    """A distribution or plugin name as packaging compares them: lower case, runs of ``-_.``
+    as one ``-`` (``Megatron_Triple`` and ``megatron-triple`` are one distribution)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@attrs.frozen
+class PluginInfo:
+    """An installed plugin: its name, the distribution that ships it, and that version."""
+
+    name: str
+    distribution: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"plugin {self.name!r} ({self.distribution} {self.version or 'of unknown version'})"
+
+    def same_distribution(self, other: PluginInfo) -> bool:
+        return canonical_name(self.distribution) == canonical_name(other.distribution)
 
 
 @attrs.define
@@ -22,6 +45,12 @@ class Entry:
     target: Any
     plugin: str
     distribution: str
+    version: str = ""
+
+    @property
+    def provider(self) -> PluginInfo:
+        """The plugin that registered the name, with its distribution and version."""
+        return PluginInfo(self.plugin, self.distribution, self.version)
 
     def resolve(self) -> Any:
         if not isinstance(self.target, str):
@@ -39,14 +68,22 @@ class Entry:
         self.target = obj
         return obj
 
+    def is_target(self, obj: Any) -> bool:
+        """Whether ``obj`` is what this entry registers, without importing a lazy target."""
+        if self.target is obj:
+            return True
+        path = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+        return isinstance(self.target, str) and self.target == path
+
 
 class Registry:
     """Names registered by plugins, per kind. A name registered twice is a conflict, raised
     when that name is used (other names keep working)."""
 
-    def __init__(self) -> None:
+    def __init__(self, explain_missing: Callable[[Kind, str], str] | None = None) -> None:
         self._entries: dict[Kind, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self._conflicts: dict[tuple[Kind, str], list[Entry]] = {}
+        self._explain_missing = explain_missing
 
     def add(self, entry: Entry) -> None:
         existing = self._entries[entry.kind].get(entry.name)
@@ -66,6 +103,14 @@ class Registry:
     @property
     def conflicts(self) -> dict[tuple[Kind, str], list[Entry]]:
         return dict(self._conflicts)
+
+    def candidates(self, kind: Kind, name: str) -> list[Entry]:
+        """Every entry registering ``name``: one, several under a conflict, or none."""
+        clash = self._conflicts.get((kind, name))
+        if clash:
+            return list(clash)
+        entry = self._entries[kind].get(name)
+        return [] if entry is None else [entry]
 
     def entry(self, kind: Kind, name: str) -> Entry:
         clash = self._conflicts.get((kind, name))
@@ -88,8 +133,9 @@ class Registry:
             close = difflib.get_close_matches(name, self._entries[kind], n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             known = ", ".join(self.names(kind)) or "none"
+            why = self._explain_missing(kind, name) if self._explain_missing is not None else ""
             raise UnknownNameError(
-                f"No installed plugin registers a {kind} named {name!r}.{hint} Installed: {known}."
+                f"No installed plugin registers a {kind} named {name!r}.{hint} Installed: {known}.{why}"
             ) from None
 
     def get(self, kind: Kind, name: str) -> Any:
@@ -97,9 +143,14 @@ class Registry:
         return self.entry(kind, name).resolve()
 
     def find(self, kind: Kind, obj: Any) -> Entry | None:
-        """The entry registered for ``obj`` (e.g. a layer class), without importing others."""
-        path = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+        """The entry registered for ``obj`` (e.g. a layer class), without importing others;
+        under a conflict, the entry of the plugin that registers ``obj`` itself."""
         for entry in self._entries[kind].values():
-            if entry.target is obj or entry.target == path:
+            if entry.is_target(obj):
                 return entry
+        for (clash_kind, _), clash in self._conflicts.items():
+            if clash_kind == kind:
+                for entry in clash:
+                    if entry.is_target(obj):
+                        return entry
         return None

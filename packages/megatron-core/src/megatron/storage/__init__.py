@@ -49,7 +49,7 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
         for candidate in (scheme, scheme.split("+", 1)[0]):
             if candidate in known:
                 return registry.get("storage", candidate).open(target, name, version)
-    storage = manager.hook.adapt_storage(obj=target, name=name, version=version)
+    storage = manager.adapt_storage(target, name, version)
     if storage is not None:
         return storage
     if isinstance(target, str):
