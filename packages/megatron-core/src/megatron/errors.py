@@ -27,6 +27,10 @@ class SpecError(MegatronError, ValueError):
     """A layer cannot accept its inputs' shapes or dtypes (raised when the graph is built)."""
 
 
+class ReadOnlyError(MegatronError, TypeError):
+    """A layer's hyperparameter was edited in place; hyperparameters are read-only (assign a new value)."""
+
+
 # Data given to a pipeline ---------------------------------------------------------------------
 
 

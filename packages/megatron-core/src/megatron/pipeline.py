@@ -24,6 +24,7 @@ from megatron.errors import (
 from megatron.execution.executor import Executor
 from megatron.execution.local import LocalExecutor, layer_failure
 from megatron.execution.plan import Mode, Plan, compile_plan, needed_inputs, stateful_stages, upstream_ops
+from megatron.fingerprint import pipeline_fingerprint
 from megatron.io.batch import Batch
 from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
@@ -91,50 +92,12 @@ class Pipeline:
     # -- graph -------------------------------------------------------------------------------
     @property
     def fingerprint(self) -> str:
-        """Identifies what this pipeline computes: it changes with the graph, a hyperparameter,
-        or anything a layer learns, so stored outputs of another fit are never served.
-
-        It is recomputed only when a layer is refitted or a hyperparameter is replaced (a
-        value changed in place, such as an array edited element by element, is not seen).
+        """Identifies what this pipeline computes: it changes with the graph, a layer's class, a
+        hyperparameter (a function by what it computes: code, defaults, closure, globals) or
+        anything a layer learns, so stored outputs of another configuration or fit are never
+        served. See :mod:`megatron.fingerprint` for what it reads, and when it is recomputed.
         """
-        snapshot = tuple(
-            (
-                tuple((k, id(v)) for k, v in op.layer.get_config().items()),
-                getattr(op.layer, "state_token", None),
-            )
-            for op in self._ops
-        )
-        cached = self.__dict__.get("_fingerprint")
-        if cached is not None and cached[0] == snapshot:
-            return cached[1]
-        fingerprint = self._compute_fingerprint()
-        self.__dict__["_fingerprint"] = (snapshot, fingerprint)
-        return fingerprint
-
-    def _compute_fingerprint(self) -> str:
-        import hashlib
-
-        digest = hashlib.sha256()
-        for op in self._ops:
-            layer = op.layer
-            cls = type(layer)
-            digest.update(
-                repr(
-                    (
-                        cls.__module__,
-                        cls.__qualname__,
-                        op.n_targets,
-                        [n.name for n in op.inputs],
-                        [n.name for n in op.outputs],
-                    )
-                ).encode()
-            )
-            for key, value in sorted(layer.get_config().items()):
-                digest.update(key.encode())
-                digest.update(_stable_bytes(value))
-            if layer.stateful:
-                digest.update(layer.state_token.encode())  # type: ignore[attr-defined]
-        return digest.hexdigest()[:32]
+        return pipeline_fingerprint(self)
 
     @property
     def layers(self) -> list[Layer]:
@@ -595,19 +558,6 @@ class Pipeline:
             f"<Pipeline {self.name!r}{version} inputs={[n.name for n in self.inputs]} "
             f"outputs={list(self.output_names)}>"
         )
-
-
-def _stable_bytes(value: Any) -> bytes:
-    """Bytes that identify a hyperparameter's value across processes."""
-    if isinstance(value, np.ndarray):
-        return f"{value.dtype.str}{value.shape}".encode() + np.ascontiguousarray(value).tobytes()
-    if callable(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}".encode()
-    if isinstance(value, dict):
-        return b"{" + b",".join(_stable_bytes(k) + b":" + _stable_bytes(v) for k, v in value.items()) + b"}"
-    if isinstance(value, list | tuple):
-        return b"[" + b",".join(_stable_bytes(v) for v in value) + b"]"
-    return repr(value).encode()
 
 
 def _resolve_executor(executor: Executor | str | None) -> Executor:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+import types
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -11,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from megatron.config import init_config
+from megatron.config import _init_parameters, init_config
 from megatron.errors import GraphError, SpecError
+from megatron.layers.frozen import freeze
 from megatron.nodes import Apply, Node, as_node_list, common_rows
 from megatron.specs import UNKNOWN, Spec
 
@@ -43,8 +46,11 @@ class Layer:
 
     Subclasses implement :meth:`transform`. Those that know their output shape and dtype
     implement :meth:`output_spec`, which lets a shape mismatch fail when the graph is built.
-    Hyperparameters are the ``__init__`` arguments, stored as attributes of the same name.
-    Calling a layer on nodes returns a node (a tuple of nodes when ``n_outputs > 1``).
+    Hyperparameters are the ``__init__`` arguments, stored as attributes of the same name;
+    arrays among them are kept as read-only copies and dicts as read-only dicts
+    (:mod:`megatron.layers.frozen`), so that changing one means assigning a new value, which
+    the pipeline's fingerprint sees. Calling a layer on nodes returns a node (a tuple of nodes
+    when ``n_outputs > 1``).
     """
 
     stateful = False
@@ -69,6 +75,16 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters: each ``__init__`` parameter read from the same-named attribute."""
         return init_config(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _init_parameters(type(self)):
+            value = freeze(value)
+        object.__setattr__(self, name, value)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # unpickled and deep-copied arrays come back writable
+        hyperparameters = _init_parameters(type(self))
+        self.__dict__.update({k: freeze(v) if k in hyperparameters else v for k, v in state.items()})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -160,9 +176,20 @@ class StatefulLayer(Layer):
     Learned parameters go into the dict ``self.metadata``. A layer that implements only
     ``partial_fit`` is fitted on a whole dataset by :meth:`reset` then one ``partial_fit``.
     Layers that keep state outside ``metadata`` override :meth:`reset` as well.
+
+    Every call of ``fit``, ``partial_fit``, ``fit_transform``, ``fit_batches`` or ``reset``,
+    through a pipeline or directly, renews :attr:`state_token`; a subclass's own versions of
+    these methods are wrapped to do so when the class is defined.
     """
 
     stateful = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _LEARNING_METHODS:
+            method = cls.__dict__.get(name)
+            if isinstance(method, types.FunctionType) and not hasattr(method, "_renews_state_token"):
+                setattr(cls, name, _renewing_state_token(method))
 
     @property
     def fitted(self) -> bool:
@@ -177,8 +204,12 @@ class StatefulLayer(Layer):
 
     @property
     def state_token(self) -> str:
-        """Identifies what the layer learned; renewed by every fit, partial fit or reset."""
-        return self.__dict__.setdefault("state_token", uuid.uuid4().hex)
+        """Identifies what the layer learned; renewed by every fit, partial fit or reset, so the
+        pipeline's fingerprint changes and outputs stored before are not served from the cache."""
+        token = self.__dict__.get("state_token")
+        if token is None:  # not setdefault: a new uuid per read costs microseconds on the cache path
+            token = self.__dict__["state_token"] = uuid.uuid4().hex
+        return token
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -235,3 +266,21 @@ class StatefulLayer(Layer):
     def drives_its_own_loop(self) -> bool:
         """Whether the layer overrides :meth:`fit_batches` to run its own training loop."""
         return type(self).fit_batches is not StatefulLayer.fit_batches
+
+
+_LEARNING_METHODS = ("fit", "partial_fit", "fit_transform", "fit_batches", "reset")
+
+
+def _renewing_state_token(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, renewing the layer's state token when it returns or raises (a failed fit may
+    have changed some of the state)."""
+
+    @functools.wraps(method)
+    def learn(self: StatefulLayer, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self.__dict__["state_token"] = uuid.uuid4().hex
+
+    learn._renews_state_token = True  # type: ignore[attr-defined]
+    return learn
