@@ -17,6 +17,11 @@ class Lambda(StatelessLayer):
     ``output_shape`` and ``dtype`` (per output, when ``n_outputs > 1``) declare the output
     spec where it is known, so mismatches fail when the graph is built.
 
+    The output cache knows ``function`` by what it computes (its code, defaults, captured
+    values and the globals it reads), not by its name: replacing it, or changing what it
+    captures, never serves rows it computed before. A saved pipeline records it by name, line
+    and digest; pass it back in ``load_pipeline(..., custom_objects=...)``.
+
     Example::
 
         def dot_product(X, Y):

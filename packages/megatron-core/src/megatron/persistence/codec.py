@@ -1,25 +1,30 @@
 """Values in the pipeline description: JSON, with tagged forms for what JSON lacks.
 
-Arrays go to ``.npy`` members; functions are stored by name and come back only from the
-caller's ``custom_objects`` (or numpy); objects that a plugin serializer claims (estimators,
-models) become that plugin's artifacts. Anything else is refused at save time.
+Arrays go to ``.npy`` members; functions are stored by reference (name, line and a digest of
+what they compute: :mod:`megatron.persistence.functions`) and come back only from the caller's
+``custom_objects`` (or numpy); objects that a plugin serializer claims (estimators, models)
+become that plugin's artifacts. Anything else is refused at save time.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from megatron.errors import PersistenceError
 from megatron.persistence.archive import ArchiveReader, ArchiveWriter
+from megatron.persistence.functions import (
+    bind_functions,
+    function_name,
+    function_record,
+    needed_functions,
+    resolve_function,
+)
 
-
-def function_name(function: Any) -> str:
-    module = getattr(function, "__module__", None) or ""
-    return f"{module}:{getattr(function, '__qualname__', getattr(function, '__name__', repr(function)))}"
+__all__ = ["Decoder", "Encoder", "bind_functions", "function_name", "needed_functions", "resolve_function"]
 
 
 class Encoder:
@@ -54,7 +59,7 @@ class Encoder:
                 prefix = f"artifacts/{self._artifacts}"
                 return {"__artifact__": serializer.name, "meta": serializer.save(value, self.archive, prefix)}
         if callable(value):
-            return {"__function__": function_name(value)}
+            return {"__function__": function_record(value)}
         raise PersistenceError(
             f"Cannot save {where}: a {type(value).__module__}.{type(value).__qualname__} is not data, and no "
             "installed plugin serializes it"
@@ -104,34 +109,3 @@ class Decoder:
         raise PersistenceError(
             f"{str(self.archive.path)!r}: unknown value {sorted(value)!r} in the description"
         )
-
-
-def resolve_function(name: str, custom_objects: Mapping[str, Any]) -> Callable[..., Any]:
-    """A function saved by name: from ``custom_objects`` (by qualified or short name), or a
-    numpy function. Nothing is imported from the file."""
-    module, _, qualname = name.partition(":")
-    for key in (name, qualname, qualname.rsplit(".", 1)[-1]):
-        if key in custom_objects:
-            return custom_objects[key]
-    if module == "numpy" and "." not in qualname:
-        function = getattr(np, qualname, None)
-        if callable(function):
-            return function
-    raise PersistenceError(
-        f"The pipeline needs the function {qualname!r} (from {module or 'unknown module'}): pass it as "
-        f"load_pipeline(..., custom_objects={{{qualname.rsplit('.', 1)[-1]!r}: ...}})"
-    )
-
-
-def needed_functions(value: Any) -> list[str]:
-    """Names of the functions a described value needs."""
-    found: list[str] = []
-    if isinstance(value, list):
-        for v in value:
-            found += needed_functions(v)
-    elif isinstance(value, dict):
-        if "__function__" in value:
-            found.append(value["__function__"])
-        for v in value.values():
-            found += needed_functions(v)
-    return found

@@ -193,10 +193,10 @@ def load_pipeline(
         for i, cls in enumerate(metric_classes):
             if not (isinstance(cls, type) and issubclass(cls, Metric)):
                 raise PersistenceError(f"{at}: metrics[{i}]: {cls!r} is not a megatron Metric class")
-        from megatron.persistence.codec import resolve_function
+        from megatron.persistence.codec import bind_functions
 
-        for name in needed_functions(_encoded_values(description)):
-            resolve_function(name, custom)
+        # one key per recorded function, each computing what was recorded
+        bind_functions(needed_functions(_encoded_values(description)), custom)
         serializers = {s.name: s for s in _serializers()}
         decoder = Decoder(
             archive, serializers, custom, {"trusted": list(trusted or []), "custom_objects": custom}
