@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -26,6 +27,10 @@ class UndocumentedError(Exception):
     """A registered name or a hook without the documentation a reference page needs."""
 
 
+class RenderError(Exception):
+    """A generated page that Markdown would not render as meant."""
+
+
 def _doc(obj: object, what: str) -> str:
     own = getattr(obj, "__doc__", None)  # its own docstring: a base class's does not count
     doc = inspect.cleandoc(own) if own else ""
@@ -34,21 +39,73 @@ def _doc(obj: object, what: str) -> str:
     return doc
 
 
+_ROLE = re.compile(r":(?:class|meth|func|data|attr|mod|exc|obj|const|ref):`(~?)([^`]+)`")
+
+
+def _inline(text: str) -> str:
+    """reStructuredText inline markup as Markdown: ``literal`` and Sphinx roles become code."""
+
+    def role(match: re.Match[str]) -> str:
+        target = match.group(2)
+        return f"`{target.rsplit('.', 1)[-1] if match.group(1) else target}`"
+
+    return _ROLE.sub(role, text).replace("``", "`")
+
+
 def _as_markdown(doc: str) -> str:
-    """Docstring text as Markdown: ``Example::`` blocks become Python code blocks."""
-    out, in_example = [], False
+    """Docstring text as Markdown. ``Example::`` and any paragraph ending in ``::`` introduce
+    an indented literal block, which becomes a fenced Python block; inline markup outside
+    those blocks becomes Markdown code spans, and the blocks are kept as written."""
+    out: list[str] = []
+    in_block = False
     for line in doc.splitlines():
+        if in_block:
+            if not line.strip():
+                out.append("")
+                continue
+            if line.startswith("    "):
+                out.append(line[4:])
+                continue
+            while out and not out[-1]:
+                out.pop()
+            out += ["```", ""]
+            in_block = False
         if line.strip() == "Example::":
             out += ["**Example**", "", "```py"]
-            in_example = True
-            continue
-        if in_example and line and not line.startswith("    "):
-            out += ["```", ""]
-            in_example = False
-        out.append(line[4:] if in_example else line)
-    if in_example:
+            in_block = True
+        elif line.rstrip().endswith("::"):
+            text = line.rstrip()[:-2].rstrip()
+            out += [_inline(text) + ":" if text else "", "", "```py"]
+            in_block = True
+        else:
+            out.append(_inline(line))
+    if in_block:
+        while out and not out[-1]:
+            out.pop()
         out.append("```")
-    return "\n".join(out).replace("``", "`")
+    text = "\n".join(out)
+    return re.sub(r"```py\n\n+", "```py\n", text)
+
+
+class _Annotation(str):
+    """An annotation kept as text (``from __future__ import annotations``), shown unquoted."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _signature(obj: object) -> str:
+    try:
+        signature = inspect.signature(obj)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "(...)"
+
+    def plain(annotation: object) -> object:
+        return _Annotation(annotation) if isinstance(annotation, str) else annotation
+
+    parameters = [p.replace(annotation=plain(p.annotation)) for p in signature.parameters.values()]
+    returned = inspect.Signature.empty if isinstance(obj, type) else plain(signature.return_annotation)
+    return str(signature.replace(parameters=parameters, return_annotation=returned))
 
 
 def kind_page(kind: str) -> str:
@@ -67,10 +124,7 @@ def kind_page(kind: str) -> str:
             raise UndocumentedError(
                 f"{kind} {entry.name} ({entry.distribution}) has no example in its docstring"
             )
-        try:
-            signature = str(inspect.signature(obj))
-        except (TypeError, ValueError):
-            signature = "(...)"
+        signature = _signature(obj)
         lines += [
             f"## {entry.name}",
             "",
@@ -92,7 +146,7 @@ def hooks_page() -> str:
         lines += [
             f"## {name}",
             "",
-            f"`{name}{inspect.signature(function)}`",
+            f"`{name}{_signature(function)}`",
             "",
             _as_markdown(_doc(function, f"hook {name}")),
             "",
@@ -100,9 +154,29 @@ def hooks_page() -> str:
     return "\n".join(lines)
 
 
+def check_rendering(filename: str, text: str) -> None:
+    """Refuse a page whose code fences do not pair up, or whose prose keeps reStructuredText
+    markup (a double backtick, a Sphinx role) that Markdown would show as it is."""
+    in_fence = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("```"):
+            if in_fence and line.strip() != "```":
+                raise RenderError(f"{filename}:{number}: a code block opens inside another: {line!r}")
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            continue
+        if "``" in line or _ROLE.search(line):
+            raise RenderError(f"{filename}:{number}: reStructuredText markup left in the text: {line!r}")
+    if in_fence:
+        raise RenderError(f"{filename}: a code block is never closed")
+
+
 def pages() -> dict[str, str]:
     generated = {KINDS[kind][0]: kind_page(kind) for kind in KINDS}
     generated["hooks.md"] = hooks_page()
+    for filename, text in generated.items():
+        check_rendering(filename, text)
     return generated
 
 
