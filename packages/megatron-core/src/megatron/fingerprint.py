@@ -33,15 +33,11 @@ hyperparameter arrays and dicts read-only for that reason (:mod:`megatron.layers
 
 from __future__ import annotations
 
-import dis
 import enum
 import functools
-import hashlib
-import importlib.util
 import operator
 import os
 import sys
-import sysconfig
 import types
 import uuid
 import weakref
@@ -53,6 +49,8 @@ import numpy as np
 from megatron.layers.frozen import FrozenDict
 
 if TYPE_CHECKING:
+    import dis
+
     from megatron.pipeline import Pipeline
 
 Probe = tuple[Callable[[Any], Any], Any, Any]
@@ -61,7 +59,7 @@ Probe = tuple[Callable[[Any], Any], Any, Any]
 BUDGET = 1_000
 """How many values the attributes of one object may hold before it is known by identity."""
 
-_BYTECODE = importlib.util.MAGIC_NUMBER  # bytecode means something else in another Python
+_BYTECODE = sys.implementation.cache_tag.encode()  # bytecode means something else in another Python
 _PYTHON = "python-" + ".".join(map(str, sys.version_info[:3]))
 _SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
 _VALUE_TYPES = frozenset(
@@ -194,6 +192,8 @@ class _Walk:
         limit: int | None = None,
         strict: bool = False,
     ) -> None:
+        import hashlib  # here, not at import: ``import megatron`` stays light
+
         self.hash = hashlib.sha256()
         self.probes = probes
         self.portable = portable
@@ -533,6 +533,8 @@ def _global_names(code: types.CodeType) -> tuple[str, ...]:
     """The module-level names a function's code (and the code nested in it) reads."""
     names = _global_names_of.get(code)
     if names is None:
+        import dis
+
         found = dict.fromkeys(
             instruction.argval
             for instruction in dis.get_instructions(code)
@@ -580,6 +582,8 @@ def _own_state(code: types.CodeType) -> frozenset[str]:
     computes: it counts by name only, or nothing it keeps would ever be served from the cache."""
     names = _own_state_of.get(code)
     if names is None:
+        import dis
+
         instructions = list(dis.get_instructions(code))
         found: set[str] = set()
         for i, instruction in enumerate(instructions):
@@ -611,6 +615,8 @@ def _subscript_target(instructions: list[dis.Instruction], at: int) -> str | Non
     """The name loaded as the container of a subscript whose key is on top of the stack at
     instruction ``at``: walking back over the key's instructions (whose stack effects add up
     to one item), the instruction before them. None where that is not a plain name."""
+    import dis
+
     net = 0
     for j in range(at - 1, 0, -1):
         instruction = instructions[j]
@@ -679,6 +685,7 @@ def _library_roots() -> tuple[tuple[str, bool], ...]:
     """Folders of installed code: site-packages first (inside the standard library's folder in
     some layouts), then the standard library; each with whether it is the standard library."""
     import site
+    import sysconfig
 
     paths = sysconfig.get_paths()
     sites = {paths.get("purelib"), paths.get("platlib")}
