@@ -1,14 +1,67 @@
 """Shared fixtures: fake installed distributions (``megatron_plugins`` comes from
-megatron-core's own pytest plugin)."""
+megatron-core's own pytest plugin); and the rule for optional dependencies.
+
+Every package's tests run in its own environment (``tox -e core``, ``sklearn``, ``keras``,
+``sql``) as well as all together. A test that needs an optional library says so with
+``pytest.importorskip(MODULE, reason="needs MODULE ...")`` (in a conftest.py for a whole
+folder), so it is skipped, with that reason, where the library is absent. A skip for a module
+that *is* importable means a test did not run where it should: the run fails.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+_MISSING_MODULE = re.compile(r"(?:^|Skipped: )needs ([A-Za-z_][\w.]*)|could not import '([\w.]+)'")
+_wrong_skips: list[str] = []
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _check_skip(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if not report.skipped or not isinstance(report.longrepr, tuple):
+        return
+    reason = str(report.longrepr[2])
+    match = _MISSING_MODULE.search(reason)
+    if match is None:
+        return
+    module = match.group(1) or match.group(2)
+    if _importable(module):
+        _wrong_skips.append(
+            f"{report.nodeid or report.longrepr[0]}: skipped ({reason}) but {module} is installed"
+        )
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _check_skip(report)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _check_skip(report)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _wrong_skips:
+        terminalreporter.section("skipped for a missing module that is installed", red=True)
+        for line in _wrong_skips:
+            terminalreporter.line(line, red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _wrong_skips and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -34,7 +34,15 @@ def test_outputs_from_a_table_are_its_columns():
     assert dict(outputs.items()).keys() == {"a", "b", "c"}
     assert "b" in outputs and "d" not in outputs
     assert repr(outputs) == "Outputs({'a': float64(4,), 'b': float64(4,), 'c': float64(4,)})"
-    assert outputs.to_frame()["a"].tolist() == [0.0, 3.0, 6.0, 9.0]
     assert Outputs.from_table(["a", "b", "c"], table).index.tolist() == [0, 1, 2, 3]
     with pytest.raises(UnknownOutputError):
         outputs["d"]
+
+
+def test_outputs_become_a_dataframe_one_column_per_element():
+    pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
+    table = np.arange(12.0).reshape(4, 3)
+    frame = Outputs.from_table(["a", "b", "c"], table, [10, 11, 12, 13]).to_frame()
+    assert frame["a"].tolist() == [0.0, 3.0, 6.0, 9.0] and frame.index.tolist() == [10, 11, 12, 13]
+    wide = Outputs(["m"], [np.arange(8.0).reshape(2, 2, 2)]).to_frame()
+    assert list(wide.columns) == ["m[0, 0]", "m[0, 1]", "m[1, 0]", "m[1, 1]"]

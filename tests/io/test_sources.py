@@ -1,7 +1,6 @@
 """Data in: DataFrames, CSV files and arrays, whole or in batches, and inputs from schemas."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import megatron
@@ -10,6 +9,8 @@ from megatron.errors import DataError, MissingInputError, SourceError
 from megatron.io import Batch
 from megatron.nodes import Input
 from megatron.testing import SourceCase, source_checks
+
+pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
 
 
 @pytest.fixture

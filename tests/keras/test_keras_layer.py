@@ -21,6 +21,8 @@ def load_example():
 
 
 def test_seed_tutorial_end_to_end(tmp_path, monkeypatch):
+    # the tutorial stores its outputs in SQLite
+    pytest.importorskip("megatron_sql", reason="needs megatron_sql: pip install -e packages/megatron-sql")
     monkeypatch.chdir(tmp_path)
     example = load_example()
     result = example.main()
@@ -126,7 +128,10 @@ def test_eager_mode_and_progress_switch(capsys):
 
 
 def test_digits_images_through_image_layers_and_a_cnn_reach_90_percent():
-    from sklearn.datasets import load_digits
+    datasets = pytest.importorskip(
+        "sklearn.datasets", reason="needs sklearn: pip install -e packages/megatron-sklearn"
+    )
+    load_digits = datasets.load_digits
 
     keras.utils.set_random_seed(4)
     digits = load_digits()

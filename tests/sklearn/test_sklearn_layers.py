@@ -18,6 +18,9 @@ from megatron_sklearn import PipelineEstimator, Sklearn
 
 
 def test_breast_cancer_end_to_end_from_a_dataframe():
+    pytest.importorskip(
+        "pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'"
+    )  # load_breast_cancer(as_frame=True)
     dataset = load_breast_cancer(as_frame=True)
     frame = dataset.frame.rename(columns=lambda c: c.replace(" ", "_"))
     rng = np.random.default_rng(0)

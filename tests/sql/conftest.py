@@ -11,6 +11,9 @@ import os
 import uuid
 
 import pytest
+
+pytest.importorskip("megatron_sql", reason="needs megatron_sql: pip install -e packages/megatron-sql")
+
 import sqlalchemy as sa
 
 

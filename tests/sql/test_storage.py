@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,7 +137,10 @@ def _writer(url: str, keys: list[int], value: int) -> None:
         storage.write(chunk, {"writer": np.full(len(chunk), value), "copy": np.full(len(chunk), value * 10)})
 
 
-def test_four_processes_writing_disjoint_and_overlapping_keys(database_url):
+def test_four_processes_writing_disjoint_and_overlapping_keys(database_url, monkeypatch):
+    # spawned children unpickle _writer from this module: they need the repository on sys.path,
+    # which ``python -m pytest`` gives and the ``pytest`` command does not
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
     ranges = [list(range(0, 400)), list(range(200, 600)), list(range(600, 800)), list(range(100, 700))]
     context = multiprocessing.get_context("spawn")
     processes = [

@@ -4,15 +4,19 @@ import subprocess
 import sys
 
 import numpy as np
-import pydot
 import pytest
 
 import megatron
 from megatron.demo import build_pipeline, make_data
 
+pydot = pytest.importorskip("pydot", reason="needs pydot: pip install -e 'packages/megatron-core[viz]'")
+
 
 @pytest.fixture
 def tutorial():
+    pytest.importorskip(
+        "megatron_keras", reason="needs megatron_keras: pip install -e packages/megatron-keras"
+    )  # the tutorial's model is a Keras CNN
     pipeline = build_pipeline(storage=None)
     pipeline.fit(make_data(50), progress=False)
     return pipeline
@@ -80,10 +84,17 @@ def test_cli_summary_plot_and_audit_on_a_saved_pipeline(saved, tmp_path, graphvi
 
 
 def test_cli_help_and_demo(tmp_path):
+    pytest.importorskip(
+        "megatron_keras", reason="needs megatron_keras: pip install -e packages/megatron-keras"
+    )
+    pytest.importorskip("megatron_sql", reason="needs megatron_sql: pip install -e packages/megatron-sql")
     for command in ("plugins", "summary", "plot", "audit", "demo"):
         result = run(command, "--help")
         assert result.returncode == 0 and "usage: megatron" in result.stdout
     demo = run("demo", cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert "outputs[0].shape     (1000, 2)" in demo.stdout
+    assert str(tmp_path / "megatron.db") in demo.stdout  # says where the outputs went
+    assert "held-out" in demo.stdout and "synthetic" in demo.stdout  # and what the accuracy measures
+    assert "oneDNN" not in demo.stderr and "absl" not in demo.stderr  # TensorFlow's start-up lines
     assert (tmp_path / "pipelines" / "getting_started-0.1.megatron").exists()

@@ -1,0 +1,26 @@
+"""Check that a tox environment holds exactly the optional packages it is meant to:
+``python .ci/only.py sklearn`` passes where megatron-sklearn and scikit-learn are installed and
+none of pandas, TensorFlow, Keras, SQLAlchemy, pydot or the other plugins is. Each package's
+environment thereby proves that its tests pass with what a user of that package installs."""
+
+import importlib.util
+import sys
+
+OPTIONAL = {
+    "core": [],
+    "sklearn": ["megatron_sklearn", "sklearn", "skops"],
+    "keras": ["megatron_keras", "keras", "tensorflow"],
+    "sql": ["megatron_sql", "sqlalchemy", "psycopg"],
+}
+NEVER_ALONE = ["pandas", "pydot", "tqdm", "IPython"]  # extras of the core, in 'all' only
+
+environment = sys.argv[1]
+wanted = set(OPTIONAL[environment])
+every = {module for modules in OPTIONAL.values() for module in modules} | set(NEVER_ALONE)
+present = {module for module in every if importlib.util.find_spec(module) is not None}
+if present != wanted:
+    sys.exit(
+        f"tox -e {environment}: expected the optional packages {sorted(wanted)}, found {sorted(present)} "
+        f"(missing {sorted(wanted - present)}, unexpected {sorted(present - wanted)})"
+    )
+print(f"tox -e {environment}: optional packages {sorted(present) or 'none'}, as expected")
