@@ -134,7 +134,9 @@ def test_builtins_and_the_good_plugin_work_next_to_broken_ones(neighbourhood):
 def test_a_name_of_a_dropped_plugin_says_why_it_is_missing(neighbourhood):
     with pytest.warns(PluginLoadWarning):
         get_plugin_manager().load()
-    with pytest.raises(UnknownNameError, match=r"'raising' \(megatron-raising 0.1\) registers it, but failed"):
+    with pytest.raises(
+        UnknownNameError, match=r"'raising' \(megatron-raising 0.1\) registers it, but failed"
+    ):
         megatron.layers.HalfDone
 
 
@@ -227,7 +229,9 @@ def test_register_refuses_what_cannot_be_a_name_or_a_target(megatron_plugins, na
         def register_layers(self, register):
             register(name, target)
 
-    with pytest.raises(PluginError, match=f"cannot be registered: .*{error.replace('(', '.').replace(')', '.')}"):
+    with pytest.raises(
+        PluginError, match=f"cannot be registered: .*{error.replace('(', '.').replace(')', '.')}"
+    ):
         megatron_plugins(Careless(), "careless")
     assert "Fine" not in get_registry().names("layer")
 
@@ -288,9 +292,13 @@ def test_an_adapter_must_return_a_layer_or_storage(megatron_plugins):
             return {} if obj == "dict://" else None
 
     megatron_plugins(Wrong(), "wrong")
-    with pytest.raises(PluginError, match=r"returned a builtins.str from adapt_layer; expected a megatron Layer"):
+    with pytest.raises(
+        PluginError, match=r"returned a builtins.str from adapt_layer; expected a megatron Layer"
+    ):
         megatron.layers.as_layer(object())
-    with pytest.raises(PluginError, match=r"returned a builtins.dict from adapt_storage; expected a megatron Storage"):
+    with pytest.raises(
+        PluginError, match=r"returned a builtins.dict from adapt_storage; expected a megatron Storage"
+    ):
         megatron.io.open_storage("dict://", "p", None)
 
 
@@ -335,9 +343,7 @@ def test_builtins_work_from_a_source_tree_that_is_not_installed(tmp_path):
         env={"PYTHONPATH": f"{source}{os.pathsep}{libraries}", "PATH": os.environ.get("PATH", "")},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        "[2.0, 2.0] plugin 'core' (megatron-core (not installed))"
-    )
+    assert result.stdout.strip() == ("[2.0, 2.0] plugin 'core' (megatron-core (not installed))")
 
 
 def test_disabling_core_still_works_and_says_why_names_are_missing(monkeypatch, megatron_plugins):
@@ -348,7 +354,9 @@ def test_disabling_core_still_works_and_says_why_names_are_missing(monkeypatch, 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # naming an installed plugin is no cause for a warning
         assert "core" not in {p.name for p in get_plugin_manager().plugins}
-    with pytest.raises(UnknownNameError, match=r"plugin 'core' \(megatron-core .*\) is installed and mentions "):
+    with pytest.raises(
+        UnknownNameError, match=r"plugin 'core' \(megatron-core .*\) is installed and mentions "
+    ):
         megatron.layers.Whiten
 
 
@@ -364,7 +372,9 @@ def register_layers(register):
 
 @pytest.fixture
 def triple(megatron_distribution):
-    return megatron_distribution("megatron-triple", "triple_plugin", {"triple_module": TRIPLE}, version="1.2.3")
+    return megatron_distribution(
+        "megatron-triple", "triple_plugin", {"triple_module": TRIPLE}, version="1.2.3"
+    )
 
 
 @pytest.mark.parametrize("selector", ["triple_plugin", "megatron-triple", "Megatron_Triple"])
@@ -391,7 +401,9 @@ def test_names_that_match_no_installed_plugin_are_warned_about(triple, monkeypat
 
     monkeypatch.setenv(variable, "triple_plugn, ")
     reset_plugin_manager()
-    with pytest.warns(PluginLoadWarning, match=rf"{variable} names 'triple_plugn'.*Did you mean 'triple_plugin'"):
+    with pytest.warns(
+        PluginLoadWarning, match=rf"{variable} names 'triple_plugn'.*Did you mean 'triple_plugin'"
+    ):
         get_registry()
 
 
@@ -416,7 +428,10 @@ def test_a_name_of_a_plugin_left_out_says_so(triple, monkeypatch):
         r"not loaded: MEGATRON_PLUGINS=core does not name it",
     ):
         megatron.layers.Triple
-    with pytest.raises(UnknownNameError, match=r"Installed but not loaded: plugin 'triple_plugin'"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"Installed but not loaded: .*plugin 'triple_plugin' \(megatron-triple 1.2.3\) \(MEGATRON_PLUGINS=core",
+    ):
         megatron.layers.Quadruple
 
 
@@ -430,6 +445,8 @@ def test_megatron_plugins_lists_the_plugins_left_out(triple, monkeypatch):
 def test_a_second_plugin_of_the_same_name_is_refused_naming_both(megatron_distribution):
     megatron_distribution("megatron-first", "same", {"first_plugin": TRIPLE})
     megatron_distribution("megatron-second", "same", {"second_plugin": TRIPLE})
-    with pytest.warns(PluginLoadWarning, match=r"the plugin name 'same' is taken by plugin 'same' \(megatron-"):
+    with pytest.warns(
+        PluginLoadWarning, match=r"the plugin name 'same' is taken by plugin 'same' \(megatron-"
+    ):
         get_registry()
     assert "Triple" in get_registry().names("layer")  # from the first one found

@@ -27,7 +27,7 @@ import numpy as np
 from megatron.errors import PersistenceError
 from megatron.persistence.limits import Limits, size
 
-FORMAT = 1
+FORMAT = 2
 """The newest file format this version writes and reads."""
 DESCRIPTION = "pipeline.json"
 EXTENSION = ".megatron"

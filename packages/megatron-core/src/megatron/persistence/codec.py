@@ -1,15 +1,16 @@
 """Values in the pipeline description: JSON, with tagged forms for what JSON lacks.
 
 Arrays go to ``.npy`` members; functions are stored by reference (name, line and a digest of
-what they compute: :mod:`megatron.persistence.functions`) and come back only from the caller's
-``custom_objects`` (or numpy); objects that a plugin serializer claims (estimators, models)
-become that plugin's artifacts. Anything else is refused at save time.
+what they compute: :mod:`megatron.persistence.functions`, with the distribution that ships
+them) and come back only from the caller's ``custom_objects`` (or numpy); objects that a plugin
+serializer claims (estimators, models) become that plugin's artifacts, recorded with the plugin
+(:mod:`megatron.persistence.providers`). Anything else is refused at save time.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from megatron.persistence.functions import (
     needed_functions,
     resolve_function,
 )
+from megatron.persistence.providers import function_distribution
 
 __all__ = ["Decoder", "Encoder", "bind_functions", "function_name", "needed_functions", "resolve_function"]
 
@@ -30,9 +32,15 @@ __all__ = ["Decoder", "Encoder", "bind_functions", "function_name", "needed_func
 class Encoder:
     """Turns layer configurations and states into JSON values, writing arrays and artifacts."""
 
-    def __init__(self, archive: ArchiveWriter, serializers: list[Any]) -> None:
+    def __init__(
+        self,
+        archive: ArchiveWriter,
+        serializers: list[Any],
+        plugin_of: Callable[[Any], dict[str, str] | None] = lambda serializer: None,
+    ) -> None:
         self.archive = archive
         self.serializers = serializers
+        self.plugin_of = plugin_of  # the plugin that registered a serializer, as the file records it
         self._artifacts = 0
 
     def encode(self, value: Any, where: str) -> Any:
@@ -57,9 +65,10 @@ class Encoder:
             if serializer.claims(value):
                 self._artifacts += 1
                 prefix = f"artifacts/{self._artifacts}"
-                return {"__artifact__": serializer.name, "meta": serializer.save(value, self.archive, prefix)}
+                meta = serializer.save(value, self.archive, prefix)
+                return {"__artifact__": serializer.name, "meta": meta, "plugin": self.plugin_of(serializer)}
         if callable(value):
-            return {"__function__": function_record(value)}
+            return {"__function__": function_record(value), "distribution": function_distribution(value)}
         raise PersistenceError(
             f"Cannot save {where}: a {type(value).__module__}.{type(value).__qualname__} is not data, and no "
             "installed plugin serializes it"
@@ -72,7 +81,7 @@ class Decoder:
     def __init__(
         self,
         archive: ArchiveReader,
-        serializers: Mapping[str, Any],
+        serializers: Mapping[str, Any] | Callable[[dict[str, Any]], Any],
         custom_objects: Mapping[str, Any],
         options: Mapping[str, Any],
     ) -> None:
@@ -99,7 +108,10 @@ class Decoder:
         if "__function__" in value:
             return resolve_function(value["__function__"], self.custom_objects)
         if "__artifact__" in value:
-            serializer = self.serializers.get(value["__artifact__"])
+            if callable(self.serializers):  # chooses by the recorded plugin as well as the name
+                serializer = self.serializers(value)
+            else:
+                serializer = self.serializers.get(value["__artifact__"])
             if serializer is None:
                 raise PersistenceError(
                     f"{str(self.archive.path)!r} holds a {value['__artifact__']!r} artifact, and no installed "

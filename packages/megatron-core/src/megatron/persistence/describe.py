@@ -165,12 +165,13 @@ class _Reader:
 
         if entry.class_name.startswith(CUSTOM) or _has_code_or_artifacts(entry.config):
             return None
-        registry = get_registry()
-        if entry.class_name not in registry.names("layer"):
+        if entry.plugin is not None and entry.plugin.distribution != CORE:
             return None
-        registered = registry.entry("layer", entry.class_name)
-        if registered.distribution != CORE:
+        # megatron-core's own class of that name, even where another plugin registers it too
+        core = [c for c in get_registry().candidates("layer", entry.class_name) if c.distribution == CORE]
+        if len(core) != 1:
             return None
+        (registered,) = core
         try:
             cls = registered.resolve()
             config = self.decode(entry.config)

@@ -3,6 +3,7 @@ auditing what a file would need."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +18,16 @@ from megatron.persistence.archive import DESCRIPTION, FORMAT, ArchiveReader, Arc
 from megatron.persistence.codec import Decoder, Encoder, function_name, needed_functions
 from megatron.persistence.filenames import file_name
 from megatron.persistence.limits import Limits, size
+from megatron.persistence.providers import (
+    ProviderChangedWarning,
+    Recorded,
+    check_functions,
+    choose,
+    record_entry,
+    recorded_functions,
+)
 from megatron.plugins import get_registry
+from megatron.plugins.registry import Entry
 
 if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
@@ -27,19 +37,43 @@ CUSTOM = "custom:"
 __all__ = ["audit", "file_name", "load_pipeline", "save_pipeline"]
 
 
-def _serializers() -> list[Any]:
-    registry = get_registry()
-    found = []
-    for entry in registry.entries("serializer"):
-        serializer = entry.resolve()
-        found.append(serializer() if isinstance(serializer, type) else serializer)
-    return found
+def _serializer(entry: Entry) -> Any:
+    serializer = entry.resolve()
+    return serializer() if isinstance(serializer, type) else serializer
 
 
-def _class_name(kind: str, obj: Any) -> str:
-    """The registered name of ``obj``'s class, or ``custom:module:qualname``."""
+def _serializers() -> list[tuple[Any, Entry]]:
+    """Each registered serializer (one per name), with the entry that registered it."""
+    return [(_serializer(entry), entry) for entry in get_registry().entries("serializer")]
+
+
+def _reader(where: str) -> Any:
+    """The serializer that reads an encoded artifact: by its name and, from format 2 on, the
+    plugin that wrote it (so two plugins registering one name are told apart)."""
+    cache: dict[tuple[str, Recorded | None], Any] = {}
+
+    def read(value: dict[str, Any]) -> Any:
+        name = value["__artifact__"]
+        plugin = value.get("plugin")
+        recorded = (
+            None if plugin is None else Recorded(plugin["name"], plugin["distribution"], plugin["version"])
+        )
+        if (name, recorded) not in cache:
+            candidates = get_registry().candidates("serializer", name)
+            entry = choose("serializer", name, recorded, candidates, where)
+            cache[name, recorded] = None if entry is None else _serializer(entry)
+        return cache[name, recorded]
+
+    return read
+
+
+def _class_name(kind: str, obj: Any) -> tuple[str, dict[str, str] | None]:
+    """The registered name of ``obj``'s class with the plugin that registered it, or
+    ``custom:module:qualname`` and ``None``."""
     entry = get_registry().find(kind, type(obj))  # type: ignore[arg-type]
-    return entry.name if entry is not None else CUSTOM + function_name(type(obj))
+    if entry is None:
+        return CUSTOM + function_name(type(obj)), None
+    return entry.name, record_entry(entry)
 
 
 def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
@@ -52,7 +86,13 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
     except OSError as exc:
         raise PersistenceError(f"Cannot create the folder {str(folder)!r} to save into: {exc}") from exc
     archive = ArchiveWriter()
-    encoder = Encoder(archive, _serializers())
+    serializers = _serializers()
+    registered_by = {id(serializer): entry for serializer, entry in serializers}
+    encoder = Encoder(
+        archive,
+        [s for s, _ in serializers],
+        lambda serializer: record_entry(registered_by.get(id(serializer))),
+    )
     layer_ids: dict[int, int] = {}
     layers, calls = [], []
     for op in pipeline._ops:
@@ -67,9 +107,11 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
                     "fitted": layer.fitted,  # type: ignore[attr-defined]
                     "token": layer.state_token,  # type: ignore[attr-defined]
                 }
+            class_name, plugin = _class_name("layer", layer)
             layers.append(
                 {
-                    "class": _class_name("layer", layer),
+                    "class": class_name,
+                    "plugin": plugin,
                     "name": layer.name,
                     "config": encoder.encode(layer.get_config(), f"the hyperparameters of {where}"),
                     "state": state,
@@ -101,12 +143,14 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
         "outputs": list(pipeline.output_names),
         "metrics": [
             {
-                "class": _class_name("metric", m.metric),
+                "class": class_name,
+                "plugin": plugin,
                 "name": m.name,
                 "inputs": [n.name for n in m.inputs],
                 "config": encoder.encode(m.metric.get_config(), f"metric {m.name!r}"),
             }
             for m in pipeline.metrics
+            for class_name, plugin in [_class_name("metric", m.metric)]
         ],
     }
     path = folder / file_name(pipeline.name, pipeline.version)
@@ -114,7 +158,11 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
     return path
 
 
-def _resolve_class(kind: str, name: str, custom_objects: Mapping[str, Any], where: str) -> type:
+def _resolve_class(
+    kind: str, name: str, plugin: schema.PluginEntry | None, custom_objects: Mapping[str, Any], where: str
+) -> type:
+    """The class a description names: a registered one (by the plugin the file records, when
+    several register the name), or one of ``custom_objects``."""
     if name.startswith(CUSTOM):
         qualname = name[len(CUSTOM) :].partition(":")[2]
         short = qualname.rsplit(".", 1)[-1]
@@ -125,12 +173,19 @@ def _resolve_class(kind: str, name: str, custom_objects: Mapping[str, Any], wher
             f"{where} needs the {kind} class {qualname!r}, which is not a registered {kind}: pass it as "
             f"load_pipeline(..., custom_objects={{{short!r}: {short}}})"
         )
-    registry = get_registry()
-    if name not in registry.names(kind):  # type: ignore[arg-type]
+    recorded = _recorded(plugin)
+    candidates = get_registry().candidates(kind, name)  # type: ignore[arg-type]
+    unresolved = not candidates or (recorded is None and len(candidates) > 1)
+    if unresolved and name in custom_objects:  # the caller says which class the name means
+        return custom_objects[name]  # type: ignore[no-any-return]
+    entry = choose(kind, name, recorded, candidates, where)  # type: ignore[arg-type]
+    if entry is None:
+        saved = f" (the file was saved with {recorded})" if recorded is not None else ""
         raise PersistenceError(
-            f"{where} names the {kind} {name!r}, which no installed plugin registers: it is refused"
+            f"{where} names the {kind} {name!r}, which no installed plugin registers{saved}: it is refused; "
+            f"install the plugin, or pass the class as load_pipeline(..., custom_objects={{{name!r}: ...}})"
         )
-    return registry.get(kind, name)  # type: ignore[arg-type]
+    return entry.resolve()  # type: ignore[no-any-return]
 
 
 @contextmanager
@@ -180,11 +235,11 @@ def load_pipeline(
         at = archive.member(DESCRIPTION)
         # Everything the file needs is resolved before anything is built.
         layer_classes = [
-            _resolve_class("layer", entry.class_name, custom, f"{at}: layers[{i}]")
+            _resolve_class("layer", entry.class_name, entry.plugin, custom, f"{at}: layers[{i}]")
             for i, entry in enumerate(description.layers)
         ]
         metric_classes = [
-            _resolve_class("metric", m.class_name, custom, f"{at}: metrics[{i}]")
+            _resolve_class("metric", m.class_name, m.plugin, custom, f"{at}: metrics[{i}]")
             for i, m in enumerate(description.metrics)
         ]
         for i, cls in enumerate(layer_classes):
@@ -196,10 +251,11 @@ def load_pipeline(
         from megatron.persistence.codec import bind_functions
 
         # one key per recorded function, each computing what was recorded
-        bind_functions(needed_functions(_encoded_values(description)), custom)
-        serializers = {s.name: s for s in _serializers()}
+        values = _encoded_values(description)
+        bound = bind_functions(needed_functions(values), custom)
+        check_functions(recorded_functions(values), bound, at)
         decoder = Decoder(
-            archive, serializers, custom, {"trusted": list(trusted or []), "custom_objects": custom}
+            archive, _reader(at), custom, {"trusted": list(trusted or []), "custom_objects": custom}
         )
 
         nodes: dict[str, Node] = {}
@@ -309,20 +365,21 @@ def audit_report(path: str | Path, limits: Limits | Mapping[str, int] | None = N
 
 
 def _audit_description(archive: ArchiveReader, description: schema.Description, report: AuditReport) -> None:
-    registry = get_registry()
     for kind, entries in (("layer", description.layers), ("metric", description.metrics)):
         for entry in entries:
             name = entry.class_name
             if name.startswith(CUSTOM):
                 report.add(f"{kind} class {name[len(CUSTOM) :]} (from custom_objects)")
-            elif name in registry.names(kind):  # type: ignore[arg-type]
-                registered = registry.entry(kind, name)  # type: ignore[arg-type]
-                report.add(f"{kind} {name} (registered by {registered.distribution})")
-            else:
-                report.add(f"{kind} {name} (NOT registered by any installed plugin: refused)", refused=True)
+                continue
+            recorded = _recorded(entry.plugin)
+            line, refused = _audit_name(kind, name, recorded, archive.where)
+            report.add(line, refused)
     values = _encoded_values(description)
+    shipped = recorded_functions(values)
     for name in needed_functions(values):
-        report.add(f"function {name} (from custom_objects, or numpy)")
+        saved = shipped.get(name)
+        with_version = f"; saved with {saved['name']} {saved['version']}" if saved else ""
+        report.add(f"function {name} (from custom_objects, or numpy{with_version})")
     for name in _tagged(values, "__array__"):
         try:
             shape, dtype = array_header(archive.read(name), archive.member(name), archive.limits)
@@ -330,10 +387,16 @@ def _audit_description(archive: ArchiveReader, description: schema.Description, 
             report.refuse(f"array {name}", exc)
         else:
             report.add(f"array {name}: {dtype} {shape}")
-    serializers = {s.name: s for s in _serializers()}
+    read = _reader(archive.where)
     for meta in _artifacts(values):
         kind = meta["__artifact__"]
-        serializer = serializers.get(kind)
+        try:
+            with warnings.catch_warnings():  # the version is shown by the line of its class
+                warnings.simplefilter("ignore", ProviderChangedWarning)
+                serializer = read(meta)
+        except PersistenceError as exc:
+            report.refuse(f"artifact {kind}", exc)
+            continue
         if serializer is None:
             report.add(f"artifact {kind} (no installed plugin reads it)", refused=True)
             continue
@@ -346,6 +409,31 @@ def _audit_description(archive: ArchiveReader, description: schema.Description, 
         else:
             for line in lines:
                 report.add(str(line))
+
+
+def _recorded(plugin: schema.PluginEntry | None) -> Recorded | None:
+    return None if plugin is None else Recorded(plugin.name, plugin.distribution, plugin.version)
+
+
+def _audit_name(kind: str, name: str, recorded: Recorded | None, where: str) -> tuple[str, bool]:
+    """The audit line of a registered class the file names, and whether loading refuses it."""
+    candidates = get_registry().candidates(kind, name)  # type: ignore[arg-type]
+    saved = "" if recorded is None else f"; saved with {recorded}"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ProviderChangedWarning)
+            entry = choose(kind, name, recorded, candidates, f"{where}: {kind} {name!r}")  # type: ignore[arg-type]
+    except PersistenceError as exc:
+        return f"{kind} {name}: REFUSED: {exc}", True
+    if entry is None:
+        return f"{kind} {name} (NOT registered by any installed plugin{saved}: refused)", True
+    notes = ""
+    if recorded is not None and (not recorded.same_distribution(entry) or recorded.version != entry.version):
+        notes += f"; installed {entry.version}{saved}"
+    others = [e.distribution for e in candidates if e is not entry]
+    if others:
+        notes += f"; also registered by {', '.join(others)}"
+    return f"{kind} {name} (registered by {entry.distribution}{notes})", False
 
 
 def _encoded_values(description: schema.Description) -> list[Any]:

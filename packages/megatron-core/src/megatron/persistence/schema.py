@@ -39,11 +39,21 @@ class StateEntry:
 
 
 @dataclass(frozen=True)
+class PluginEntry:
+    """The plugin that registered a class or artifact reader when the file was saved (format 2)."""
+
+    name: str
+    distribution: str
+    version: str
+
+
+@dataclass(frozen=True)
 class LayerEntry:
     class_name: str
     name: str
     config: Encoded
     state: StateEntry | None
+    plugin: PluginEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ class MetricEntry:
     name: str
     inputs: list[str]
     config: Encoded
+    plugin: PluginEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,11 @@ def _shown(value: Any) -> str:
 class _Parser:
     def __init__(self, members: Collection[str]) -> None:
         self.members = members
+        self.format = archive.FORMAT
+
+    def recorded(self, *fields: str) -> tuple[str, ...]:
+        """``fields`` and, from format 2 on, ``plugin``: what provided a class or artifact reader."""
+        return (*fields, "plugin") if self.format >= 2 else fields
 
     # -- plain fields --------------------------------------------------------------------------
     def fields(self, value: Any, where: str, required: tuple[str, ...]) -> dict[str, Any]:
@@ -165,6 +181,7 @@ class _Parser:
                     f"the file uses file format {version}, newer than this megatron reads ({archive.FORMAT}): "
                     "upgrade megatron-core to load it",
                 )
+            self.format = version
         fields = self.fields(
             value,
             "the description",
@@ -205,8 +222,18 @@ class _Parser:
             columns=None if columns is None else self.items(columns, f"{where}.columns", self.text),
         )
 
+    def plugin(self, value: Any, where: str) -> PluginEntry | None:
+        if value is None:
+            return None
+        fields = self.fields(value, where, ("name", "distribution", "version"))
+        return PluginEntry(
+            name=self.text(fields["name"], f"{where}.name"),
+            distribution=self.text(fields["distribution"], f"{where}.distribution"),
+            version=self.text(fields["version"], f"{where}.version", empty=True),
+        )
+
     def layer(self, value: Any, where: str) -> LayerEntry:
-        fields = self.fields(value, where, ("class", "name", "config", "state"))
+        fields = self.fields(value, where, self.recorded("class", "name", "config", "state"))
         state = fields["state"]
         if state is not None:
             state_fields = self.fields(state, f"{where}.state", ("metadata", "fitted", "token"))
@@ -220,6 +247,7 @@ class _Parser:
             name=self.text(fields["name"], f"{where}.name"),
             config=self.keywords(fields["config"], f"{where}.config"),
             state=state,
+            plugin=self.plugin(fields.get("plugin"), f"{where}.plugin"),
         )
 
     def call(self, value: Any, where: str, n_layers: int) -> CallEntry:
@@ -238,12 +266,13 @@ class _Parser:
         )
 
     def metric(self, value: Any, where: str) -> MetricEntry:
-        fields = self.fields(value, where, ("class", "name", "inputs", "config"))
+        fields = self.fields(value, where, self.recorded("class", "name", "inputs", "config"))
         return MetricEntry(
             class_name=self.text(fields["class"], f"{where}.class"),
             name=self.text(fields["name"], f"{where}.name"),
             inputs=self.items(fields["inputs"], f"{where}.inputs", self.text),
             config=self.keywords(fields["config"], f"{where}.config"),
+            plugin=self.plugin(fields.get("plugin"), f"{where}.plugin"),
         )
 
     def references(
@@ -331,12 +360,22 @@ class _Parser:
         self.items(pairs, f"{where}.__dict__", pair)
 
     def _function(self, value: dict[str, Any], where: str, hashable: bool) -> None:
-        # The codec's form of a function reference: its "module:qualname".
-        self.text(self.fields(value, where, ("__function__",))["__function__"], f"{where}.__function__")
+        # The codec's form of a function reference: its "module:qualname@line#digest", and from
+        # format 2 on the distribution that ships its module (null, or left out, for your own code)
+        shipped = self.format >= 2 and isinstance(value, dict) and "distribution" in value
+        names = ("__function__", "distribution") if shipped else ("__function__",)
+        fields = self.fields(value, where, names)
+        self.text(fields["__function__"], f"{where}.__function__")
+        distribution = fields.get("distribution")
+        if distribution is not None:
+            recorded = self.fields(distribution, f"{where}.distribution", ("name", "version"))
+            self.text(recorded["name"], f"{where}.distribution.name")
+            self.text(recorded["version"], f"{where}.distribution.version", empty=True)
 
     def _artifact(self, value: dict[str, Any], where: str, hashable: bool) -> None:
-        fields = self.fields(value, where, ("__artifact__", "meta"))
+        fields = self.fields(value, where, self.recorded("__artifact__", "meta"))
         self.text(fields["__artifact__"], f"{where}.__artifact__")
+        self.plugin(fields.get("plugin"), f"{where}.plugin")
         meta = fields["meta"]
         if not isinstance(meta, dict):
             raise _Refused(f"{where}.meta", f"expected an object; got {_shown(meta)}")

@@ -131,7 +131,9 @@ class _Selection:
                 "loads. Unset it to load every installed plugin, or set MEGATRON_PLUGINS=core to "
                 "load only the built-ins without this warning."
             ]
-        known = {canonical_name(i.name) for i in installed} | {canonical_name(i.distribution) for i in installed}
+        known = {canonical_name(i.name) for i in installed} | {
+            canonical_name(i.distribution) for i in installed
+        }
         choices = sorted({i.name for i in installed} | {i.distribution for i in installed})
         listed = ", ".join(sorted(f"{i.name} ({i.distribution})" for i in installed)) or "none"
         problems = []
@@ -290,7 +292,10 @@ class PluginManager:
             disabled = _Selection.from_env("MEGATRON_DISABLE_PLUGINS")
             allowed = _Selection.from_env("MEGATRON_PLUGINS")
             candidates = [self._builtin_candidate(metadata)]
-            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            # in a fixed order (the built-ins first, then by name), whatever order sys.path lists
+            # them in: the first plugin to register a name wins when a file does not say which
+            found = metadata.entry_points(group=ENTRY_POINT_GROUP)
+            for ep in sorted(found, key=lambda ep: (ep.name, ep.dist.name if ep.dist is not None else "")):
                 if ep.name == BUILTIN and ep.value == BUILTIN_MODULE:
                     continue  # the built-in plugin, registered directly above
                 dist = ep.dist
@@ -307,7 +312,9 @@ class PluginManager:
                     self._skipped.append(SkippedPlugin(info, f"{disabled.shown()} names it", module, dist))
                     continue
                 if allowed.names is not None and info.name != BUILTIN and not allowed.matches(info):
-                    self._skipped.append(SkippedPlugin(info, f"{allowed.shown()} does not name it", module, dist))
+                    self._skipped.append(
+                        SkippedPlugin(info, f"{allowed.shown()} does not name it", module, dist)
+                    )
                     continue
                 failure = self._load_one(info, load)
                 if failure is not None:
@@ -368,7 +375,9 @@ class PluginManager:
             return PluginFailure(info, f"{_describe(failed.error)}{where}", attempted)
         self._info[info.name] = info
         self._entries[info.name] = entries
-        self._notes += [f"megatron plugin {info.name!r} from {info.distribution}: {n}" for n in self._loose(plugin)]
+        self._notes += [
+            f"megatron plugin {info.name!r} from {info.distribution}: {n}" for n in self._loose(plugin)
+        ]
         self._registry = None
         return None
 
@@ -382,11 +391,11 @@ class PluginManager:
                 if not caller.has_spec() and not impl.optionalhook:
                     close = difflib.get_close_matches(caller.name, hooks, n=1, cutoff=0.5)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
-                    raise _HookFailed(
-                        caller.name, _Invalid(f"{caller.name}() is not a megatron hook{hint}")
-                    )
+                    raise _HookFailed(caller.name, _Invalid(f"{caller.name}() is not a megatron hook{hint}"))
                 if impl.wrapper or impl.hookwrapper:
-                    raise _HookFailed(caller.name, _Invalid(f"{caller.name}() is a wrapper; megatron hooks cannot be"))
+                    raise _HookFailed(
+                        caller.name, _Invalid(f"{caller.name}() is a wrapper; megatron hooks cannot be")
+                    )
 
     def _collect(self, plugin: Any, info: PluginInfo, entries: list[Entry]) -> None:
         """Run the plugin's ``register_*`` hooks, appending what they register to ``entries``."""
@@ -524,17 +533,18 @@ class PluginManager:
         """Why ``name`` may be missing: a plugin that failed or that the environment leaves out."""
         for failure in self._failures:
             if (kind, name) in failure.attempted:
-                return (
-                    f" {failure.info} registers it, but failed to load and was dropped: {failure.error}."
-                )
+                return f" {failure.info} registers it, but failed to load and was dropped: {failure.error}."
         mentioning = [s for s in self._skipped if _mentions(s, name)]
         if mentioning:
             return "".join(
-                f" {s.info} is installed and mentions {name!r}, but is not loaded: {s.reason}." for s in mentioning
+                f" {s.info} is installed and mentions {name!r}, but is not loaded: {s.reason}."
+                for s in mentioning
             )
-        parts = [f"{s.info} ({s.reason})" for s in self._skipped] + [
-            f"{f.info} (failed: {f.error})" for f in self._failures
-        ]
+        by_reason: dict[str, list[str]] = {}
+        for skipped in self._skipped:
+            by_reason.setdefault(skipped.reason, []).append(str(skipped.info))
+        parts = [f"{', '.join(infos)} ({reason})" for reason, infos in by_reason.items()]
+        parts += [f"{f.info} (failed: {f.error})" for f in self._failures]
         return f" Installed but not loaded: {'; '.join(parts)}." if parts else ""
 
 
@@ -558,7 +568,9 @@ class _Register:
             )
         if target is None:
             raise PluginError(f"{self.hook}: register({name!r}, None): the target is missing")
-        self.entries.append(Entry(self.kind, name, target, self.info.name, self.info.distribution, self.info.version))
+        self.entries.append(
+            Entry(self.kind, name, target, self.info.name, self.info.distribution, self.info.version)
+        )
 
 
 def _mentions(skipped: SkippedPlugin, name: str) -> bool:
