@@ -74,8 +74,10 @@ def test_summary_of_a_keras_pipeline_file_imports_no_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "preds [output]" in result.stdout and "Keras(model=<keras artifact>" in result.stdout
-    assert "rgb_to_grey/0       RGBtoGrey(method='luminosity', keep_dim=True)" in result.stdout
-    assert "(48, 48, 1) ?" in result.stdout  # specs of built-in layers are inferred from the file
+    # the specs of built-in layers are inferred from the file
+    assert re.search(
+        r"rgb_to_grey\S* +RGBtoGrey\(method='luminosity', keep_dim=True\) +\(48, 48, 1\) \?", result.stdout
+    )  # specs of built-in layers are inferred from the file
 
 
 def test_version():
