@@ -38,8 +38,8 @@ OPTIONAL = (
 @pytest.fixture
 def core_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The optional packages cannot be imported, and only the core's plugin loads."""
-    for module in OPTIONAL:
-        monkeypatch.setitem(sys.modules, module, None)
+    for module in {*OPTIONAL, *(name for name in sys.modules if name.partition(".")[0] in OPTIONAL)}:
+        monkeypatch.setitem(sys.modules, module, None)  # submodules too: imported ones are cached
     monkeypatch.setenv("MEGATRON_PLUGINS", "core")
     monkeypatch.delenv("MEGATRON_DISABLE_PLUGINS", raising=False)
     reset_plugin_manager()
