@@ -63,7 +63,7 @@ def create_engine(target: Any, *, durable: bool = False) -> sa.Engine:
             raise StorageError(
                 f"Cannot open {url.render_as_string(hide_password=True)!r}: {exc}. Install the "
                 "database driver (for PostgreSQL, from a clone of the Megatron repository: "
-            'pip install -e "packages/megatron-sql[postgresql]").'
+                'pip install -e "packages/megatron-sql[postgresql]").'
             ) from None
         return _prepare_sqlite(engine, durable) if url.get_backend_name() == "sqlite" else engine
     raise StorageError(
