@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from megatron.plugins.registry import Kind
 
 
 def registry_module(
-    module_name: str, kind: Kind, namespace: dict[str, Any]
+    module_name: str, kind: Kind, namespace: dict[str, Any], exports: Mapping[str, str] | None = None
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """Make ``module_name.X`` resolve registered ``kind`` names, and ``dir()`` list them."""
+    """Make ``module_name.X`` resolve registered ``kind`` names, and ``dir()`` list them.
+
+    ``exports`` maps names of the module's own API to ``"module:attribute"`` paths imported on
+    first use (so that ``import megatron`` does not import them).
+    """
+    lazy = dict(exports or {})
 
     def __getattr__(name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        if name in lazy:
+            module, _, attribute = lazy[name].partition(":")
+            value = getattr(importlib.import_module(module), attribute)
+            namespace[name] = value
+            return value
         from megatron.plugins import get_registry
 
         return get_registry().get(kind, name)
@@ -23,6 +34,6 @@ def registry_module(
     def __dir__() -> list[str]:
         from megatron.plugins import get_registry
 
-        return sorted(set(namespace.get("__all__", ())) | set(get_registry().names(kind)))
+        return sorted(set(namespace.get("__all__", ())) | set(lazy) | set(get_registry().names(kind)))
 
     return __getattr__, __dir__

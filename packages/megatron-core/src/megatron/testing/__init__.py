@@ -13,10 +13,20 @@ A plugin's own tests describe a few cases and run every check on them::
     def test_my_layers_conform(check, case):
         check(case)
 
+``layer_checks()`` and ``metric_checks()`` include a save and reload round trip;
+``source_case(MySource, ...)`` and ``storage_case(MyStorage, url)`` point the source and
+storage suites at a class. With ``hypothesis`` installed (the ``testing`` extra),
+``layer_properties()`` runs a layer on generated batches, ``megatron.testing.batches`` holds
+the strategies for layer inputs and ``megatron.testing.strategies`` those for storage.
+
 Installing megatron-core also installs a pytest plugin (``megatron.testing.plugin``) with the
-``megatron_plugins`` fixture, which registers plugin objects for one test only.
+``megatron_plugins`` fixture, which registers plugin objects for one test only, and the
+``megatron_distribution`` fixture, which installs a plugin distribution for one test only.
 """
 
+from typing import Any
+
+from megatron.testing.cases import source_case, storage_case
 from megatron.testing.layers import LayerCase, layer_checks
 from megatron.testing.metrics import MetricCase, metric_checks
 from megatron.testing.sources import SourceCase, source_checks
@@ -28,7 +38,23 @@ __all__ = [
     "SourceCase",
     "StorageCase",
     "layer_checks",
+    "layer_properties",
     "metric_checks",
+    "source_case",
     "source_checks",
+    "storage_case",
     "storage_checks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the property checks need hypothesis, which only the 'testing' extra installs
+    if name == "layer_properties":
+        from megatron.testing.batches import layer_properties
+
+        return layer_properties
+    if name in ("batches", "strategies"):
+        import importlib
+
+        return importlib.import_module(f"megatron.testing.{name}")
+    raise AttributeError(f"module 'megatron.testing' has no attribute {name!r}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -24,6 +25,9 @@ class MetricCase:
     inputs: tuple[np.ndarray, ...] = attrs.field(converter=_tuple)
     expected: float | None = None
     name: str | None = None
+    custom_objects: Mapping[str, Any] = attrs.field(factory=dict)
+    """For ``load_pipeline`` in the save and reload check (the metric's class and functions are
+    given already)."""
 
     def __str__(self) -> str:
         return self.name or getattr(self.make, "__name__", repr(self.make))
@@ -56,6 +60,25 @@ def check_batches_merge_exactly(case: MetricCase) -> None:
     )
 
 
+def check_save_and_reload(case: MetricCase) -> None:
+    """A pipeline with the metric, saved and loaded back, evaluates to the same value: the
+    metric's parameters are ``__init__`` arguments kept as attributes of the same names."""
+    from megatron.errors import MegatronError
+    from megatron.testing.layers import objects_for_loading, save_and_reload
+
+    pipeline = case.pipeline()
+    before = pipeline.evaluate(case.feed(case.inputs))["metric"]
+    (metric,) = [m.metric for m in pipeline.metrics]
+    try:
+        loaded = save_and_reload(pipeline, objects_for_loading(metric, given=case.custom_objects))
+    except MegatronError as exc:
+        raise AssertionError(
+            f"{case}: the pipeline with the metric does not save and load back: {exc}"
+        ) from exc
+    after = loaded.evaluate(case.feed(case.inputs))["metric"]
+    np.testing.assert_allclose(after, before, rtol=1e-12, err_msg=f"{case}: after saving and loading back")
+
+
 def metric_checks() -> list[Callable[[MetricCase], None]]:
     """Every metric check, for ``pytest.mark.parametrize``."""
-    return [check_value, check_batches_merge_exactly]
+    return [check_value, check_batches_merge_exactly, check_save_and_reload]

@@ -1,4 +1,10 @@
-"""The batch-source conformance suite: what every source of batches must do."""
+"""The batch-source conformance suite: what every source of batches must do.
+
+A source is re-iterable (each ``iter()`` is one fresh pass over the same data), yields
+:class:`megatron.io.Batch` objects (input arrays by name, of one length, with distinct keys
+in ``index`` when it has one) and respects ``batch_size``: every batch but the last holds
+exactly that many rows. :func:`source_case` points the suite at a source class.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,38 @@ class SourceCase:
 
 def _pass(source: Iterable[Any]) -> list[Any]:
     return list(iter(source))
+
+
+def check_yields_batches(case: SourceCase) -> None:
+    """Each item is a ``megatron.io.Batch``: arrays by input name, all of one length, and an
+    ``index`` of that length when there is one."""
+    from megatron.io import Batch
+
+    for number, batch in enumerate(_pass(case.make())):
+        assert isinstance(batch, Batch), (
+            f"{case}: batch {number} is a {type(batch).__module__}.{type(batch).__qualname__}, not a "
+            "megatron.io.Batch (Batch(arrays, index) keeps the rows' keys)"
+        )
+        lengths = {name: len(np.asarray(column)) for name, column in batch.items()}
+        assert lengths and all(isinstance(name, str) for name in lengths), (
+            f"{case}: batch {number}: {lengths}"
+        )
+        assert len(set(lengths.values())) == 1, f"{case}: batch {number} has columns of lengths {lengths}"
+        if batch.index is not None:
+            (rows,) = set(lengths.values())
+            assert len(batch.index) == rows, (
+                f"{case}: batch {number} has {rows} rows and {len(batch.index)} keys"
+            )
+
+
+def check_length(case: SourceCase) -> None:
+    """A source that knows its number of batches (``len()``) says it right."""
+    source = case.make()
+    try:
+        expected = len(source)  # type: ignore[arg-type]
+    except TypeError:
+        return
+    assert expected == len(_pass(source)), f"{case}: len() says {expected} batches"
 
 
 def check_batches_hold_the_data(case: SourceCase) -> None:
@@ -66,4 +104,32 @@ def check_distinct_index(case: SourceCase) -> None:
 
 def source_checks() -> list[Callable[[SourceCase], None]]:
     """Every source check, for ``pytest.mark.parametrize``."""
-    return [check_batches_hold_the_data, check_batch_sizes, check_re_iterable, check_distinct_index]
+    return [
+        check_yields_batches,
+        check_batches_hold_the_data,
+        check_batch_sizes,
+        check_re_iterable,
+        check_distinct_index,
+        check_length,
+    ]
+
+
+def source_case(
+    source: Callable[..., Iterable[Any]],
+    *args: Any,
+    expected: Mapping[str, np.ndarray],
+    batch_size: int,
+    name: str | None = None,
+    **kwargs: Any,
+) -> SourceCase:
+    """A case for a source class (or function): ``source(*args, batch_size=batch_size,
+    **kwargs)``, whose batches together hold the ``expected`` columns::
+
+        CASE = source_case(NpzSource, "data.npz", expected={"x": x, "y": y}, batch_size=7)
+    """
+    return SourceCase(
+        lambda: source(*args, batch_size=batch_size, **kwargs),
+        expected,
+        batch_size,
+        name or getattr(source, "__name__", "source"),
+    )
