@@ -1,1 +1,2 @@
-"""A template Megatron plugin: one stateful layer and one metric."""
+"""A template Megatron plugin: a stateful layer, a stateless layer of several inputs, a metric
+and a batch source."""

@@ -20,8 +20,13 @@ class MaxError(Metric):
         return 0.0
 
     def update(self, state: float, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        # return a new state; never keep the batch itself (the state must stay small)
         difference = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
         return max(state, float(difference.max())) if difference.size else state
+
+    def merge(self, state: float, other: float) -> float:
+        # two states of disjoint batches -> the state of all of them
+        return max(state, other)
 
     def result(self, state: float) -> float:
         return state

@@ -60,6 +60,26 @@ def check_batches_merge_exactly(case: MetricCase) -> None:
     )
 
 
+def check_merge(case: MetricCase) -> None:
+    """A metric that defines ``merge(state, other)`` merges the states of two parts of the data
+    into the state of all of it (skipped for metrics without ``merge``)."""
+    metric = case.make()
+    merge = getattr(metric, "merge", None)
+    if merge is None:
+        return
+    n = len(case.inputs[0])
+    for cut in (0, 1, n // 2, n):
+        parts = [tuple(a[:cut] for a in case.inputs), tuple(a[cut:] for a in case.inputs)]
+        states = [metric.update(metric.initial_state(), *part) for part in parts]
+        whole = metric.update(metric.initial_state(), *case.inputs)
+        np.testing.assert_allclose(
+            metric.result(merge(*states)),
+            metric.result(whole),
+            rtol=1e-12,
+            err_msg=f"{case}: merging the states of rows [:{cut}] and [{cut}:]",
+        )
+
+
 def check_save_and_reload(case: MetricCase) -> None:
     """A pipeline with the metric, saved and loaded back, evaluates to the same value: the
     metric's parameters are ``__init__`` arguments kept as attributes of the same names."""
@@ -81,4 +101,4 @@ def check_save_and_reload(case: MetricCase) -> None:
 
 def metric_checks() -> list[Callable[[MetricCase], None]]:
     """Every metric check, for ``pytest.mark.parametrize``."""
-    return [check_value, check_batches_merge_exactly, check_save_and_reload]
+    return [check_value, check_batches_merge_exactly, check_merge, check_save_and_reload]
