@@ -45,7 +45,14 @@ def storage_case(
 
         label = cls.__name__
 
-    def reopen(storage: Any) -> Storage:
-        return make(storage.name, storage.version)
+    opened: dict[int, tuple[str, str | None]] = {}
 
-    return StorageCase(make, name=label, reopen=reopen if persistent else None)
+    def make_and_remember(name: str, version: str | None) -> Storage:
+        storage = make(name, version)
+        opened[id(storage)] = (name, version)
+        return storage
+
+    def reopen(storage: Any) -> Storage:
+        return make(*opened[id(storage)])
+
+    return StorageCase(make_and_remember, name=label, reopen=reopen if persistent else None)
