@@ -15,7 +15,13 @@ GUIDE = ROOT / "docs" / "plugins.md"
 TEMPLATE = ROOT / "examples" / "megatron-plugin-template"
 
 SECTIONS = {
-    "The plugin module": ["megatron.plugins.hookimpl", "by keyword", "module:attribute", "sys.modules", "import megatron"],
+    "The plugin module": [
+        "megatron.plugins.hookimpl",
+        "by keyword",
+        "module:attribute",
+        "sys.modules",
+        "import megatron",
+    ],
     "When a plugin fails": [
         "PluginLoadWarning",
         "dropped whole",
