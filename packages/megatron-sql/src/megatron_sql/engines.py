@@ -1,4 +1,4 @@
-"""SQLAlchemy engines from what users pass: a URL, an Engine, a Connection, a sqlite3 connection."""
+"""megatron's own SQLAlchemy engines, opened from database URLs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.pool import StaticPool
 
 from megatron.errors import StorageError
 
@@ -42,39 +41,34 @@ def _prepare_sqlite(engine: sa.Engine, durable: bool) -> sa.Engine:
     return engine
 
 
-def create_engine(target: Any, *, durable: bool = False) -> sa.Engine:
-    """An Engine for ``target``: a URL string, an Engine or Connection (used as they are), or
-    a ``sqlite3.Connection`` (the seed tutorial's way). ``durable``: see ``_prepare_sqlite``."""
-    if isinstance(target, sa.Engine):
-        return target
-    if isinstance(target, sa.Connection):
-        return target.engine
-    if isinstance(target, sqlite3.Connection):
-        engine = sa.create_engine("sqlite://", creator=lambda: target, poolclass=StaticPool)
-        return engine
-    if isinstance(target, str | sa.URL):
-        try:
-            url = sa.make_url(target)
-        except sa.exc.ArgumentError as exc:
-            raise StorageError(f"Not a database URL: {target!r} ({exc})") from None
-        try:
-            engine = sa.create_engine(url)
-        except (ImportError, sa.exc.NoSuchModuleError) as exc:
-            raise StorageError(
-                f"Cannot open {url.render_as_string(hide_password=True)!r}: {exc}. Install the "
-                "database driver (for PostgreSQL, from a clone of the Megatron repository: "
-                'pip install -e "packages/megatron-sql[postgresql]").'
-            ) from None
-        return _prepare_sqlite(engine, durable) if url.get_backend_name() == "sqlite" else engine
-    raise StorageError(
-        f"Expected a database URL, a SQLAlchemy Engine or Connection, or a sqlite3.Connection; got "
-        f"{type(target).__module__}.{type(target).__qualname__}."
-    )
+def create_engine(target: str | sa.URL, *, durable: bool = False) -> sa.Engine:
+    """megatron's own Engine for a database URL (a SQLite file in WAL mode, see
+    ``_prepare_sqlite``; ``durable`` flushes every commit). Engines and connections that
+    callers pass are used as they are: see :func:`megatron_sql.connections.open_database`."""
+    if not isinstance(target, str | sa.URL):
+        raise StorageError(
+            f"Expected a database URL, a SQLAlchemy Engine or Connection, or a sqlite3.Connection; got "
+            f"{type(target).__module__}.{type(target).__qualname__}."
+        )
+    try:
+        url = sa.make_url(target)
+    except sa.exc.ArgumentError as exc:
+        raise StorageError(f"Not a database URL: {target!r} ({exc})") from None
+    try:
+        engine = sa.create_engine(url)
+    except (ImportError, sa.exc.NoSuchModuleError) as exc:
+        raise StorageError(
+            f"Cannot open {url.render_as_string(hide_password=True)!r}: {exc}. Install the "
+            "database driver (for PostgreSQL, from a clone of the Megatron repository: "
+            'pip install -e "packages/megatron-sql[postgresql]").'
+        ) from None
+    return _prepare_sqlite(engine, durable) if url.get_backend_name() == "sqlite" else engine
 
 
 def claims(target: Any) -> bool:
-    """Whether ``target`` is something :func:`create_engine` takes (checked without importing
-    anything new, for the plugin's adapter hook)."""
+    """Whether ``target`` is something megatron-sql opens (a URL of an installed SQLAlchemy
+    dialect, an Engine, a Connection, a ``sqlite3.Connection``), checked without importing
+    anything new, for the plugin's adapter hook."""
     if isinstance(target, sqlite3.Connection | sa.Engine | sa.Connection | sa.URL):
         return True
     if isinstance(target, str) and "://" in target:

@@ -15,18 +15,18 @@ from megatron.io.frames import ColumnSelection, Groups
 from megatron.io.schema import inputs_from_batch
 from megatron.io.sources import BatchSource
 from megatron.nodes import Input
-from megatron_sql.engines import create_engine
+from megatron_sql.connections import Database, open_database
 
 _TABLE_NAME = re.compile(r"^[^\s;()]+$")
 
 
-def _statement(engine: sa.Engine, query_or_table: str | sa.Executable) -> sa.Executable:
+def _statement(db: Database, query_or_table: str | sa.Executable) -> sa.Executable:
     """A table name becomes ``SELECT *`` from the reflected table; anything else is the user's
     query as written (parameters are bound, never formatted in)."""
     if not isinstance(query_or_table, str):
         return query_or_table
     if _TABLE_NAME.match(query_or_table):
-        with engine.connect() as conn:
+        with db.transaction(write=False) as conn:
             if sa.inspect(conn).has_table(query_or_table):
                 return sa.select(sa.Table(query_or_table, sa.MetaData(), autoload_with=conn))
     return sa.text(query_or_table)
@@ -86,21 +86,24 @@ def SQLData(
 ) -> Batch:
     """The result of a query (or every row of a table) as input arrays.
 
-    ``connection`` is a SQLAlchemy URL, Engine or Connection, or a ``sqlite3.Connection``.
-    ``params`` are bound to the query's ``:name`` placeholders.
+    ``connection`` is a SQLAlchemy URL, Engine or Connection, or a ``sqlite3.Connection``;
+    on a connection with a transaction open, the query sees it (uncommitted rows included) and
+    the transaction stays open. ``params`` are bound to the query's ``:name`` placeholders.
 
     Example::
 
         data = SQLData('sqlite:///shop.db', 'SELECT * FROM orders WHERE year = :year', {'year': 2026})
     """
-    engine = create_engine(connection)
-    statement = _statement(engine, query_or_table)
+    db = open_database(connection)
     try:
-        with engine.connect() as conn:
+        statement = _statement(db, query_or_table)
+        with db.transaction(write=False) as conn:
             result = conn.execute(statement, dict(params or {}))
             columns, rows = list(result.keys()), result.fetchall()
     except sa.exc.DBAPIError as exc:
         raise SourceError(f"The query failed: {exc.orig}") from exc
+    finally:
+        db.close()
     return _batch(
         columns,
         rows,
@@ -134,8 +137,9 @@ class SQLGenerator(BatchSource):
         repeat: bool = False,
     ) -> None:
         super().__init__(batch_size, repeat)
-        self.engine = create_engine(connection)
-        self.statement = _statement(self.engine, query)
+        self._db = open_database(connection)
+        self.engine = self._db.engine
+        self.statement = _statement(self._db, query)
         self.params = dict(params or {})
         self.exclude_cols = tuple(exclude_cols)
         self.groups = groups
@@ -144,7 +148,7 @@ class SQLGenerator(BatchSource):
     def one_pass(self) -> Iterator[Batch]:
         start = 0
         try:
-            with self.engine.connect() as conn:
+            with self._db.transaction(write=False) as conn:
                 result = conn.execution_options(yield_per=self.batch_size).execute(
                     self.statement, self.params
                 )
@@ -180,14 +184,17 @@ def from_sql(
 
         inputs = from_sql(engine, 'SELECT age, income FROM customers')
     """
-    engine = create_engine(connection)
-    statement = _statement(engine, query_or_table)
     if sample_rows <= 0:
         raise DataError(f"sample_rows must be positive; got {sample_rows}")
-    with engine.connect() as conn:
-        result = conn.execution_options(yield_per=sample_rows).execute(statement, dict(params or {}))
-        columns, rows = list(result.keys()), result.fetchmany(sample_rows)
-        result.close()
+    db = open_database(connection)
+    try:
+        statement = _statement(db, query_or_table)
+        with db.transaction(write=False) as conn:
+            result = conn.execution_options(yield_per=sample_rows).execute(statement, dict(params or {}))
+            columns, rows = list(result.keys()), result.fetchmany(sample_rows)
+            result.close()
+    finally:
+        db.close()
     batch = _batch(
         columns,
         rows,

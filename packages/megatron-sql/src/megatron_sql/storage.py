@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
 from megatron.storage import Key, Storage, checked_write, lookup_keys
-from megatron_sql.engines import create_engine
+from megatron_sql.connections import open_database
 from megatron_sql.schema import KEY, OutputColumn, TableSpec, fingerprint_value, metadata_table, table_name
 from megatron_sql.statements import LOOKUP_CHUNK, KeyLookup, Rows, upsert
 
@@ -27,7 +27,10 @@ ONE_FOUND.flags.writeable = NONE_FOUND.flags.writeable = False  # shared by ever
 class SQLStorage(Storage):
     """The outputs of pipeline ``name``/``version`` in one table of a SQL database.
 
-    ``target`` is a SQLAlchemy URL, Engine or Connection, or a ``sqlite3.Connection``. A write
+    ``target`` is a SQLAlchemy URL, Engine or Connection, or a ``sqlite3.Connection``. On a
+    connection of yours, megatron never commits or rolls back a transaction it did not open:
+    its writes join your open transaction, or commit on their own where none is open (see
+    ``megatron_sql.connections``). Opened from a URL, the storage pickles as the URL. A write
     whose outputs differ from the existing table's is refused unless ``overwrite=True``, which
     replaces the table. A SQLite file opened from a URL is in WAL mode and flushes commits at
     checkpoints: a killed process loses nothing committed, a power cut may lose the last
@@ -48,22 +51,49 @@ class SQLStorage(Storage):
         overwrite: bool = False,
         durable: bool = False,
     ) -> None:
+        self._setup(target, name, version, overwrite, durable)
+        self._load()
+
+    def _setup(self, target: Any, name: str, version: str | None, overwrite: bool, durable: bool) -> None:
+        """Everything but the table's description, which is read on first use."""
         self.name = name
         self.version = version
         self.overwrite = overwrite
-        self.engine = create_engine(target, durable=durable)
-        self._owns_engine = isinstance(target, str | sa.URL)
+        self._durable = durable
+        self._db = open_database(target, durable=durable)
+        self.engine = self._db.engine
         self.table_name = table_name(name, version)
         self._metadata = sa.MetaData()
         self._registry = metadata_table(self._metadata)
         self._lock = threading.RLock()
         self._upsert: Any = None
         self._plans: dict[Any, _ReadPlan] = {}
-        self._local = threading.local()
-        self._readers: list[Any] = []
         self._spec: TableSpec | None = None
         self._table: sa.Table | None = None
-        self._load()
+        self._provisional = False
+        """Whether the description was read inside a caller's transaction, which may still
+        roll it back: it is then read again at the next operation."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._db.url is None:
+            raise StorageError(
+                f"Cannot pickle the SQL storage of pipeline {self.name!r}: it runs on {self._db.where()}, "
+                "and a live connection, or an Engine's pool and settings, cannot be sent to another "
+                "process. Pass a database URL instead (storage='sqlite:///out.db', or "
+                "SQLStorage(url, name, version, ...)): a storage opened from a URL pickles as the URL "
+                "and connects again in the new process."
+            )
+        return {
+            "url": self._db.url.render_as_string(hide_password=False),
+            "name": self.name,
+            "version": self.version,
+            "overwrite": self.overwrite,
+            "durable": self._durable,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # no connection until the first read or write
+        self._setup(state["url"], state["name"], state["version"], state["overwrite"], state["durable"])
 
     @classmethod
     def open(cls, url: str, name: str, version: str | None) -> SQLStorage:
@@ -72,13 +102,23 @@ class SQLStorage(Storage):
     # -- schema ----------------------------------------------------------------------------------
     def _load(self) -> None:
         """Read the table's description, if a process ever wrote it."""
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(self._registry.name):
-                return
-            row = conn.execute(self._registered()).first()
-        if row is not None:
-            self.table_name = row.table_name  # tables made before the current naming keep theirs
-            self._use(TableSpec.from_row(row))
+        with self._db.transaction(write=False) as conn:
+            registered = sa.inspect(conn).has_table(self._registry.name)
+            row = conn.execute(self._registered()).first() if registered else None
+        if row is None:
+            if self._spec is not None:  # made in a caller's transaction that rolled back
+                self._forget()
+            return
+        self.table_name = row.table_name  # tables made before the current naming keep theirs
+        spec = TableSpec.from_row(row)
+        if spec != self._spec:
+            self._use(spec)
+        self._provisional = self._db.joins_caller()
+
+    def _forget(self) -> None:
+        self._spec = self._table = self._upsert = None
+        self._plans = {}
+        self._provisional = False
 
     def _registered(self) -> sa.Select[Any]:
         """The description of this pipeline's table: found by the exact name and version, never
@@ -92,6 +132,7 @@ class SQLStorage(Storage):
         self._spec, self._table = spec, spec.build(self._metadata)
         self._upsert = None
         self._plans = {}
+        self._provisional = self._db.joins_caller()
 
     def _create(self, spec: TableSpec, replace: bool) -> None:
         """Create the table and its description, once, whichever process gets there first."""
@@ -108,34 +149,30 @@ class SQLStorage(Storage):
                     raise
 
     def _create_once(self, spec: TableSpec, replace: bool) -> None:
-        with self.engine.connect() as conn:
-            conn.info["megatron_write"] = True
-            with conn.begin():
-                if (
-                    conn.dialect.name == "postgresql"
-                ):  # serialise schema changes, as SQLite's BEGIN IMMEDIATE does
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SCHEMA_LOCK})
-                self._registry.create(conn, checkfirst=True)
-                existing = conn.execute(self._registered()).first()
-                if existing is not None and not replace:
-                    spec = TableSpec.from_row(existing)
-                else:
-                    if existing is not None:
-                        spec = attrs.evolve(spec, table=existing.table_name)
-                    self._check_unclaimed(conn, spec.table)
-                    table = spec.build(sa.MetaData())
-                    table.drop(conn, checkfirst=True)
-                    table.create(conn)
-                    conn.execute(sa.delete(self._registry).where(self._registry.c.table_name == spec.table))
-                    conn.execute(
-                        sa.insert(self._registry).values(
-                            table_name=spec.table,
-                            pipeline=spec.pipeline,
-                            version=spec.version,
-                            int_keys=spec.int_keys,
-                            outputs=spec.describe(),
-                        )
+        with self._db.transaction(write=True) as conn:
+            if conn.dialect.name == "postgresql":  # serialise schema changes, as BEGIN IMMEDIATE does
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": SCHEMA_LOCK})
+            self._registry.create(conn, checkfirst=True)
+            existing = conn.execute(self._registered()).first()
+            if existing is not None and not replace:
+                spec = TableSpec.from_row(existing)
+            else:
+                if existing is not None:
+                    spec = attrs.evolve(spec, table=existing.table_name)
+                self._check_unclaimed(conn, spec.table)
+                table = spec.build(sa.MetaData())
+                table.drop(conn, checkfirst=True)
+                table.create(conn)
+                conn.execute(sa.delete(self._registry).where(self._registry.c.table_name == spec.table))
+                conn.execute(
+                    sa.insert(self._registry).values(
+                        table_name=spec.table,
+                        pipeline=spec.pipeline,
+                        version=spec.version,
+                        int_keys=spec.int_keys,
+                        outputs=spec.describe(),
                     )
+                )
         self._use(spec)
 
     def _check_unclaimed(self, conn: sa.Connection, table: str) -> None:
@@ -185,33 +222,23 @@ class SQLStorage(Storage):
             assert spec is not None
             if spec.int_keys != write.int_keys:  # another process made the table meanwhile
                 write = checked_write(index, outputs, spec.int_keys)
-            rows = Rows(write.keys, fingerprint_value(fingerprint), list(zip(spec.outputs, write.arrays)))
+            keys, arrays = _in_key_order(write.keys, write.arrays)
+            rows = Rows(keys, fingerprint_value(fingerprint), list(zip(spec.outputs, arrays)))
             if self._upsert is None:
                 assert self._table is not None
                 self._upsert = upsert(self._table, self.engine.dialect)
-            with self.engine.connect() as conn:
-                conn.info["megatron_write"] = True
-                with conn.begin():  # one transaction: all rows or none
-                    if len(rows):
-                        self._upsert.execute(conn, rows)
+            if len(rows):  # one transaction: all rows or none
+                statement = self._upsert
+                self._db.write(
+                    lambda conn: statement.execute(conn, rows),
+                    f"write {len(rows)} rows to table {spec.table!r}",
+                )
 
     # -- reading ---------------------------------------------------------------------------------
-    def _reader(self) -> tuple[Any, Any]:
-        """This thread's DB-API connection and cursor for reads, checked out of the engine's
-        pool once."""
-        reader = getattr(self._local, "reader", None)
-        if reader is None:
-            pooled = self.engine.raw_connection()
-            connection = pooled.dbapi_connection
-            reader = self._local.reader = (connection, connection.cursor())
-            with self._lock:
-                self._readers.append((pooled, reader[1]))
-        return reader
-
     def _current_spec(self) -> TableSpec | None:
-        if self._spec is None:
+        if self._spec is None or self._provisional:
             with self._lock:
-                if self._spec is None:
+                if self._spec is None or self._provisional:
                     self._load()
         return self._spec
 
@@ -237,6 +264,8 @@ class SQLStorage(Storage):
     ) -> tuple[np.ndarray, Outputs]:
         selection = None if cols is None else tuple(cols)
         with_fingerprint = fingerprint is not None
+        if self._provisional:
+            self._current_spec()
         plan = self._plans.get((selection, with_fingerprint)) or self._plan(selection, with_fingerprint)
         if plan is None:  # nothing was ever written
             names = selection or ()
@@ -244,8 +273,7 @@ class SQLStorage(Storage):
         keys = lookup_keys(rows, plan.key_type is int)[1]
         # keys that no row can have (None) are asked for and never found
         query = [k for k in keys if k is not None] if None in keys else keys
-        connection, cursor = self._reader()
-        try:
+        with self._db.reader() as cursor:
             if len(keys) == 1:  # the one-row lookup: no key column, nothing to match
                 fetched = (
                     plan.lookup.fetch_one(cursor, keys[0], fingerprint_value(fingerprint)) if query else []
@@ -253,8 +281,6 @@ class SQLStorage(Storage):
                 positions = ONE_FOUND if fetched else NONE_FOUND
                 return positions, plan.outputs(fetched, None, keys[: len(fetched)], keyed=False)
             fetched = plan.lookup.fetch(cursor, query, fingerprint_value(fingerprint))
-        finally:
-            connection.rollback()  # end the read's transaction, so that no snapshot is held
         positions, order = _match(keys, [row[0] for row in fetched])
         found = np.asarray(keys)[positions] if query is keys else np.asarray([keys[p] for p in positions])
         return positions, plan.outputs(fetched, order, found)
@@ -263,7 +289,7 @@ class SQLStorage(Storage):
         self._current_spec()
         if self._table is None:
             return []
-        with self.engine.connect() as conn:
+        with self._db.transaction(write=False) as conn:
             return list(conn.execute(sa.select(self._table.c[KEY]).order_by(self._table.c[KEY])).scalars())
 
     def __contains__(self, key: Any) -> bool:
@@ -273,23 +299,19 @@ class SQLStorage(Storage):
         spec = self._current_spec()
         if self._table is None or spec is None:
             return
-        keys = [k for k in lookup_keys(rows, spec.int_keys)[1] if k is not None]
-        with self.engine.connect() as conn:
-            conn.info["megatron_write"] = True
-            with conn.begin():
-                for start in range(0, len(keys), LOOKUP_CHUNK):
-                    chunk = keys[start : start + LOOKUP_CHUNK]
-                    conn.execute(sa.delete(self._table).where(self._table.c[KEY].in_(chunk)))
+        keys = sorted({k for k in lookup_keys(rows, spec.int_keys)[1] if k is not None})  # in lock order
+        table = self._table
+
+        def delete(conn: sa.Connection) -> None:
+            for start in range(0, len(keys), LOOKUP_CHUNK):
+                chunk = keys[start : start + LOOKUP_CHUNK]
+                conn.execute(sa.delete(table).where(table.c[KEY].in_(chunk)))
+
+        if keys:
+            self._db.write(delete, f"delete {len(keys)} rows from table {spec.table!r}")
 
     def close(self) -> None:
-        with self._lock:
-            readers, self._readers = self._readers, []
-        for pooled, cursor in readers:
-            cursor.close()
-            pooled.close()
-        self._local = threading.local()
-        if self._owns_engine:
-            self.engine.dispose()
+        self._db.close()
 
     def __repr__(self) -> str:
         url = self.engine.url.render_as_string(hide_password=True)
@@ -355,3 +377,16 @@ def _match(keys: list[Any], found: list[Any]) -> tuple[np.ndarray, np.ndarray]:
         return np.arange(len(keys)), np.array(order, dtype=np.intp)
     positions = [i for i, o in enumerate(order) if o is not None]
     return np.array(positions, dtype=np.int64), np.array([order[i] for i in positions], dtype=np.intp)
+
+
+def _in_key_order(keys: list[Any], arrays: list[np.ndarray]) -> tuple[list[Any], list[np.ndarray]]:
+    """A write's rows in ascending key order, so that every writer locks the rows it replaces
+    in one order: two writes of overlapping keys then wait for each other instead of
+    deadlocking. A write's keys are distinct, so their order changes nothing that is stored."""
+    if len(keys) < 2:
+        return keys, arrays
+    array = np.asarray(keys)  # int64 or str: a write's keys are all ints or all strings
+    if bool((array[1:] > array[:-1]).all()):
+        return keys, arrays
+    order = np.argsort(array, kind="stable")
+    return [keys[i] for i in order.tolist()], [a[order] for a in arrays]
