@@ -297,6 +297,22 @@ def test_an_unpickled_storage_connects_on_first_use(tmp_path):
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # durable=True travelled too
 
 
+def test_a_relative_sqlite_path_pickles_as_the_same_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    storage = SQLStorage("sqlite:///relative.db", "relative", None)
+    storage.write([1], {"y": np.array([3.0])})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # as a worker started in another directory
+    assert pickle.loads(pickle.dumps(storage)).read()["y"].tolist() == [3.0]
+
+
+def test_in_memory_sqlite_storage_refuses_to_pickle():
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(StorageError, match="in-memory SQLite database .* lives in this process only"):
+            pickle.dumps(_pipeline("memory", url))
+
+
 def test_storage_on_a_callers_connection_or_engine_refuses_to_pickle(tmp_path):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     engine = sa.create_engine(url)

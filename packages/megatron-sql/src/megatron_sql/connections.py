@@ -70,6 +70,26 @@ class Database(abc.ABC):
         """The database, for messages (no password)."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def portable_url(self) -> str:
+        """The URL that opens this database from another process (password included), or a
+        :class:`StorageError` saying why there is none."""
+        if self.url is None:
+            raise StorageError(
+                f"it runs on {self.where()}, and a live connection, or an Engine's pool and settings, "
+                "cannot be sent to another process. Pass a database URL instead (storage="
+                "'sqlite:///out.db', or SQLStorage(url, name, version, ...)): a storage opened from a URL "
+                "pickles as the URL and connects again in the new process."
+            )
+        url = self.url
+        if url.get_backend_name() == "sqlite":
+            database = url.database or ""
+            if database in ("", ":memory:") or url.query.get("mode") == "memory":
+                raise StorageError(
+                    f"it is the in-memory SQLite database {self.where()!r}, which lives in this process "
+                    "only. Use a SQLite file (sqlite:///out.db) or a database server."
+                )
+        return url.render_as_string(hide_password=False)
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release what megatron opened (never the caller's engine or connection)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
 
@@ -54,6 +55,12 @@ def create_engine(target: str | sa.URL, *, durable: bool = False) -> sa.Engine:
         url = sa.make_url(target)
     except sa.exc.ArgumentError as exc:
         raise StorageError(f"Not a database URL: {target!r} ({exc})") from None
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database not in ("", ":memory:") and not database.startswith("file:"):
+            # the file named where it was opened, whatever directory a later connection (or
+            # another process, given the pickled storage) starts in
+            url = url.set(database=os.path.abspath(database))
     try:
         engine = sa.create_engine(url)
     except (ImportError, sa.exc.NoSuchModuleError) as exc:

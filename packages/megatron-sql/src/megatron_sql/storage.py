@@ -75,16 +75,12 @@ class SQLStorage(Storage):
         roll it back: it is then read again at the next operation."""
 
     def __getstate__(self) -> dict[str, Any]:
-        if self._db.url is None:
-            raise StorageError(
-                f"Cannot pickle the SQL storage of pipeline {self.name!r}: it runs on {self._db.where()}, "
-                "and a live connection, or an Engine's pool and settings, cannot be sent to another "
-                "process. Pass a database URL instead (storage='sqlite:///out.db', or "
-                "SQLStorage(url, name, version, ...)): a storage opened from a URL pickles as the URL "
-                "and connects again in the new process."
-            )
+        try:
+            url = self._db.portable_url()
+        except StorageError as exc:
+            raise StorageError(f"Cannot pickle the SQL storage of pipeline {self.name!r}: {exc}") from None
         return {
-            "url": self._db.url.render_as_string(hide_password=False),
+            "url": url,
             "name": self.name,
             "version": self.version,
             "overwrite": self.overwrite,
