@@ -131,6 +131,30 @@ def test_without_a_caller_transaction_megatron_commits_its_own(tmp_path, kind):
     engine.dispose()
 
 
+def test_an_engine_whose_pool_shares_the_callers_open_connection_is_refused_not_ended():
+    # an in-memory SQLite engine gives every checkout in a thread the one connection: megatron's
+    # commit (or its reads' rollback) would end the caller's transaction on it
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE TABLE ledger (entry TEXT)"))
+        conn.commit()
+        pipeline = _pipeline("shared", engine)
+        pipeline.transform({"x": np.array([1.0])})  # no transaction open: megatron's own
+        conn.execute(sa.text("INSERT INTO ledger VALUES ('pending')"))
+        for call in (
+            lambda: pipeline.transform({"x": np.array([2.0])}),
+            lambda: pipeline.storage.read(rows=[0]),
+            lambda: megatron.io.SQLData(engine, "SELECT entry FROM ledger"),
+        ):
+            with pytest.raises(StorageError, match="Pass the Connection that holds it instead"):
+                call()
+        assert conn.in_transaction()
+        conn.rollback()
+        assert conn.execute(sa.text("SELECT count(*) FROM ledger")).scalar() == 0
+        assert pipeline.storage.read()["y"].tolist() == [2.0]
+    engine.dispose()
+
+
 def test_a_failed_operation_inside_the_callers_transaction_leaves_it_usable(database_url):
     # on PostgreSQL a failed statement aborts the whole transaction, unless it ran in a savepoint
     engine = sa.create_engine(database_url)

@@ -31,7 +31,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from megatron.errors import StorageError
 from megatron_sql.engines import create_engine
@@ -157,6 +157,27 @@ def _begin_at_driver(conn: sa.Connection, write: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _driver_in_transaction(dbapi_connection: Any) -> bool:
+    """Whether a DB-API connection has a transaction open (sqlite3, psycopg; False where the
+    driver does not say)."""
+    state = getattr(dbapi_connection, "in_transaction", None)  # sqlite3
+    if isinstance(state, bool):
+        return state
+    status = getattr(getattr(dbapi_connection, "info", None), "transaction_status", None)  # psycopg
+    return status is not None and int(status) != 0
+
+
+@contextmanager
+def _cursor(db: Database) -> Iterator[Any]:
+    """A DB-API cursor in one read transaction of ``db``."""
+    with db.transaction(write=False) as conn:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+
+
 class _Reader:
     """One thread's DB-API connection and cursor for reads, from the pool."""
 
@@ -183,10 +204,22 @@ class _Pooled(Database):
         self._local = threading.local()
         self._readers: list[_Reader] = []
         self._lock = threading.Lock()
+        # a caller's engine whose pool gives every checkout (in a thread) one DB-API connection,
+        # as an in-memory SQLite engine's does: the caller's transaction may be open on it
+        self._shared = url is None and isinstance(engine.pool, SingletonThreadPool | StaticPool)
+
+    def _check_unshared(self, dbapi_connection: Any) -> None:
+        if self._shared and _driver_in_transaction(dbapi_connection):
+            raise StorageError(
+                f"{self.where()} gives megatron the connection on which a transaction is open (its pool "
+                "shares one connection, as an in-memory SQLite engine's does), and megatron would end "
+                "that transaction. Pass the Connection that holds it instead: megatron then joins it."
+            )
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn:
+            self._check_unshared(conn.connection.dbapi_connection)
             if write:
                 conn.info["megatron_write"] = True  # BEGIN IMMEDIATE on SQLite files megatron opened
             with conn.begin():
@@ -196,7 +229,9 @@ class _Pooled(Database):
     def where(self) -> str:
         return super().where() if self.url is not None else f"the Engine you passed ({super().where()})"
 
-    def reader(self) -> _Reader:
+    def reader(self) -> AbstractContextManager[Any]:
+        if self._shared:
+            return _cursor(self)
         reader = getattr(self._local, "reader", None)
         if reader is None:
             reader = self._local.reader = _Reader(self.engine.raw_connection())
@@ -276,14 +311,8 @@ class _Shared(Database):
                 if self._guard is not None:
                     self._guard.owned = False
 
-    @contextmanager
-    def reader(self) -> Iterator[Any]:
-        with self.transaction(write=False) as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                yield cursor
-            finally:
-                cursor.close()
+    def reader(self) -> AbstractContextManager[Any]:
+        return _cursor(self)
 
     def where(self) -> str:
         url = "" if self._guard is not None else f" ({super().where()})"
