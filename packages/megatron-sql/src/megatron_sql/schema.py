@@ -114,9 +114,10 @@ class TableSpec:
         return {o.name: o for o in self.outputs}
 
     @property
-    def signature(self) -> list[tuple[str, str, tuple[int, ...]]]:
-        """What must match for a write to go into this table: names, dtypes and shapes."""
-        return [(o.name, o.dtype, o.shape) for o in self.outputs]
+    def schema(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        """What must match for a write to go into this table: each output's dtype and shape,
+        by name, in any order."""
+        return {o.name: (o.dtype, o.shape) for o in self.outputs}
 
     def summary(self) -> str:
         return ", ".join(f"{o.name!r} {o.dtype}{list(o.shape) if o.shape else ''}" for o in self.outputs)

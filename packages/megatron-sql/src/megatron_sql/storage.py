@@ -196,6 +196,8 @@ class SQLStorage(Storage):
     ) -> None:
         current = self._current_spec()
         write = checked_write(index, outputs, None if current is None else current.int_keys)
+        if current is None and not write.keys:
+            return  # no rows, and no table yet: nothing to decide the key type by
         wanted = TableSpec(
             self.name,
             self.version,
@@ -206,7 +208,7 @@ class SQLStorage(Storage):
         with self._lock:
             if self._spec is None:
                 self._create(wanted, replace=False)
-            if self._spec is not None and self._spec.signature != wanted.signature:
+            if self._spec is not None and self._spec.schema != wanted.schema:
                 if not self.overwrite:
                     raise StorageError(
                         f"Table {self.table_name!r} holds outputs {self._spec.summary()}; this write has "
@@ -218,7 +220,8 @@ class SQLStorage(Storage):
             assert spec is not None
             if spec.int_keys != write.int_keys:  # another process made the table meanwhile
                 write = checked_write(index, outputs, spec.int_keys)
-            keys, arrays = _in_key_order(write.keys, write.arrays)
+            by_name = dict(zip(write.names, write.arrays))  # outputs may come in any order
+            keys, arrays = _in_key_order(write.keys, [by_name[o.name] for o in spec.outputs])
             rows = Rows(keys, fingerprint_value(fingerprint), list(zip(spec.outputs, arrays)))
             if self._upsert is None:
                 assert self._table is not None
