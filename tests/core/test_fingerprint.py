@@ -275,11 +275,11 @@ def test_hyperparameter_dicts_refuse_edits_and_a_new_one_is_seen():
 
 
 def test_frozen_hyperparameters_survive_pickling_copying_and_cloning():
-    layer = layers.Impute({"a": np.array([1, 2])})
+    layer = layers.Impute({"a": np.array(7)})  # a replacement is one value: a 0-d array here
     for other in (pickle.loads(pickle.dumps(layer)), copy.deepcopy(layer), layers.clone(layer)):
         assert isinstance(other.mapping, FrozenDict)
         assert not other.mapping["a"].flags.writeable
-        assert other.mapping["a"].tolist() == [1, 2]
+        assert other.mapping["a"].tolist() == 7
     static = layers.StaticDot(np.eye(2))
     assert not pickle.loads(pickle.dumps(static)).W.flags.writeable
     assert layers.clone(static).W is static.W  # already frozen: shared, not copied again

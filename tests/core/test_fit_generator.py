@@ -81,13 +81,37 @@ def test_staged_fit_equals_full_batch_fit_with_one_pass_per_stateful_depth(data)
     )
 
 
+class Iterative(Standardize):
+    """Counts the batches it learns from; declares that more passes teach it more."""
+
+    iterative = True
+
+    def partial_fit(self, X):
+        self.metadata["seen"] = self.metadata.get("seen", 0) + 1
+        super().partial_fit(X)
+
+
 def test_steps_per_epoch_and_epochs_are_honoured(data):
-    x, _, second = build()
-    pipeline = megatron.Pipeline(x, second, name="p")
+    x, first, _ = build()
+    learner = Iterative()
+    pipeline = megatron.Pipeline(x, learner(first, "learned"), name="p")
     source = CountingBatches(data, 10)
     pipeline.fit_generator(source, steps_per_epoch=3, epochs=2)
-    assert source.passes == 2 * 2  # two stages, two epochs each
-    assert source.batches == 2 * 2 * 3
+    assert source.passes == 1 + 2  # the one-pass statistic once, then two epochs of the learner
+    assert source.batches == (1 + 2) * 3
+    assert learner.metadata["seen"] == 2 * 3
+
+
+def test_epochs_give_one_pass_statistics_one_pass(data):
+    x, first, second = build()
+    pipeline = megatron.Pipeline(x, [first, second], name="p")
+    source = CountingBatches(data, 10)
+    pipeline.fit_generator(source, epochs=3)
+    assert source.passes == 2  # two stages of one-pass statistics: epochs do not apply
+    x2, first2, second2 = build()
+    megatron.Pipeline(x2, [first2, second2], name="full").fit({"x": data})
+    np.testing.assert_allclose(second.layer.metadata["mean"], second2.layer.metadata["mean"])
+    assert first.layer.metadata["n"] == len(data)
 
 
 def test_one_shot_iterator_draws_continuously_with_steps(data):

@@ -82,8 +82,9 @@ def test_two_inputs_two_outputs_and_fit_generator_draws_exactly_the_batches_it_s
     pipeline = megatron.Pipeline([a, b, y, label], [first, second], name="two_by_two")
     source = CountingBatches(n_batches=8)
     pipeline.fit_generator(source, steps_per_epoch=5, epochs=2)
-    # stage 1 (Whiten): 2 epochs x 5 steps; stage 2 (the model): 2 epochs x 5 steps, each batch computed once
-    assert source.drawn == 20
+    # stage 1 (Whiten, a one-pass statistic): 1 pass of 5 steps; stage 2 (the model, iterative):
+    # 2 epochs x 5 steps, each batch computed once
+    assert source.drawn == 5 + 10
     out = pipeline.transform({"a": np.zeros((4, 3)), "b": np.zeros((4, 2))})
     assert out["regression"].shape == (4, 1) and out["classes"].shape == (4, 2)
     np.testing.assert_allclose(out["classes"].sum(axis=1), 1, rtol=1e-5)

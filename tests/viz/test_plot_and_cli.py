@@ -62,8 +62,9 @@ def saved(tmp_path):
     x, y = megatron.nodes.Input("x", (2,)), megatron.nodes.Input("y")
     scaled = megatron.layers.Whiten()(x, "scaled")
     total = megatron.layers.Lambda(np.sum)(scaled, "total")
-    megatron.metrics.Accuracy()([y, megatron.layers.OneHotRange(0, 1)(y)], "acc")
-    pipeline = megatron.Pipeline([x, y], [scaled, total], name="cli", version="1")
+    # the metric reads a node off the path to the outputs: it is attached with metrics=
+    acc = megatron.metrics.Accuracy()([y, megatron.layers.OneHotRange(0, 1)(y)], "acc")
+    pipeline = megatron.Pipeline([x, y], [scaled, total], name="cli", version="1", metrics=[acc])
     pipeline.fit({"x": np.arange(8.0).reshape(4, 2), "y": np.array([0, 1, 0, 1])})
     return pipeline.save(tmp_path)
 

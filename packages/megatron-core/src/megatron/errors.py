@@ -58,6 +58,10 @@ class SourceError(DataError):
     """A data source cannot be read: a missing file, ragged rows, a dtype that changes."""
 
 
+class MissingSourceError(SourceError, FileNotFoundError):
+    """A source's file does not exist (also a ``FileNotFoundError``)."""
+
+
 class UnknownOutputError(MegatronError, KeyError):
     """An output name that the pipeline or result does not have."""
 

@@ -8,6 +8,7 @@ by :attr:`Node.output`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,94 @@ if TYPE_CHECKING:
     from megatron.metrics.base import MetricNode
 
 _NO_VALUE: Any = object()
+
+
+class Names:
+    """The layer names taken in one connected graph.
+
+    Automatic layer names (``whiten``, ``whiten_1``) are unique within a graph, not within the
+    process: building the same graph twice gives the same names, which scikit-learn's nested
+    parameters (``whiten__...``) and saved files rely on. Every :class:`Input` starts a graph;
+    a layer called on nodes of several graphs joins them (a union-find of these records), and
+    an automatic name that the join makes ambiguous is renamed, with its unnamed nodes, to the
+    next free number, as if the graphs had been built as one.
+    """
+
+    __slots__ = ("layers", "parent")
+
+    def __init__(self) -> None:
+        self.parent: Names | None = None
+        # weak: a graph's names do not keep its layers alive (an Input reused for many graphs)
+        self.layers: weakref.WeakValueDictionary[str, Layer] = weakref.WeakValueDictionary()
+
+    def __getstate__(self) -> tuple[Names | None, dict[str, Layer]]:
+        return self.parent, dict(self.layers)
+
+    def __setstate__(self, state: tuple[Names | None, dict[str, Layer]]) -> None:
+        self.parent, layers = state
+        self.layers = weakref.WeakValueDictionary(layers)
+
+    def root(self) -> Names:
+        """The record that holds the names of the whole (joined) graph."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        walker = self
+        while walker.parent is not None and walker.parent is not root:  # shorten the path walked
+            walker.parent, walker = root, walker.parent
+        return root
+
+    def free(self, base: str) -> str:
+        """``base``, or ``base_1``, ``base_2``... whichever no layer of the graph holds."""
+        name, n = base, 0
+        while name in self.layers:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+
+def join_graphs(nodes: Sequence[Node]) -> Names:
+    """The names of the graph that joining ``nodes`` makes (one record for all of them)."""
+    root = nodes[0].graph.root()
+    for node in nodes[1:]:
+        other = node.graph.root()
+        if other is not root:
+            _merge(root, other)
+    for node in nodes:
+        node.graph = root
+    return root
+
+
+def _merge(root: Names, other: Names) -> None:
+    other.parent = root
+    for name, layer in list(other.layers.items()):
+        resident = root.layers.get(name)
+        if resident is None or resident is layer:
+            root.layers[name] = layer
+            continue
+        # the same automatic name in both graphs: the one that joins takes the next number
+        mover = layer if layer.__dict__.get("_auto_named") else resident
+        if not mover.__dict__.get("_auto_named"):
+            continue  # two layers named so by the user: the pipeline reports their nodes
+        keeper = resident if mover is layer else layer
+        root.layers[name] = keeper
+        rename_layer(mover, root.free(name_base(mover)), root)
+    other.layers = weakref.WeakValueDictionary()
+
+
+def name_base(layer: Layer) -> str:
+    from megatron.layers.base import automatic_name
+
+    return automatic_name(type(layer))
+
+
+def rename_layer(layer: Layer, name: str, graph: Names) -> None:
+    """Give an automatically named layer ``name`` in ``graph``, renaming its unnamed nodes."""
+    old = layer.__dict__["_name"]
+    layer.__dict__["_name"] = name
+    graph.layers[name] = layer
+    for node in layer.__dict__.get("_auto_nodes", ()):
+        node.name = name + node.name[len(old) :]
 
 
 class Apply:
@@ -66,6 +155,7 @@ class Node:
         *,
         named: bool = True,
         rows: tuple[Node, ...] = (),
+        graph: Names | None = None,
     ) -> None:
         self.name = name
         self.rows = rows
@@ -76,6 +166,8 @@ class Node:
         self.named = named
         self.metrics: list[MetricNode] = []
         self._value: Any = _NO_VALUE
+        self.graph = Names() if graph is None else graph
+        """The layer names of the graph this node belongs to (see :class:`Names`)."""
 
     @property
     def shape(self) -> tuple[int | None, ...] | None:
@@ -152,6 +244,11 @@ class Input(Node):
             and (spec.dtype is None or array.dtype == spec.dtype)
         ):
             return array
+        if array.ndim == 0 and type(data).__module__.startswith("scipy.sparse"):
+            raise InputDtypeError(
+                f"Input {self.name!r} got a scipy.sparse {type(data).__name__} of shape {data.shape}; "
+                "megatron layers take dense numpy arrays. Pass data.toarray() where it fits in memory."
+            )
         if array.ndim == 0:
             raise InputShapeError(
                 f"Input {self.name!r} expects a batch of observations of shape {spec.shape}; "

@@ -28,7 +28,7 @@ from megatron.fingerprint import pipeline_fingerprint
 from megatron.io.batch import Batch
 from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
-from megatron.nodes import Apply, Input, Node, as_node_list, common_rows
+from megatron.nodes import Apply, Input, Node, as_node_list, common_rows, join_graphs
 from megatron.outputs import Outputs
 from megatron.progress import batch_count, progress, progress_scope
 from megatron.storage import Storage, open_storage
@@ -81,6 +81,7 @@ class Pipeline:
             raise GraphError(str(exc)) from None
         self.metrics: tuple[MetricNode, ...] = self._find_metrics(list(metrics or ()))
         roots = list(self.outputs) + [n for m in self.metrics for n in m.inputs]
+        join_graphs([*self.inputs, *roots])  # automatic names unique across all of it
         self._ops: list[Apply] = upstream_ops(roots)
         self._check_inputs_declared(roots)
         self._check_unique_names()
@@ -113,8 +114,12 @@ class Pipeline:
         return list(self.inputs) + [n for op in self._ops for n in op.outputs]
 
     def _find_metrics(self, listed: list[MetricNode]) -> tuple[MetricNode, ...]:
-        declared = {id(n) for n in self.inputs}
+        """The metrics of ``metrics=``, then those found on the pipeline's own graph: the
+        inputs and every node computed on the way to the outputs. A metric is found only when
+        every node it reads lies there, so that a metric of another pipeline sharing these
+        inputs (on its own model's predictions) never pulls that model into this one."""
         graph_nodes = list(self.inputs) + [n for op in upstream_ops(self.outputs) for n in op.outputs]
+        in_graph = {id(n) for n in graph_nodes}
         found: dict[int, MetricNode] = {}
         for metric in listed:
             if not isinstance(metric, MetricNode):
@@ -122,9 +127,7 @@ class Pipeline:
             found[id(metric)] = metric
         for node in graph_nodes:
             for metric in node.metrics:
-                # A metric belongs here when everything it reads can be computed from our inputs.
-                reads = needed_inputs(metric.inputs, upstream_ops(metric.inputs))
-                if all(id(i) in declared for i in reads):
+                if all(id(n) in in_graph for n in metric.inputs):
                     found.setdefault(id(metric), metric)
         metrics = tuple(found.values())
         names = [m.name for m in metrics]
@@ -197,6 +200,8 @@ class Pipeline:
     # -- data --------------------------------------------------------------------------------
     def _feeds(self, plan: Plan, data: Data, index: Any, operation: str) -> tuple[list[np.ndarray], Any]:
         columns, frame_index = _columns(data)
+        if columns is None:
+            raise DataError(_not_a_mapping(self.name, operation, data, plan.inputs or self.inputs))
         feeds = []
         read = columns.read if type(columns) is _FrameColumns else None
         for node in plan.inputs:
@@ -230,12 +235,19 @@ class Pipeline:
         return feeds, index
 
     def _batches(
-        self, batches: Iterable[Data], steps: int | None, description: str, show: bool | None
+        self,
+        batches: Iterable[Data],
+        steps: int | None,
+        description: str,
+        show: bool | None,
+        passes: _Passes | None = None,
     ) -> Iterator[tuple[int, Data]]:
         """One pass of numbered batches, with a progress bar where enabled."""
         total = batch_count(batches, steps)
         return enumerate(
-            progress(_take(batches, steps, self.name), total=total, description=description, requested=show)
+            progress(
+                _take(batches, steps, self.name, passes), total=total, description=description, requested=show
+            )
         )
 
     def _batch_feeds(
@@ -289,35 +301,40 @@ class Pipeline:
         ``progress`` shows a progress bar (default: when stderr is a terminal).
 
         A layer is fitted only once everything upstream of it is final, so the result equals
-        ``fit`` on all the data for layers whose ``partial_fit`` is exact. Each stage makes
-        ``epochs`` passes of ``steps_per_epoch`` batches (all of them when None). A re-iterable
-        source (a list, a megatron source) is iterated afresh for each pass; a one-shot
-        iterator is drawn from continuously, and then needs ``steps_per_epoch`` when more than
-        one pass is needed.
+        ``fit`` on all the data for layers whose ``partial_fit`` is exact. Each stage makes one
+        pass of ``steps_per_epoch`` batches (all of them when None); a stage with an
+        :attr:`~megatron.layers.StatefulLayer.iterative` layer (a Keras model, scikit-learn's
+        SGD) makes ``epochs`` passes, of which the one-pass statistics beside it see only the
+        first. A re-iterable source (a list, a megatron source) is iterated afresh for each
+        pass; a one-shot iterator is drawn from continuously, and then needs
+        ``steps_per_epoch`` when more than one pass is needed.
         """
         stages = stateful_stages(self._ops)
         self._check_incremental([layer for stage in stages for layer in stage], "fit_generator")
         _check_count("steps_per_epoch", steps_per_epoch, allow_none=True)
         _check_count("epochs", epochs)
+        _check_stream(self.name, batches, "fit_generator")
         if getattr(batches, "repeat", False) and steps_per_epoch is None:
             raise DataError(
                 f"Pipeline {self.name!r}.fit_generator() got a source that repeats forever: pass steps_per_epoch."
             )
-        one_shot = iter(batches) is batches
-        if one_shot and steps_per_epoch is None and len(stages) * epochs > 1:
+        passes = _Passes(self.name, stages, epochs, one_shot=iter(batches) is batches)
+        if passes.one_shot and steps_per_epoch is None and passes.total > 1:
             raise DataError(
-                f"Pipeline {self.name!r}.fit_generator() needs {len(stages) * epochs} passes over the "
-                "data but got a one-shot iterator: pass a re-iterable source (a list or a megatron "
-                "source) or steps_per_epoch."
+                f"Pipeline {self.name!r}.fit_generator() needs {passes.total} passes over the data "
+                f"({passes.why()}) but got a one-shot iterator: pass a re-iterable source (a list or "
+                "a megatron source) or steps_per_epoch."
             )
         with progress_scope(progress):
             for number, stage in enumerate(stages):
                 plain = [layer for layer in stage if not layer.drives_its_own_loop()]
                 if plain:
-                    self._fit_stage(plain, number, len(stages), batches, steps_per_epoch, epochs, progress)
+                    self._fit_stage(
+                        plain, number, len(stages), batches, steps_per_epoch, epochs, passes, progress
+                    )
                 for layer in stage:
                     if layer.drives_its_own_loop():
-                        self._fit_driving_layer(layer, batches, steps_per_epoch, epochs, progress)
+                        self._fit_driving_layer(layer, batches, steps_per_epoch, epochs, passes, progress)
         return self
 
     def _fit_stage(
@@ -328,20 +345,28 @@ class Pipeline:
         batches: Iterable[Data],
         steps_per_epoch: int | None,
         epochs: int,
+        passes: _Passes,
         show: bool | None,
     ) -> None:
-        """Fit the layers of one stage together: one shared pass per epoch, ``partial_fit`` per batch."""
+        """Fit the layers of one stage together, ``partial_fit`` per batch: one shared pass, then
+        ``epochs - 1`` more for the iterative layers among them."""
         for layer in stage:
             layer.reset()
-        key = ("fit_generator", tuple(id(layer) for layer in stage))
-        plan, _ = self._plan(key, (), fit=stage, mode="partial_fit")
+        iterative = [layer for layer in stage if layer.iterative]
         start, rows = time.perf_counter(), 0
-        for epoch in range(epochs):
-            description = f"{self.name}: fit stage {number + 1}/{n_stages}, epoch {epoch + 1}/{epochs}"
-            for i, batch in self._batches(batches, steps_per_epoch, description, show):
+        n_epochs = epochs if iterative else 1
+        for epoch in range(n_epochs):
+            fitting = stage if epoch == 0 else iterative
+            key = ("fit_generator", tuple(id(layer) for layer in fitting))
+            plan, _ = self._plan(key, (), fit=fitting, mode="partial_fit")
+            description = f"{self.name}: fit stage {number + 1}/{n_stages}, epoch {epoch + 1}/{n_epochs}"
+            drawn = 0
+            for i, batch in self._batches(batches, steps_per_epoch, description, show, passes):
                 feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
                 self._executor.run(plan, feeds)
                 rows += len(feeds[0]) if feeds else 0
+                drawn += 1
+            passes.finished(drawn)
         logger.info(
             "pipeline %r: fit stage %d/%d (%s) on %d rows in %.3f s",
             self.name,
@@ -358,10 +383,11 @@ class Pipeline:
         batches: Iterable[Data],
         steps_per_epoch: int | None,
         epochs: int,
+        passes: _Passes,
         show: bool | None,
     ) -> None:
         """Hand a layer that runs its own training loop (Keras) a stream of its inputs,
-        computed upstream batch by batch, once per epoch."""
+        computed upstream batch by batch, once per epoch (once, unless it is iterative)."""
         calls = [op for op in self._ops if op.layer is layer]
         inputs = [node for op in calls for node in op.inputs]
         plan, _ = self._plan(("inputs of", id(layer)), inputs)
@@ -369,18 +395,23 @@ class Pipeline:
 
         def one_pass() -> Iterator[tuple[np.ndarray, ...]]:
             description = f"{self.name}: fit {layer.name}"
-            for i, batch in self._batches(batches, steps_per_epoch, description, show):
+            drawn = 0
+            for i, batch in self._batches(batches, steps_per_epoch, description, show, passes):
                 feeds, _ = self._batch_feeds(plan, batch, i, "fit_generator")
                 values = self._executor.run(plan, feeds)
                 groups = [values[k : k + width] for k in range(0, len(values), width)]
+                drawn += 1
                 yield (
                     tuple(np.concatenate(parts) for parts in zip(*groups))
                     if len(groups) > 1
                     else tuple(values)
                 )
+            passes.finished(drawn)
 
         try:
-            layer.fit_batches(one_pass, epochs, batch_count(batches, steps_per_epoch))
+            layer.fit_batches(
+                one_pass, epochs if layer.iterative else 1, batch_count(batches, steps_per_epoch)
+            )
         except MegatronError:
             raise
         except Exception as exc:
@@ -453,6 +484,7 @@ class Pipeline:
         plan, stateful = self._plan("transform", (*self.outputs, *self._rows))
         self._check_fitted(stateful, "transform_generator")
         _check_count("steps", steps, allow_none=True)
+        _check_stream(self.name, batches, "transform_generator")
 
         def run() -> Iterator[Outputs]:
             start = 0
@@ -465,6 +497,8 @@ class Pipeline:
 
     def evaluate(self, data: Data) -> dict[str, float]:
         """Every metric of the pipeline on ``data``, by metric name."""
+        if _columns(data)[0] is None:
+            raise DataError(_not_a_mapping(self.name, "evaluate", data, self.inputs))
         return self.evaluate_generator([data], progress=False)
 
     def evaluate_generator(
@@ -479,6 +513,7 @@ class Pipeline:
         nodes = list({id(n): n for m in self.metrics for n in m.inputs}.values())
         plan, stateful = self._plan("evaluate", nodes)
         self._check_fitted(stateful, "evaluate")
+        _check_stream(self.name, batches, "evaluate_generator")
         position = {id(n): i for i, n in enumerate(nodes)}
         states = [m.metric.initial_state() for m in self.metrics]
         for i, batch in self._batches(batches, steps, f"{self.name}: evaluate", progress):
@@ -584,7 +619,48 @@ def _columns(data: Data) -> tuple[Any, Any]:
         return data, None
     if hasattr(data, "columns") and hasattr(data, "index") and hasattr(data, "iloc"):  # pandas
         return _FrameColumns(data), data.index.to_numpy()
-    return data, None
+    if hasattr(data, "keys") and hasattr(data, "__getitem__") and not isinstance(data, np.ndarray):
+        return data, None  # a mapping in all but name
+    return None, None
+
+
+def _describe(data: Any) -> str:
+    kind = type(data)
+    if kind.__module__.startswith("scipy.sparse"):
+        return f"a scipy.sparse {kind.__name__} of shape {data.shape}"
+    if isinstance(data, np.ndarray):
+        return f"a numpy array of shape {data.shape}"
+    if isinstance(data, list | tuple):
+        return f"a {kind.__name__} of {len(data)} items"
+    return (
+        f"a {kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else f"a {kind.__name__}"
+    )
+
+
+def _not_a_mapping(pipeline: str, operation: str, data: Any, inputs: Sequence[Input]) -> str:
+    names = [node.name for node in inputs]
+    if len(names) == 1:
+        hint = f" With its one input, pass {{{names[0]!r}: data}}."
+    else:
+        hint = f" Expected keys {names}."
+    return (
+        f"Pipeline {pipeline!r}.{operation}() takes a mapping of input name to array (a dict, a "
+        f"megatron source's batch) or a pandas DataFrame; got {_describe(data)}.{hint}"
+    )
+
+
+def _check_stream(pipeline: str, batches: Any, operation: str) -> None:
+    """A DataError for a single dataset (or anything else not iterable) given as a stream."""
+    single = isinstance(batches, Mapping | np.ndarray | str | bytes) or (
+        hasattr(batches, "columns") and hasattr(batches, "iloc")
+    )
+    if single or not isinstance(batches, Iterable):
+        whole = operation.removesuffix("_generator")
+        raise DataError(
+            f"Pipeline {pipeline!r}.{operation}() takes an iterable of batches (a list of mappings "
+            f"of input name to array, a megatron batch source); got {_describe(batches)}. For one "
+            f"dataset, use {whole}(data) or pass [data]."
+        )
 
 
 class _FrameColumns:
@@ -629,7 +705,58 @@ def _check_count(name: str, value: int | None, allow_none: bool = False) -> None
         raise DataError(f"{name} must be a positive integer; got {value!r}.")
 
 
-def _take(batches: Iterable[Data], steps: int | None, pipeline: str) -> Iterator[Data]:
+class _Passes:
+    """The passes ``fit_generator`` makes over its batches, to say why when a source runs dry."""
+
+    def __init__(self, pipeline: str, stages: list[list[StatefulLayer]], epochs: int, one_shot: bool) -> None:
+        self.pipeline = pipeline
+        self.n_stages = len(stages)
+        self.epochs = epochs
+        self.iterative_stages = sum(1 for stage in stages if any(layer.iterative for layer in stage))
+        self.total = sum(
+            (epochs if any(layer.iterative for layer in plain) else 1 if plain else 0)
+            + sum(epochs if layer.iterative else 1 for layer in stage if layer.drives_its_own_loop())
+            for stage in stages
+            for plain in [[layer for layer in stage if not layer.drives_its_own_loop()]]
+        )
+        self.one_shot = one_shot
+        self.done = 0
+
+    def why(self) -> str:
+        stages = f"{self.n_stages} stage{'s' if self.n_stages != 1 else ''} of stateful layers"
+        if not self.iterative_stages or self.epochs == 1:
+            return f"{stages}, one pass each"
+        return f"{stages}; {self.epochs} epochs for the {self.iterative_stages} with an iterative layer"
+
+    def finished(self, drawn: int) -> None:
+        """A pass ended after ``drawn`` batches: none at all is an error saying why."""
+        if drawn == 0:
+            raise DataError(self.ran_out(0, None))
+        self.done += 1
+
+    def ran_out(self, drawn: int, steps: int | None) -> str:
+        asked = f"; {steps} were asked for per pass" if steps is not None else ""
+        message = (
+            f"Pipeline {self.pipeline!r}.fit_generator(): the batch source ran out after {drawn} "
+            f"batches{asked}, in pass {self.done + 1} of {self.total} ({self.why()})."
+        )
+        if self.one_shot:
+            needed = f"{steps * self.total} batches in all" if steps is not None else "a new pass each time"
+            return (
+                f"{message} It is a one-shot iterator, which the passes draw from in turn, so it must "
+                f"give {needed}: pass a list or a megatron source, which is read afresh for each pass."
+            )
+        if drawn == 0:
+            return (
+                f"{message} Each pass reads the data again: the source must give batches every time "
+                "it is iterated (not an exhausted generator, not an empty table)."
+            )
+        return message
+
+
+def _take(
+    batches: Iterable[Data], steps: int | None, pipeline: str, passes: _Passes | None = None
+) -> Iterator[Data]:
     """One pass: ``steps`` batches from ``batches`` (all of them when None)."""
     iterator = iter(batches)
     if steps is None:
@@ -639,6 +766,8 @@ def _take(batches: Iterable[Data], steps: int | None, pipeline: str) -> Iterator
         try:
             yield next(iterator)
         except StopIteration:
+            if passes is not None:
+                raise DataError(passes.ran_out(drawn, steps)) from None
             raise DataError(
                 f"Pipeline {pipeline!r}: the batch source ran out after {drawn} batches; "
                 f"{steps} were asked for per pass."

@@ -40,6 +40,9 @@ class Keras(StatefulLayer):
         preds = Keras(model, fit_kwargs={'epochs': 5})([grey_images, ohe_labels], 'preds')
     """
 
+    iterative = True  # Pipeline.fit_generator trains it for every epoch
+    fixed_shape = False  # the model checks its own input shapes (a None axis takes any length)
+
     def __init__(
         self,
         model: Any,

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import IncrementalFitError, LayerInputError, SpecError
 from megatron.layers.base import StatefulLayer
 from megatron.specs import Spec
 
@@ -39,13 +39,23 @@ class Sklearn(StatefulLayer):
     For ``partial_fit``, classifiers get ``classes=`` on the first call: the ``classes``
     argument, or else the classes in the first batch's targets.
 
+    ``iterative`` says whether ``Pipeline.fit_generator`` gives the estimator ``epochs`` passes
+    (an iterative learner) or one (a one-pass statistic such as ``StandardScaler`` or the naive
+    Bayes counts). By default an estimator with ``partial_fit`` and a ``max_iter`` or ``n_iter``
+    parameter (``SGDClassifier``, ``MLPClassifier``, ``MiniBatchKMeans``) is iterative.
+
     Example::
 
         probs = Sklearn(LogisticRegression(), method='predict_proba')([features, label], 'probs')
     """
 
     def __init__(
-        self, estimator: Any, method: str | None = None, targets: int | None = None, classes: Any = None
+        self,
+        estimator: Any,
+        method: str | None = None,
+        targets: int | None = None,
+        classes: Any = None,
+        iterative: bool | None = None,
     ) -> None:
         if not is_estimator(estimator):
             raise SpecError(f"Sklearn needs a scikit-learn estimator; got {type(estimator).__name__}")
@@ -57,6 +67,17 @@ class Sklearn(StatefulLayer):
         self.method = method
         self.targets = targets
         self.classes = classes
+        self._iterative = iterative
+
+    @property
+    def iterative(self) -> bool:  # type: ignore[override]
+        """Whether more passes over the data teach the estimator more (see the class docstring)."""
+        if self._iterative is not None:
+            return bool(self._iterative)
+        if not hasattr(self.estimator, "partial_fit"):
+            return False
+        parameters = self.estimator.get_params(deep=False)
+        return "max_iter" in parameters or "n_iter" in parameters
 
     @property
     def output_method(self) -> str:
@@ -145,7 +166,11 @@ class Sklearn(StatefulLayer):
 
     def partial_fit(self, *inputs: np.ndarray) -> None:
         if not hasattr(self.estimator, "partial_fit"):
-            raise LayerInputError(f"{type(self.estimator).__name__} has no partial_fit()")
+            raise IncrementalFitError(
+                f"{type(self.estimator).__name__} has no partial_fit(), so it cannot learn batch by "
+                "batch: fit it on the whole dataset (Pipeline.fit), or choose an estimator with "
+                "partial_fit (SGDClassifier, MultinomialNB, MiniBatchKMeans...)"
+            )
         X, y = self._split(inputs)
         if len(X) == 0:
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")

@@ -270,6 +270,18 @@ def _log_fit(op: Apply, mode: str, values: Sequence[np.ndarray], start: float) -
         logger.info("%s: %s on %d rows in %.3f s", op.describe(), mode, rows, time.perf_counter() - start)
 
 
+def _log_shared_fit(op: Apply, mode: str, rows: int, calls: int, start: float) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "%s: %s on %d rows of %d calls in %.3f s",
+            op.describe(),
+            mode,
+            rows,
+            calls,
+            time.perf_counter() - start,
+        )
+
+
 def _fitter(layer: StatefulLayer, op: Apply, mode: Mode, group_sizes: list[int]) -> Callable[..., None]:
     method = layer.partial_fit if mode == "partial_fit" else layer.fit
 
@@ -277,13 +289,17 @@ def _fitter(layer: StatefulLayer, op: Apply, mode: Mode, group_sizes: list[int])
         start = time.perf_counter()
         if len(group_sizes) == 1:
             method(*values)
-        else:  # one layer called on several nodes learns from all of them
-            groups, start = [], 0
-            for size in group_sizes:
-                groups.append(values[start : start + size])
-                start += size
-            method(*(np.concatenate(parts) for parts in zip(*groups)))
+            layer.fitted = True
+            _log_fit(op, mode, values, start)
+            return
+        # one layer called on several nodes learns from all of them
+        groups, first = [], 0
+        for size in group_sizes:
+            groups.append(values[first : first + size])
+            first += size
+        joined = [np.concatenate(parts) for parts in zip(*groups)]
+        method(*joined)
         layer.fitted = True
-        _log_fit(op, mode, values, start)
+        _log_shared_fit(op, mode, len(joined[0]) if joined else 0, len(groups), start)
 
     return fit

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import DataError, SourceError
+from megatron.errors import DataError, MissingSourceError, SourceError
 from megatron.io.batch import Batch
 from megatron.io.frames import ColumnSelection, Groups, check_frame, frame_to_batch, require_pandas
 
@@ -29,8 +29,18 @@ def _positive(batch_size: Any) -> int:
 def _existing(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise SourceError(f"No such file: {str(path)!r}")
+        what = "A folder, not a file" if path.is_dir() else "No such file"
+        raise MissingSourceError(f"{what}: {str(path)!r}")
     return path
+
+
+def _row_count(nrows: Any) -> int | None:
+    """``nrows`` if it is None or a positive integer (a number of rows to read)."""
+    if nrows is None:
+        return None
+    if not isinstance(nrows, int | np.integer) or isinstance(nrows, bool) or nrows <= 0:
+        raise DataError(f"nrows must be a positive integer (rows to read) or None for all; got {nrows!r}")
+    return int(nrows)
 
 
 def PandasData(
@@ -49,6 +59,7 @@ def PandasData(
         pipeline.fit(data)
     """
     check_frame(df, "PandasData")
+    nrows = _row_count(nrows)
     frame = df if nrows is None else df.iloc[:nrows]
     return frame_to_batch(frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col)
 
@@ -69,6 +80,7 @@ def CSVData(
         data = CSVData('train.csv', index_col='id')
     """
     pd = require_pandas("CSVData")
+    nrows = _row_count(nrows)
     path = _existing(path)
     try:
         frame = pd.read_csv(path, nrows=nrows, **read_csv)
@@ -88,9 +100,18 @@ class BatchSource:
 
     def __iter__(self) -> Iterator[Batch]:
         while True:
-            yield from self.one_pass()
+            empty = True
+            for batch in self.one_pass():
+                empty = False
+                yield batch
             if not self.repeat:
                 return
+            if empty:  # cycling over nothing would never give a batch, nor end
+                raise SourceError(
+                    f"{type(self).__name__}(repeat=True) has no rows to repeat: a pass over it gave "
+                    "no batch, so it would cycle forever. Check the data (an empty frame, file or "
+                    "query) or drop repeat=True."
+                )
 
     def one_pass(self) -> Iterator[Batch]:
         """The batches of one pass over the data."""

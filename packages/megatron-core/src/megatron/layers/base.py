@@ -7,20 +7,16 @@ import itertools
 import re
 import types
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from megatron.config import _init_parameters, init_config
-from megatron.errors import GraphError, SpecError
+from megatron.config import _init_parameters, init_config, record_arguments_of, recorded_argument
+from megatron.errors import GraphError, LayerInputError, SpecError
 from megatron.layers.frozen import freeze
-from megatron.nodes import Apply, Node, as_node_list, common_rows
+from megatron.nodes import Apply, Names, Node, as_node_list, common_rows, join_graphs, rename_layer
 from megatron.specs import UNKNOWN, Spec
-
-_name_counters: defaultdict[str, itertools.count] = defaultdict(itertools.count)
-
 
 _SMALL_WORD = r"(?:to|of|and|or|by|per|from)(?:[A-Z0-9_]|$)"
 _WORD_BOUNDARY = re.compile(
@@ -35,10 +31,9 @@ def _snake_case(name: str) -> str:
     return _WORD_BOUNDARY.sub("_", name).lower()
 
 
-def _unique_name(cls: type) -> str:
-    base = _snake_case(cls.__name__)
-    n = next(_name_counters[base])
-    return base if n == 0 else f"{base}_{n}"
+def automatic_name(cls: type) -> str:
+    """The name a layer of class ``cls`` gets when none is given, before numbering."""
+    return _snake_case(cls.__name__)
 
 
 class Layer:
@@ -49,8 +44,9 @@ class Layer:
     Hyperparameters are the ``__init__`` arguments, stored as attributes of the same name;
     arrays among them are kept as read-only copies and dicts as read-only dicts
     (:mod:`megatron.layers.frozen`), so that changing one means assigning a new value, which
-    the pipeline's fingerprint sees. Calling a layer on nodes returns a node (a tuple of nodes
-    when ``n_outputs > 1``).
+    the pipeline's fingerprint sees. The arguments ``__init__`` was given are kept as well: a
+    hyperparameter stored under another attribute still reads, and saves, under its own name.
+    Calling a layer on nodes returns a node (a tuple of nodes when ``n_outputs > 1``).
     """
 
     stateful = False
@@ -59,18 +55,44 @@ class Layer:
     """True for layers that drop rows (``Filter``): their last output holds the positions of
     the kept rows, which the pipeline uses to keep the observation index aligned."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        record_arguments_of(cls, freeze)
+
     # -- identity ----------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        """A name unique within the process (``whiten``, ``whiten_1``, ...) unless set."""
+        """The name set (``layer.name = 'scaler'``), else an automatic one, fixed by the layer's
+        first call: the class in snake case, numbered where another layer of the same graph has
+        it (``whiten``, ``whiten_1``). The same graph built again gets the same names."""
         name = self.__dict__.get("_name")
-        if name is None:
-            name = self.__dict__["_name"] = _unique_name(type(self))
-        return name
+        return automatic_name(type(self)) if name is None else name
 
     @name.setter
     def name(self, value: str) -> None:
         self.__dict__["_name"] = value
+        self.__dict__.pop("_auto_named", None)
+
+    def _claim_name(self, graph: Names) -> str:
+        """Fix this layer's name within ``graph``, numbering an automatic one."""
+        state = self.__dict__
+        name = state.get("_name")
+        if name is None:
+            name = state["_name"] = graph.free(automatic_name(type(self)))
+            state["_auto_named"] = True
+            graph.layers[name] = self
+            return name
+        resident = graph.layers.get(name)
+        if resident is None or resident is self:
+            graph.layers[name] = self
+        elif resident.__dict__.get("_auto_named"):  # the graph's own automatic name moves aside
+            graph.layers[name] = self
+            rename_layer(resident, graph.free(automatic_name(type(resident))), graph)
+        return name
+
+    def __getattr__(self, name: str) -> Any:
+        # only for attributes not found otherwise: a hyperparameter the layer keeps elsewhere
+        return recorded_argument(self, name)
 
     def get_config(self) -> dict[str, Any]:
         """The hyperparameters: each ``__init__`` parameter read from the same-named attribute."""
@@ -114,17 +136,34 @@ class Layer:
         declared = self._declared_specs(op)
         specs = (declared,) if isinstance(declared, Spec) else tuple(declared)
         visible = specs[:-1] if self.filters_rows else specs
+        names = None if name is None else _output_names(self, name, len(visible), 0)
+        graph = join_graphs(nodes)
+        self._claim_name(graph)
         call = next(self.__dict__.setdefault("_calls", itertools.count()))
-        names = _output_names(self, name, len(visible), call)
+        if names is None:
+            names = _output_names(self, None, len(visible), call)
         named = name is not None
+        automatic: list[Node] = []
         if self.filters_rows:
             positions = Node(
-                f"{self.name}/{call}:positions", specs[-1], op, len(visible), named=False, rows=rows
+                f"{self.name}/{call}:positions",
+                specs[-1],
+                op,
+                len(visible),
+                named=False,
+                rows=rows,
+                graph=graph,
             )
             rows = (*rows, positions)
+            automatic.append(positions)
         outputs = [
-            Node(n, spec, op, i, named=named, rows=rows) for i, (n, spec) in enumerate(zip(names, visible))
+            Node(n, spec, op, i, named=named, rows=rows, graph=graph)
+            for i, (n, spec) in enumerate(zip(names, visible))
         ]
+        if not named:
+            automatic.extend(outputs)
+        if self.__dict__.get("_auto_named"):  # renamed with the layer if a join makes its name ambiguous
+            self.__dict__.setdefault("_auto_nodes", []).extend(automatic)
         op.outputs = (*outputs, positions) if self.filters_rows else tuple(outputs)
         if all(node.is_eager for node in nodes):
             self._run_eagerly(op)
@@ -170,6 +209,11 @@ class StatelessLayer(Layer):
     """A layer with nothing to learn: its output depends on its inputs alone."""
 
 
+FITTED_SHAPES = "_fitted_shapes"
+"""The ``metadata`` key under which a stateful layer keeps the per-observation shapes of the
+feature inputs it was fitted on."""
+
+
 class StatefulLayer(Layer):
     """A layer that learns parameters: implement ``fit`` or ``partial_fit``, and ``transform``.
 
@@ -179,17 +223,38 @@ class StatefulLayer(Layer):
 
     Every call of ``fit``, ``partial_fit``, ``fit_transform``, ``fit_batches`` or ``reset``,
     through a pipeline or directly, renews :attr:`state_token`; a subclass's own versions of
-    these methods are wrapped to do so when the class is defined.
+    these methods are wrapped to do so when the class is defined. They also record the
+    per-observation shapes of the features fitted on (``metadata['_fitted_shapes']``), which
+    ``transform`` and further ``partial_fit`` calls then require (see :attr:`fixed_shape`).
     """
 
     stateful = True
+    fixed_shape = True
+    """Whether what the layer learns belongs to the per-observation shape it was fitted on (a
+    mean per feature): ``transform`` and ``partial_fit`` then refuse inputs of another shape
+    with a :class:`~megatron.errors.LayerInputError` naming both, instead of broadcasting.
+    Layers that learn something of any shape (a vocabulary, a range of labels) or check shapes
+    themselves (a Keras model with a ``None`` axis) set it to False."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name in _LEARNING_METHODS:
             method = cls.__dict__.get(name)
             if isinstance(method, types.FunctionType) and not hasattr(method, "_renews_state_token"):
-                setattr(cls, name, _renewing_state_token(method))
+                setattr(cls, name, _learning(name, method))
+        method = cls.__dict__.get("transform")
+        if isinstance(method, types.FunctionType) and not hasattr(method, "_checks_fitted_shape"):
+            cls.transform = _checking_fitted_shape(method)  # type: ignore[method-assign]
+
+    @property
+    def iterative(self) -> bool:
+        """Whether the layer learns more from more passes over the same data (an iterative
+        learner: a Keras model, scikit-learn's SGD). ``Pipeline.fit_generator`` gives such a
+        layer ``epochs`` passes; every other stateful layer (one-pass statistics: counts,
+        moments, ranges, vocabularies) is fitted by exactly one pass, whatever ``epochs`` says,
+        so that ``fit_generator`` equals ``fit``. Layers that drive their own training loop are
+        iterative by default; a class sets ``iterative = True`` to say so."""
+        return self.drives_its_own_loop()
 
     @property
     def fitted(self) -> bool:
@@ -252,7 +317,7 @@ class StatefulLayer(Layer):
     ) -> None:
         """Learn from a stream, as ``Pipeline.fit_generator`` does: each call of ``batches()``
         starts one pass and yields the layer's inputs batch by batch (``steps`` of them, when
-        known).
+        known). The pipeline passes ``epochs=1`` unless the layer is :attr:`iterative`.
 
         Layers with a training loop of their own (Keras) override this; the pipeline then hands
         them the stream instead of calling ``partial_fit`` per batch. The default resets and
@@ -267,20 +332,86 @@ class StatefulLayer(Layer):
         """Whether the layer overrides :meth:`fit_batches` to run its own training loop."""
         return type(self).fit_batches is not StatefulLayer.fit_batches
 
+    def _features_of(self, inputs: Sequence[Any]) -> Sequence[Any]:
+        return inputs[: len(inputs) - self.n_targets(len(inputs))]
+
+    def _record_fitted_shape(self, inputs: Sequence[Any]) -> None:
+        shapes = _shapes(self._features_of(inputs))
+        metadata = self.metadata
+        if shapes is not None and isinstance(metadata, dict):
+            metadata[FITTED_SHAPES] = shapes
+
+    def _check_fitted_shape(self, features: Sequence[Any], operation: str) -> None:
+        metadata = self.__dict__.get("_metadata")
+        fitted = metadata.get(FITTED_SHAPES) if type(metadata) is dict else None
+        if fitted is None or not self.fixed_shape:
+            return
+        for position, (want, X) in enumerate(zip(fitted, features)):
+            shape = getattr(X, "shape", None)
+            if shape is not None and tuple(shape[1:]) != tuple(want):
+                which = f" (feature input {position})" if len(fitted) > 1 else ""
+                raise LayerInputError(
+                    f"was fitted on observations of shape {tuple(want)}{which}; got observations of "
+                    f"shape {tuple(shape[1:])} (a batch of shape {tuple(shape)}). What it learned "
+                    "belongs to the shape it learned it on: reshape the input or refit the layer."
+                )
+
 
 _LEARNING_METHODS = ("fit", "partial_fit", "fit_transform", "fit_batches", "reset")
 
 
-def _renewing_state_token(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method``, renewing the layer's state token when it returns or raises (a failed fit may
-    have changed some of the state)."""
+def _shapes(arrays: Sequence[Any]) -> tuple[tuple[int, ...], ...] | None:
+    """The per-observation shapes of ``arrays`` (None unless each is an array of observations)."""
+    shapes = []
+    for X in arrays:
+        shape = getattr(X, "shape", None)
+        if not isinstance(shape, tuple) or not shape:
+            return None
+        shapes.append(tuple(int(d) for d in shape[1:]))
+    return tuple(shapes)
+
+
+def _learning(kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method``, one of the learning methods: renews the layer's state token when it returns
+    or raises (a failed fit may have changed some of the state), and keeps the shapes fitted on
+    (a full fit forgets the old ones; a partial fit must match them; a reset forgets them)."""
 
     @functools.wraps(method)
     def learn(self: StatefulLayer, *args: Any, **kwargs: Any) -> Any:
         try:
-            return method(self, *args, **kwargs)
+            if kind in ("fit", "fit_transform", "reset"):
+                metadata = self.__dict__.get("_metadata")
+                if type(metadata) is dict:
+                    metadata.pop(FITTED_SHAPES, None)
+            elif kind == "partial_fit":
+                self._check_fitted_shape(self._features_of(args), "partial_fit")
+            result = method(self, *args, **kwargs)
+            if kind in ("fit", "fit_transform", "partial_fit"):
+                self._record_fitted_shape(args)
+            elif kind == "reset":  # an override that keeps its metadata still forgets the shapes
+                metadata = self.__dict__.get("_metadata")
+                if type(metadata) is dict:
+                    metadata.pop(FITTED_SHAPES, None)
+            return result
         finally:
             self.__dict__["state_token"] = uuid.uuid4().hex
 
     learn._renews_state_token = True  # type: ignore[attr-defined]
     return learn
+
+
+def _checking_fitted_shape(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``transform``, refusing features of another per-observation shape than those fitted on."""
+
+    @functools.wraps(method)
+    def transform(self: StatefulLayer, *features: Any) -> Any:
+        self._check_fitted_shape(features, "transform")
+        return method(self, *features)
+
+    transform._checks_fitted_shape = True  # type: ignore[attr-defined]
+    return transform
+
+
+for _name in _LEARNING_METHODS:  # the defaults themselves renew the token and keep the shapes
+    setattr(StatefulLayer, _name, _learning(_name, StatefulLayer.__dict__[_name]))
+del _name

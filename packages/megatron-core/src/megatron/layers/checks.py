@@ -50,6 +50,35 @@ def nonempty(X: np.ndarray, operation: str = "fit") -> np.ndarray:
     return X
 
 
+MISSING_HINT = "fill missing values first (SimpleImpute, Impute)"
+
+
+def finite(
+    X: np.ndarray, operation: str = "fit on", allow_nan: bool = False, hint: str = MISSING_HINT
+) -> np.ndarray:
+    """``X`` if it holds no NaN or infinity (NaN allowed with ``allow_nan``): a statistic learned
+    from one would be NaN, or 0, for every row. The error names the first bad feature."""
+    if X.dtype.kind not in "fc":
+        return X
+    bad = ~np.isfinite(X)
+    if allow_nan:
+        bad &= ~np.isnan(X)
+    if not bad.any():
+        return X
+    position = tuple(int(i) for i in np.argwhere(bad)[0])
+    row, feature = position[0], position[1:]
+    if not feature:
+        where = "the input"
+    else:
+        index = feature[0] if len(feature) == 1 else feature
+        where = f"feature {index}"
+    raise LayerInputError(
+        f"cannot {operation} non-finite values: {where} holds {X[position]} in row {row} "
+        f"({int(bad.sum())} non-finite values in the batch), which would make what is learned NaN "
+        f"or meaningless for every row: {hint}"
+    )
+
+
 def text(X: np.ndarray, what: str = "input") -> np.ndarray:
     """``X`` if it holds strings (a str array, or an object array of str)."""
     if X.dtype.kind == "U":

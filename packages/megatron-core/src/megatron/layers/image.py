@@ -70,7 +70,8 @@ class RGBtoBinary(StatelessLayer):
     """Convert RGB images to black and white (0 or 1, as uint8) by thresholding luminosity.
 
     ``threshold`` defaults to the middle of the pixel range: 0.5 for float images, half the
-    dtype's maximum for integer images.
+    dtype's maximum for uint8 and uint16 images; other integer images (an int64 array made from
+    a Python list) have no known range and need ``threshold``.
 
     Example::
 
@@ -91,9 +92,23 @@ class RGBtoBinary(StatelessLayer):
         grey = _grey(_rgb(X), "luminosity")
         threshold = self.threshold
         if threshold is None:
-            threshold = np.iinfo(X.dtype).max / 2 if X.dtype.kind in "iu" else 0.5
+            threshold = 0.5 if X.dtype.kind in "fb" else _pixel_max(X, "RGBtoBinary(threshold=...)") / 2
         binary = (grey >= threshold).astype(np.uint8)
         return binary[..., None] if self.keep_dim else binary
+
+
+PIXEL_DTYPES = ("uint8", "uint16")
+
+
+def _pixel_max(X: np.ndarray, option: str) -> int:
+    """The largest pixel value of an 8- or 16-bit image dtype. Other integers have no natural
+    maximum: an int64 array from a Python list would scale 255 to about 3e-17."""
+    if X.dtype.name not in PIXEL_DTYPES:
+        raise LayerInputError(
+            f"the pixel range of dtype {X.dtype} is not known: pass {option}, or give "
+            f"{' or '.join(PIXEL_DTYPES)} images (np.asarray(pixels, dtype='uint8'))"
+        )
+    return int(np.iinfo(X.dtype).max)
 
 
 def _image(X: np.ndarray) -> np.ndarray:
@@ -193,7 +208,9 @@ class Upsample(StatelessLayer):
 
 class ScalePixels(StatelessLayer):
     """Rescale pixel values to [0, 1] (float32): divide by ``max_value``, which defaults to the
-    integer dtype's maximum (255 for uint8) and must be given for float images.
+    dtype's maximum for uint8 (255) and uint16 images and must be given for any other dtype
+    (float images, or an int64 array made from a Python list: make it
+    ``np.asarray(pixels, dtype='uint8')`` instead).
 
     Example::
 
@@ -211,9 +228,7 @@ class ScalePixels(StatelessLayer):
         checks.numeric(X, "image batch")
         top = self.max_value
         if top is None:
-            if X.dtype.kind not in "iu":
-                raise LayerInputError(f"float images need ScalePixels(max_value=...); got dtype {X.dtype}")
-            top = np.iinfo(X.dtype).max
+            top = _pixel_max(X, "ScalePixels(max_value=...)")
         out = X.astype(np.float32)
         out *= np.float32(1.0 / top)
         return out

@@ -33,6 +33,11 @@ def missing_mask(X: np.ndarray, missing: Any = np.nan) -> np.ndarray:
     return np.asarray(missing == X, dtype=bool)
 
 
+def _scalar(value: Any) -> bool:
+    """One value (a number, a string, None...), not a sequence or a mapping."""
+    return isinstance(value, str | bytes) or (np.ndim(value) == 0 and not isinstance(value, dict | set))
+
+
 def _fill(X: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
     """A copy of ``X`` with ``value`` where ``mask``; str arrays widen so nothing is cut off."""
     dtype = X.dtype
@@ -60,6 +65,13 @@ class Impute(StatelessLayer):
     def __init__(self, mapping: dict[Any, Any]) -> None:
         if not isinstance(mapping, dict) or not mapping:
             raise SpecError(f"Impute needs a non-empty dict of value -> replacement; got {mapping!r}")
+        for missing, replacement in mapping.items():
+            if not _scalar(replacement):
+                raise SpecError(
+                    f"Impute replaces each value with one value; the replacement for {missing!r} is "
+                    f"{replacement!r} ({type(replacement).__name__}). Per-feature fills are SimpleImpute's "
+                    "job; to fill with a sequence, wrap it in a Lambda."
+                )
         self.mapping = mapping
 
     def output_spec(self, X: Spec) -> Spec:
@@ -106,7 +118,9 @@ class SimpleImpute(StatefulLayer):
     def fit(self, X: np.ndarray) -> None:
         if self.strategy == "median":
             checks.nonempty(checks.numeric(X))
-            data = np.where(missing_mask(X, self.missing_values), np.nan, X.astype(float))
+            mask = missing_mask(X, self.missing_values)
+            _finite_where_present(X, mask)
+            data = np.where(mask, np.nan, X.astype(float))
             self.metadata["fill"] = _nan_or(np.nanmedian, data)
             return
         super().fit(X)
@@ -121,6 +135,7 @@ class SimpleImpute(StatefulLayer):
         m = self.metadata
         if self.strategy == "mean":
             checks.numeric(X)
+            _finite_where_present(X, mask)
             values = np.where(mask, 0, X).astype(float)
             m["sum"] = m.get("sum", 0) + values.sum(axis=0)
             m["count"] = m.get("count", 0) + (~mask).sum(axis=0)
@@ -156,6 +171,16 @@ class SimpleImpute(StatefulLayer):
             out = X.copy()
         out[mask] = fill[mask]
         return out
+
+
+def _finite_where_present(X: np.ndarray, mask: np.ndarray) -> None:
+    """Refuse a NaN or infinity that is not a missing value: it would become the fill value."""
+    if X.dtype.kind in "fc":
+        checks.finite(
+            np.where(mask, 0, X),
+            "learn a fill value from",
+            hint="mark it missing with missing_values=, or clip it first",
+        )
 
 
 def _nan_or(function: Any, data: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ observation index stays aligned.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,10 +37,52 @@ class Cast(StatelessLayer):
         return Spec(X.shape, self.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        target = np.dtype(self.dtype)
+        if X.dtype.kind in "biufc" and target.kind in "biufc":
+            _check_cast(X, target)
         try:
-            return X.astype(self.dtype)
-        except (TypeError, ValueError) as exc:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", np.exceptions.ComplexWarning)
+                out = X.astype(target)
+        except (TypeError, ValueError, OverflowError) as exc:
             raise LayerInputError(f"cannot cast {X.dtype} values to {self.dtype}: {exc}") from exc
+        if target.kind == "f" and X.dtype.kind in "fc" and target.itemsize < X.dtype.itemsize:
+            overflowed = np.isinf(out) & np.isfinite(X.real if X.dtype.kind == "c" else X)
+            if overflowed.any():
+                raise LayerInputError(
+                    f"cannot cast {X.dtype} values to {self.dtype}: {X.flat[np.flatnonzero(overflowed)[0]]} "
+                    f"is beyond its largest value {np.finfo(target).max}"
+                )
+        return out
+
+
+def _check_cast(X: np.ndarray, target: np.dtype) -> None:
+    """Refuse numbers that ``target`` cannot hold, which numpy would turn into others silently:
+    NaN, infinities and out-of-range values cast to integers, imaginary parts cast to reals."""
+    if not X.size:
+        return
+    if X.dtype.kind == "c" and target.kind != "c":
+        if np.any(X.imag != 0):
+            raise LayerInputError(f"cannot cast complex values with an imaginary part to {target}")
+        X = X.real
+    if target.kind not in "iu" or X.dtype.kind == "b":
+        return
+    if X.dtype.kind == "f":
+        bad = ~np.isfinite(X)
+        if bad.any():
+            raise LayerInputError(
+                f"cannot cast {X.flat[np.flatnonzero(bad)[0]]} to {target}: an integer holds no NaN or "
+                f"infinity ({int(bad.sum())} such values); impute them first"
+            )
+    info = np.iinfo(target)
+    low, high = X.min(), X.max()
+    # compared as Python numbers: exact for every integer dtype and for floats
+    if low.item() <= info.min - 1 or high.item() >= info.max + 1:
+        bad_value = low if low.item() <= info.min - 1 else high
+        raise LayerInputError(
+            f"cannot cast {bad_value} to {target}, which holds {info.min} to {info.max}: the value "
+            "would wrap around or saturate"
+        )
 
 
 def _axis(axis: int, ndim: int) -> int:
@@ -101,6 +144,8 @@ class OneHotRange(StatefulLayer):
         self.dtype = np.dtype(dtype).name
         if self._known():
             self.fitted = True
+
+    fixed_shape = False  # one range of values, whatever the shape
 
     def _known(self) -> bool:
         return self.min_val is not None and self.max_val is not None
@@ -168,6 +213,8 @@ class OneHotLabels(StatefulLayer):
             self.metadata["labels"] = np.unique(np.asarray(self.labels))
             self.fitted = True
 
+    fixed_shape = False  # one set of labels, whatever the shape
+
     def reset(self) -> None:
         if self.labels is None:
             super().reset()
@@ -175,7 +222,13 @@ class OneHotLabels(StatefulLayer):
     def partial_fit(self, X: np.ndarray) -> None:
         if self.labels is not None:
             return
-        found = np.unique(checks.nonempty(X, "partial_fit"))
+        checks.nonempty(X, "partial_fit")
+        if X.dtype.kind in "fc" and np.isnan(X).any():
+            raise LayerInputError(
+                f"cannot learn NaN as a label ({int(np.isnan(X).sum())} in the batch): it equals no "
+                "value, so it would never be encoded; fill missing labels first (Impute)"
+            )
+        found = np.unique(X)
         known = self.metadata.get("labels")
         self.metadata["labels"] = found if known is None else np.union1d(known, found)
 

@@ -129,12 +129,16 @@ class CountVectorize(StatefulLayer):
         self.max_features = max_features
         self.min_count = min_count
 
+    fixed_shape = False  # one vocabulary, whatever the shape: transform checks its input itself
+
     def reset(self) -> None:
         super().reset()
         self.__dict__.pop("_counter", None)
 
     def partial_fit(self, X: np.ndarray) -> None:
         checks.nonempty(X, "partial_fit")
+        if X.ndim != 1:
+            raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
         counter: Counter = self.__dict__.setdefault("_counter", Counter())
         for value in X.tolist():
             counter.update(_tokens(value))

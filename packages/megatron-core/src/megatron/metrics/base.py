@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from megatron.config import init_config
+from megatron.config import init_config, record_arguments_of, recorded_argument
 from megatron.errors import GraphError
+from megatron.layers.frozen import freeze
 from megatron.nodes import Node, as_node_list, common_rows
 
 
@@ -45,9 +46,18 @@ class Metric:
     def __init__(self, function: Callable[..., Any] | None = None) -> None:
         self.function = function
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        record_arguments_of(cls, freeze)
+
     def get_config(self) -> dict[str, Any]:
-        """The metric's parameters: each ``__init__`` parameter read from the same-named attribute."""
+        """The metric's parameters: each ``__init__`` parameter read from the same-named
+        attribute, else the argument ``__init__`` was given (kept for this)."""
         return init_config(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # only for attributes not found otherwise: a parameter the metric keeps elsewhere
+        return recorded_argument(self, name)
 
     @property
     def name(self) -> str:

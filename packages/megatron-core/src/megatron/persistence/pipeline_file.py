@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from megatron.config import saved_config
 from megatron.errors import PersistenceError
 from megatron.layers.base import Layer
 from megatron.metrics.base import Metric
@@ -113,7 +114,7 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
                     "class": class_name,
                     "plugin": plugin,
                     "name": layer.name,
-                    "config": encoder.encode(layer.get_config(), f"the hyperparameters of {where}"),
+                    "config": encoder.encode(saved_config(layer, where), f"the hyperparameters of {where}"),
                     "state": state,
                 }
             )
@@ -147,7 +148,7 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
                 "plugin": plugin,
                 "name": m.name,
                 "inputs": [n.name for n in m.inputs],
-                "config": encoder.encode(m.metric.get_config(), f"metric {m.name!r}"),
+                "config": encoder.encode(saved_config(m.metric, f"metric {m.name!r}"), f"metric {m.name!r}"),
             }
             for m in pipeline.metrics
             for class_name, plugin in [_class_name("metric", m.metric)]
