@@ -33,7 +33,8 @@ def test_generated_schemas_read_back_exactly_in_a_fresh_process(database_url, tm
     @given(data=st.data(), schema=gen.output_schemas(), keys=gen.key_sets(min_size=1, max_size=6))
     def write(data, schema, keys):
         outputs = data.draw(gen.output_values(schema, len(keys)))
-        SQLStorage(database_url, f"generated {len(written)}", "v").write(keys, outputs)
+        with SQLStorage(database_url, f"generated {len(written)}", "v") as storage:
+            storage.write(keys, outputs)
         written.append((keys, outputs))
 
     write()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -144,8 +145,12 @@ def check_generated_writes(case: StorageCase) -> None:
     def prop(data: Any, schema: tuple[Any, ...], names: Any) -> None:
         run = next(counter)
         (name, version), (other_name, other_version) = names
-        storage = case.make(f"{name}#{run}", version)
-        neighbour = case.make(f"{other_name}#{run}", other_version)
+        with contextlib.ExitStack() as opened:  # close each storage, so no connection lingers
+            storage = opened.enter_context(case.make(f"{name}#{run}", version))
+            neighbour = opened.enter_context(case.make(f"{other_name}#{run}", other_version))
+            check(data, schema, storage, neighbour, opened)
+
+    def check(data: Any, schema: tuple[Any, ...], storage: Storage, neighbour: Storage, opened: Any) -> None:
         neighbour.write([0], data.draw(gen.output_values(schema, 1), label="neighbour"))
         expected_neighbour = neighbour.read()
         model: dict[Any, dict[str, np.ndarray]] = {}
@@ -166,6 +171,8 @@ def check_generated_writes(case: StorageCase) -> None:
             for i, key in enumerate(keys):
                 model[key] = {n: a[i] for n, a in batch.items()}
         reader = case.fresh(storage)
+        if reader is not storage:
+            opened.enter_context(reader)
         keys = list(model)
         back = reader.read(rows=keys)
         assert back.index.tolist() == keys, f"{case}: keys {back.index.tolist()} != {keys}"
@@ -176,7 +183,10 @@ def check_generated_writes(case: StorageCase) -> None:
             assert got.shape == want.shape, f"{case}: {output} shape {got.shape} != {want.shape}"
             assert got.dtype.kind == want.dtype.kind, f"{case}: {output} dtype {got.dtype}"
             np.testing.assert_array_equal(got, want, err_msg=f"{case}: {output}")
-        again = case.fresh(neighbour).read()
+        again_storage = case.fresh(neighbour)
+        if again_storage is not neighbour:
+            opened.enter_context(again_storage)
+        again = again_storage.read()
         for output in schema:
             np.testing.assert_array_equal(again[output.name], expected_neighbour[output.name], str(case))
 
