@@ -15,6 +15,6 @@ if ! su postgres -c "$BIN/pg_ctl -D $DATA status" >/dev/null 2>&1; then
   rm -rf "$DATA"
   mkdir -p "$DATA" && chown postgres:postgres "$DATA"
   su postgres -c "$BIN/initdb -D $DATA --auth=trust --username=postgres -E UTF8 --locale=C.UTF-8" >&2
-  su postgres -c "$BIN/pg_ctl -D $DATA -l $DATA/server.log -w start -o '-p $PORT -k /tmp -c listen_addresses=127.0.0.1'" >&2
+  su postgres -c "$BIN/pg_ctl -D $DATA -l $DATA/server.log -w start -o '-p $PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300'" >&2
 fi
 echo "postgresql+psycopg://postgres@127.0.0.1:$PORT/postgres"
