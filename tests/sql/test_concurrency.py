@@ -31,6 +31,7 @@ url, writer, start, rounds, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 storage = SQLStorage(url, "concurrent", None)
 rng = np.random.default_rng(writer)
 keys = np.arange(start, start + 1000)
+Path(f"{go}.{writer}").touch()  # ready
 deadline = time.monotonic() + 60
 while not Path(go).exists() and time.monotonic() < deadline:  # start together
     time.sleep(0.005)
@@ -45,21 +46,23 @@ for round in range(rounds):
 
 
 def test_processes_upserting_overlapping_keys_in_different_orders_lose_nothing(database_url, tmp_path):
-    """Four writers, each upserting its 1,000 keys (half of them shared with the next writer's)
-    in a new order five times: on PostgreSQL, rows locked in the order given deadlocked most of
+    """Four writers, each upserting its 1,000 keys (most of them shared with other writers) in
+    a new order three times: on PostgreSQL, rows locked in the order given deadlocked most of
     these writes."""
     starts = [0, 250, 500, 750]
     go = tmp_path / "go"
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, database_url, str(writer), str(start), "5", str(go)],
+            [sys.executable, "-c", WRITER, database_url, str(writer), str(start), "3", str(go)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for writer, start in enumerate(starts, start=1)
     ]
-    time.sleep(0.5)  # let them import; they start writing together
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"go.{w}").exists() for w in range(1, 5)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # all imported and connected: they start writing together
     go.touch()
     for process in writers:
         _, stderr = process.communicate(timeout=120)
