@@ -136,13 +136,16 @@ class SQLStorage(Storage):
             try:
                 self._create_once(spec, replace)
                 return
-            except sa.exc.DBAPIError:
+            except sa.exc.DBAPIError as error:
                 # Another process created the same table at the same moment: use theirs.
                 self._load()
                 if self._spec is not None and not replace:
                     return
                 if attempt == 2:
-                    raise
+                    raise StorageError(
+                        f"Cannot create table {spec.table!r} for pipeline {self.name!r} version "
+                        f"{self.version!r}: {error.orig}"
+                    ) from error
 
     def _create_once(self, spec: TableSpec, replace: bool) -> None:
         with self._db.transaction(write=True) as conn:
