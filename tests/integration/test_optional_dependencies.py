@@ -9,6 +9,7 @@ imported or found, and ``MEGATRON_PLUGINS=core`` loads the built-in plugin alone
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -52,7 +53,7 @@ def pipeline() -> megatron.Pipeline:
     return megatron.Pipeline(x, megatron.layers.ScalarMultiply(2)(x, "y"), name="optional")
 
 
-def stored(url: str) -> megatron.Pipeline:
+def stored(url: Any) -> megatron.Pipeline:
     x = megatron.nodes.Input("x")
     return megatron.Pipeline(x, megatron.layers.ScalarMultiply(2)(x, "y"), name="stored", storage=url)
 
@@ -86,6 +87,11 @@ FEATURES: dict[str, tuple[Callable[[Any], object], str, str]] = {
     "sqlite storage": (lambda tmp: stored(f"sqlite:///{tmp}/o.db"), "megatron_sql", "megatron-sql"),
     "default storage": (lambda _: stored("default"), "megatron_sql", "megatron-sql"),
     "postgresql storage": (lambda _: stored("postgresql+psycopg://h/db"), "megatron_sql", "megatron-sql"),
+    "sqlite3 connection storage": (
+        lambda _: stored(sqlite3.connect(":memory:")),
+        "megatron_sql",
+        "megatron-sql",
+    ),
 }
 
 

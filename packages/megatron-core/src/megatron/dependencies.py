@@ -87,17 +87,20 @@ def missing_plugin(kind: str, name: str) -> MissingDependencyError | None:
     """The error for the well-known plugin name ``name`` of ``kind`` when its plugin is not
     loaded, or ``None`` for a name no package of this repository registers."""
     package = PLUGIN_NAMES.get((kind, name))
-    if package is None:
-        return None
+    return None if package is None else missing_package(f"The {kind} {name!r}", package)
+
+
+def missing_package(feature: str, package: str) -> MissingDependencyError:
+    """The error for ``feature``, which the plugin package ``package`` of this repository provides
+    and which is not loaded: not installed, or installed but blocked or broken."""
     module = _PLUGIN_MODULES[package]
     if importlib.util.find_spec(module) is not None:
         return MissingDependencyError(
-            f"The {kind} {name!r} comes from {package}, which is installed but whose plugin is not "
-            "loaded: check MEGATRON_PLUGINS and MEGATRON_DISABLE_PLUGINS, and the warning that says "
-            "why it failed to load.",
+            f"{feature} comes from {package}, which is installed but whose plugin is not loaded: "
+            "check MEGATRON_PLUGINS and MEGATRON_DISABLE_PLUGINS, and the warning that says why it "
+            "failed to load.",
             name=module,
         )
     return MissingDependencyError(
-        f"The {kind} {name!r} comes from {package}, which is not installed. {install_hint(package)}",
-        name=module,
+        f"{feature} comes from {package}, which is not installed. {install_hint(package)}", name=module
     )

@@ -62,6 +62,11 @@ def open_storage(target: Any, name: str, version: str | None) -> Storage | None:
             f"No installed plugin handles storage URLs of scheme {scheme!r} ({target!r}). "
             f"Known schemes: {', '.join(known) or 'none'}. SQL databases need megatron-sql."
         )
+    kind = f"{type(target).__module__}.{type(target).__qualname__}"
+    if kind.partition(".")[0] in ("sqlite3", "sqlalchemy"):  # what megatron-sql's adapter claims
+        from megatron.dependencies import missing_package
+
+        raise missing_package(f"Storage on a {kind}", "megatron-sql")
     raise StorageError(
         f"Cannot use a {type(target).__module__}.{type(target).__qualname__} as storage: expected a "
         "Storage, a URL, or a connection an installed plugin supports (megatron-sql)."
