@@ -78,9 +78,13 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-def __getattr__(name: str) -> str:
+def __getattr__(name: str) -> _Any:
     if name == "__version__":  # read from the installed metadata on demand, not at import
         from importlib.metadata import version
 
         return version("megatron-core")
+    if name == "persistence":  # megatron.persistence.audit_report(...) works after `import megatron`
+        import importlib
+
+        return importlib.import_module("megatron.persistence")
     raise AttributeError(f"module 'megatron' has no attribute {name!r}")

@@ -73,7 +73,7 @@ def _audit(args: argparse.Namespace) -> int:
         limits[name.strip()] = int(value)
     report = audit_report(args.file, limits=limits)
     for line in report.lines:
-        print(line)
+        print(_printable(line))
     if report.refused:
         print(
             f"megatron audit: loading would refuse {len(report.refused)} entries (REFUSED above)",
@@ -81,6 +81,13 @@ def _audit(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _printable(text: str) -> str:
+    """``text`` from a file, shown safely on a terminal (see ``describe.printable``)."""
+    from megatron.persistence.describe import printable
+
+    return printable(text)
 
 
 def _version() -> str:
@@ -154,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except MegatronError as exc:
-        print(f"megatron {args.command}: {exc}", file=sys.stderr)
+    except MegatronError as exc:  # its message may quote the file: shown escaped, line by line
+        message = "\n".join(_printable(line) for line in str(exc).split("\n"))
+        print(f"megatron {args.command}: {message}", file=sys.stderr)
         return 1
 
 

@@ -1,21 +1,24 @@
 """The pipeline file: a zip archive of a JSON description, ``.npy`` arrays and plugin
 artifacts. Nothing in it is ever unpickled.
 
-Reading trusts nothing the file says: sizes are checked against :class:`Limits` from the
-zip's directory before anything is inflated, members are inflated in bounded chunks (a member
-that lies about its size cannot make more than it declares), array headers must match the
-bytes that follow them, and every failure is a :class:`PersistenceError` that names the
-file and the member.
+Reading trusts nothing the file says: the zip's directory is measured before it is parsed,
+sizes are checked against :class:`Limits` from the directory before anything is inflated,
+members are inflated in bounded chunks (a member that lies about its size cannot make more
+than it declares), everything one reader inflates, at every level of nesting, is charged to
+one :class:`Budget`, array headers must match the bytes that follow them, and every failure
+is a :class:`PersistenceError` that names the file and the member.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import math
 import os
 import secrets
+import stat
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -33,6 +36,9 @@ DESCRIPTION = "pipeline.json"
 EXTENSION = ".megatron"
 
 _CHUNK = 1 << 20
+_HEADER = 1 << 16  # an .npy header is at most 10,000 bytes as numpy reads it; this covers any
+_ENTRY = 46  # the fixed part of a zip directory entry
+_NESTING = 1  # zip archives inside an artifact are read; zips inside those are refused
 _READABLE = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # bzip2 and lzma inflate without a bound
 _HINT = "if you trust the file, raise the limit: load_pipeline(..., limits={{{name!r}: ...}})"
 
@@ -65,11 +71,14 @@ class ArchiveWriter:
         same folder (never through a link planted there), then renamed over ``path`` (which
         replaces a link at ``path`` rather than writing through it)."""
         self.add(DESCRIPTION, json.dumps(description, indent=1, allow_nan=False).encode())
+        mode = _mode_of(path)
         try:
             descriptor, temporary = _create_exclusive(path)
         except OSError as exc:
             raise PersistenceError(f"Cannot write the pipeline file {str(path)!r}: {exc}") from exc
         try:
+            if mode is not None:  # before any byte is written: the file replaced keeps its permissions
+                _set_mode(descriptor, temporary, mode)
             with os.fdopen(descriptor, "wb") as file:
                 with zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as archive:
                     for name, data in self.members.items():
@@ -83,6 +92,22 @@ class ArchiveWriter:
             if isinstance(exc, OSError):
                 raise PersistenceError(f"Cannot write the pipeline file {str(path)!r}: {exc}") from exc
             raise
+
+
+def _mode_of(path: Path) -> int | None:
+    """The permission bits of the regular file at ``path``, or ``None`` (no file, or a link)."""
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return None
+    return stat.S_IMODE(found.st_mode) if stat.S_ISREG(found.st_mode) else None
+
+
+def _set_mode(descriptor: int, temporary: Path, mode: int) -> None:
+    if hasattr(os, "fchmod"):
+        os.fchmod(descriptor, mode)
+    else:  # pragma: no cover (Windows)
+        os.chmod(temporary, mode)
 
 
 def _create_exclusive(path: Path) -> tuple[int, Path]:
@@ -102,40 +127,55 @@ def _create_exclusive(path: Path) -> tuple[int, Path]:
 # Reading -------------------------------------------------------------------------------------
 
 
-def _directory_size(file: IO[bytes], length: int) -> tuple[int, int] | None:
-    """(entries, bytes) of the zip's central directory as its end records declare them, or
-    ``None`` where there is no end record (``zipfile`` then says the file is not a zip)."""
-    tail_length = min(length, 22 + 0xFFFF)
-    file.seek(length - tail_length)
-    tail = file.read(tail_length)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < 22:
-        return None
-    entries, directory = struct.unpack("<HI", tail[at + 10 : at + 16])
-    locator = length - tail_length + at - 20
-    if locator >= 0:  # a zip64 end record overrides the classic one, as zipfile reads it
-        file.seek(locator)
-        record = file.read(20)
-        if len(record) == 20 and record[:4] == b"PK\x06\x07":
-            offset = struct.unpack("<Q", record[8:16])[0]
-            if offset <= length - 56:
-                file.seek(offset)
-                zip64 = file.read(56)
-                if zip64[:4] == b"PK\x06\x06":
-                    entries, directory = struct.unpack("<QQ", zip64[32:48])
-    return entries, directory
+def directory_problem(file: IO[bytes], limits: Limits) -> Problem | None:
+    """What refuses the zip in ``file`` before its directory is parsed: more members than
+    ``limits.max_members``, whether its end record declares them or its directory holds them.
 
-
-def open_zip(file: IO[bytes], length: int, limits: Limits, where: str, what: str) -> zipfile.ZipFile:
-    """``file`` as a zip archive, refused before parsing if its directory is too large."""
+    The end record is found by :mod:`zipfile`'s own reader, so this reads the directory that
+    :class:`zipfile.ZipFile` will parse; the entries are then counted by walking the directory
+    (no more than ``max_members`` of them), whatever the end record's counts say."""
     try:
-        declared = _directory_size(file, length)
+        end = zipfile._EndRecData(file)  # type: ignore[attr-defined]  # the record ZipFile reads
+    except Exception:  # zipfile itself then says what is wrong
+        return None
+    if not end:
+        return None
+    entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    most = limits.max_members
+    if entries > most or directory > most * 1024:
+        reason = f"declares {entries} members ({size(directory)} of directory); the limit is {most}"
+        return Problem(None, reason, "max_members")
+    start = end[zipfile._ECD_LOCATION] - directory  # type: ignore[attr-defined]  # as ZipFile places it
+    if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]
+        start -= zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+    if start < 0:
+        return None
+    file.seek(start)
+    data = file.read(directory)
+    count, at = 0, 0
+    while at < min(directory, len(data)):
+        if count == most:
+            return Problem(
+                None, f"holds more than {most} members in its directory; the limit is {most}", "max_members"
+            )
+        if len(data) - at < _ENTRY or data[at : at + 4] != b"PK\x01\x02":
+            return None  # a damaged directory: zipfile refuses it
+        names, extra, comment = struct.unpack_from("<HHH", data, at + 28)
+        at += _ENTRY + names + extra + comment
+        count += 1
+    return None
+
+
+def open_zip(
+    file: IO[bytes], length: int, limits: Limits, where: str, what: str, checked: bool = False
+) -> zipfile.ZipFile:
+    """``file`` as a zip archive, refused before parsing if its directory is too large
+    (``checked``: the caller has found no :func:`directory_problem`)."""
+    try:
+        problem = None if checked else directory_problem(file, limits)
+        if problem is not None:
+            raise problem.error(where)
         file.seek(0)
-        if declared is not None:
-            entries, directory = declared
-            if entries > limits.max_members or directory > limits.max_members * 1024:
-                reason = f"declares {entries} members ({size(directory)} of directory); the limit is {limits.max_members}"
-                raise Problem(None, reason, "max_members").error(where)
         return zipfile.ZipFile(file)
     except PersistenceError:
         raise
@@ -215,9 +255,42 @@ def _inflation(uncompressed: int, compressed: int, limits: Limits) -> str:
     )
 
 
-def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
-    """One member's bytes, inflated in bounded chunks and checked against its declared size
-    and checksum."""
+class Budget:
+    """What one reader (a load, an audit, a summary) may inflate from a pipeline file:
+    ``limits.max_total_bytes`` in all, and, once past ``limits.ratio_floor_bytes``, at most
+    ``limits.max_ratio`` times the file's own size. Every read is charged what it declares
+    before it is inflated (zipfile never returns more than a member declares), at every level:
+    a member read twice, or a zip inside an artifact, costs again."""
+
+    def __init__(self, limits: Limits, compressed: int) -> None:
+        self.limits = limits
+        self.compressed = compressed
+        self.spent = 0
+
+    def charge(self, n: int, where: str) -> None:
+        """Count ``n`` bytes about to be inflated for ``where``, or refuse them."""
+        total = self.spent + n
+        limits = self.limits
+        if total > limits.max_total_bytes:
+            reason = (
+                f"reading it would inflate {size(total)} from the file in all; the limit is "
+                f"{size(limits.max_total_bytes)}"
+            )
+            raise Problem(None, reason, "max_total_bytes").error(f"{where}:")
+        if limits.inflates_too_much(total, self.compressed):
+            reason = (
+                f"reading it would inflate {size(total)} in all from a file of {size(self.compressed)} "
+                f"({total // max(self.compressed, 1)} times); the limit is {limits.max_ratio} times above "
+                f"{size(limits.ratio_floor_bytes)}"
+            )
+            raise Problem(None, reason, "max_ratio").error(f"{where}:")
+        self.spent = total
+
+
+def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str, budget: Budget) -> bytes:
+    """One member's bytes, charged to ``budget``, inflated in bounded chunks and checked
+    against its declared size and checksum."""
+    budget.charge(info.file_size, where)
     chunks, total = [], 0
     try:
         with archive.open(info) as member:
@@ -231,9 +304,12 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> 
     return b"".join(chunks)
 
 
-def array_header(data: bytes, where: str, limits: Limits) -> tuple[tuple[int, ...], np.dtype]:
+def array_header(
+    data: bytes, where: str, limits: Limits, declared: int | None = None
+) -> tuple[tuple[int, ...], np.dtype]:
     """The (shape, dtype) of a ``.npy`` member, refused unless it is a plain array whose
-    header matches the bytes that follow it."""
+    header matches the bytes that follow it. ``data`` may be the member's first bytes only,
+    with ``declared`` its whole size."""
     buffer = io.BytesIO(data)
     try:
         version = np.lib.format.read_magic(buffer)
@@ -250,11 +326,11 @@ def array_header(data: bytes, where: str, limits: Limits) -> tuple[tuple[int, ..
             f"{where} is not a plain array and is refused: its dtype {dtype} holds objects"
         )
     count = math.prod(shape)
-    declared = count * dtype.itemsize
-    held = len(data) - buffer.tell()
-    if declared != held or count > limits.max_member_bytes:
+    declared_bytes = count * dtype.itemsize
+    held = (len(data) if declared is None else declared) - buffer.tell()
+    if declared_bytes != held or count > limits.max_member_bytes:
         raise PersistenceError(
-            f"{where} declares a {dtype} array of shape {shape} ({size(declared)}) but holds {size(held)}: refused"
+            f"{where} declares a {dtype} array of shape {shape} ({size(declared_bytes)}) but holds {size(held)}: refused"
         )
     return shape, dtype
 
@@ -268,11 +344,16 @@ def load_array(data: bytes, where: str, limits: Limits) -> np.ndarray:
         raise PersistenceError(f"{where} is not a readable .npy array: {type(exc).__name__}: {exc}") from None
 
 
-def normalized_zip(data: bytes, where: str, limits: Limits, depth: int = 0) -> bytes:
+def _is_zip(name: str, data: bytes) -> bool:
+    return name.endswith((".npz", ".zip")) or data[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def normalized_zip(data: bytes, where: str, limits: Limits, budget: Budget, depth: int = 0) -> bytes:
     """A zip that a plugin hands to its own library (a skops or ``.keras`` artifact), rebuilt
-    from bounded reads: within ``limits``, every member read and checked, every ``.npy``
-    member's header checked, stored uncompressed. What the library then reads cannot inflate
-    or lie about its size."""
+    from bounded reads: within ``limits``, every member read (charged to ``budget``, which
+    the whole file shares) and checked, every ``.npy`` member's header checked, every zip in
+    it (an ``.npz``) rebuilt likewise, a zip inside that refused; stored uncompressed. What
+    the library then reads cannot inflate or lie about its size."""
     with open_zip(io.BytesIO(data), len(data), limits, where, "zip archive") as archive:
         for problem in member_problems(archive, len(data), limits):
             raise problem.error(where)
@@ -280,28 +361,38 @@ def normalized_zip(data: bytes, where: str, limits: Limits, depth: int = 0) -> b
         with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as rebuilt:
             for info in archive.infolist():
                 inner_where = f"{where}: {info.filename}"
-                inner = read_member(archive, info, inner_where)
+                inner = read_member(archive, info, inner_where, budget)
                 if info.filename.endswith(".npy"):
                     array_header(inner, inner_where, limits)
-                elif info.filename.endswith(".npz") and depth < 2:
-                    inner = normalized_zip(inner, inner_where, limits, depth + 1)
+                elif _is_zip(info.filename, inner):
+                    if depth >= _NESTING:
+                        raise PersistenceError(
+                            f"{inner_where} is a zip archive inside a zip inside the artifact: refused "
+                            "(an artifact's zip archives hold no zip archives)"
+                        )
+                    inner = normalized_zip(inner, inner_where, limits, budget, depth + 1)
                 rebuilt.writestr(info.filename, inner)
     return out.getvalue()
 
 
 class ArchiveReader:
     """Reads the members of a pipeline file within :class:`Limits`, with errors that name the
-    file and the member.
+    file and the member. Everything it inflates is charged to one :class:`Budget`, and it
+    keeps a digest of every member it read (:attr:`digests`).
 
-    ``strict`` (loading) refuses the file at once if its directory declares anything over the
-    limits; otherwise (auditing) :attr:`problems` lists them and only the refused members
-    cannot be read.
+    ``strict`` (loading) refuses the file at once if it or its directory declares anything
+    over the limits; otherwise (auditing) :attr:`problems` lists them, and only the refused
+    members cannot be read (none, when the directory itself is refused).
     """
 
     def __init__(self, path: str | Path, limits: Limits | None = None, strict: bool = True) -> None:
         self.path = Path(path)
         self.limits = limits or Limits()
         self.where = repr(str(self.path))
+        self.problems: list[Problem] = []
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        self.digests: dict[str, str] = {}
+        """The sha256 of each member read, by name, in the order they were first read."""
         if not self.path.is_file():
             raise PersistenceError(f"No pipeline file at {self.where}")
         try:
@@ -309,21 +400,38 @@ class ArchiveReader:
             self.length = os.fstat(self._file.fileno()).st_size
         except OSError as exc:
             raise PersistenceError(f"Cannot open the pipeline file {self.where}: {exc}") from None
+        self.budget = Budget(self.limits, self.length)
         try:
             if self.length > self.limits.max_file_bytes:
                 reason = f"is {size(self.length)}; the limit is {size(self.limits.max_file_bytes)}"
-                raise Problem(None, reason, "max_file_bytes").error(self.where)
-            self._zip = open_zip(self._file, self.length, self.limits, self.where, "megatron pipeline file")
-            self.problems = member_problems(self._zip, self.length, self.limits)
+                self._refuse(Problem(None, reason, "max_file_bytes"), strict)
+            directory = directory_problem(self._file, self.limits)
+            if directory is not None:
+                self._refuse(directory, strict)
+            else:
+                self._zip = open_zip(
+                    self._file, self.length, self.limits, self.where, "megatron pipeline file", checked=True
+                )
+                self.problems += member_problems(self._zip, self.length, self.limits)
+                self.members = {info.filename: info for info in self._zip.infolist()}
         except BaseException:
-            self._file.close()
+            self.close()
             raise
-        self.members = {info.filename: info for info in self._zip.infolist()}
         self.refused = {p.member: p for p in reversed(self.problems) if p.member is not None}
         """The members that cannot be read, with why."""
         if strict and self.problems:
             self.close()
             raise self.problems[0].error(self.where)
+
+    def _refuse(self, problem: Problem, strict: bool) -> None:
+        if strict:
+            raise problem.error(self.where)
+        self.problems.append(problem)
+
+    @property
+    def readable(self) -> bool:
+        """Whether the directory was parsed (an audit of a refused directory lists nothing)."""
+        return hasattr(self, "_zip")
 
     def __enter__(self) -> ArchiveReader:
         return self
@@ -335,8 +443,7 @@ class ArchiveReader:
         """How errors name ``name``: the file, then the member."""
         return f"{self.where}: {name}"
 
-    def read(self, name: str) -> bytes:
-        """A member's bytes (refused if it is missing or over the limits)."""
+    def _info(self, name: str) -> zipfile.ZipInfo:
         info = self.members.get(name) if isinstance(name, str) else None
         if info is None:
             raise PersistenceError(
@@ -344,25 +451,53 @@ class ArchiveReader:
             )
         if name in self.refused:
             raise self.refused[name].error(self.where)
-        return read_member(self._zip, info, self.member(name))
+        return info
+
+    def read(self, name: str) -> bytes:
+        """A member's bytes (refused if it is missing, over the limits, or past the budget)."""
+        data = read_member(self._zip, self._info(name), self.member(name), self.budget)
+        self.digests.setdefault(name, hashlib.sha256(data).hexdigest())
+        return data
 
     def array(self, name: str) -> np.ndarray:
         """A ``.npy`` member as a plain array; anything that would need pickle is refused."""
         return load_array(self.read(name), self.member(name), self.limits)
 
+    def array_header(self, name: str) -> tuple[tuple[int, ...], np.dtype]:
+        """The (shape, dtype) of a ``.npy`` member, from its first bytes only."""
+        info = self._info(name)
+        where = self.member(name)
+        self.budget.charge(min(info.file_size, _HEADER), where)
+        try:
+            with self._zip.open(info) as member:
+                head = member.read(_HEADER)
+        except Exception as exc:
+            raise PersistenceError(
+                f"{where} cannot be read (corrupted?): {type(exc).__name__}: {exc}"
+            ) from None
+        return array_header(head, where, self.limits, declared=info.file_size)
+
     def read_zip(self, name: str) -> bytes:
         """A member that is itself a zip archive, checked and rebuilt (see :func:`normalized_zip`)."""
-        return normalized_zip(self.read(name), self.member(name), self.limits)
+        return normalized_zip(self.read(name), self.member(name), self.limits, self.budget)
 
     def description(self) -> Any:
-        """``pipeline.json`` parsed as strict JSON (no duplicate keys, no NaN), no deeper than
-        ``limits.max_depth``. Its structure is checked by :mod:`megatron.persistence.schema`."""
+        """``pipeline.json`` parsed as strict JSON (no duplicate keys, no NaN), of no more than
+        ``limits.max_description_values`` values (counted before it is parsed) and no deeper
+        than ``limits.max_depth``. Its structure is checked by :mod:`megatron.persistence.schema`."""
         if DESCRIPTION not in self.members:
             raise PersistenceError(
                 f"{self.where} has no {DESCRIPTION}: not a megatron pipeline file (truncated or corrupted?)"
             )
         data = self.read(DESCRIPTION)
         where = self.member(DESCRIPTION)
+        values = _most_values(data)
+        if values > self.limits.max_description_values:
+            reason = (
+                f"holds up to {values} JSON values (counted from its brackets, commas and colons); "
+                f"the limit is {self.limits.max_description_values}"
+            )
+            raise Problem(DESCRIPTION, reason, "max_description_values").error(self.where)
         try:
             value = json.loads(data, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
         except RecursionError:
@@ -378,14 +513,22 @@ class ArchiveReader:
     def close(self) -> None:
         if hasattr(self, "_zip"):
             self._zip.close()
-        self._file.close()
+        if hasattr(self, "_file"):
+            self._file.close()
+
+
+def _most_values(data: bytes) -> int:
+    """At most how many values (keys included) the JSON text ``data`` holds: each but the
+    first follows a ``[``, ``{``, ``,`` or ``:``, whatever else is in the text."""
+    return sum(data.count(mark) for mark in (b"[", b"{", b",", b":")) + 1
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
     if len(found) != len(pairs):
-        keys = [key for key, _ in pairs]
-        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise ValueError(f"duplicate key {duplicate[:100]!r}")
     return found
 
 

@@ -9,6 +9,7 @@ say them from its hyperparameters, and shown as unknown (``?``) elsewhere.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,23 +17,45 @@ from typing import Any
 
 from megatron.outline import MetricStep, Outline, Step, describe
 from megatron.persistence import schema
-from megatron.persistence.archive import DESCRIPTION, ArchiveReader, array_header
+from megatron.persistence.archive import DESCRIPTION, ArchiveReader
 from megatron.persistence.limits import Limits
 from megatron.specs import UNKNOWN, Spec
 
 CUSTOM = "custom:"
 CORE = "megatron-core"
 
-__all__ = ["outline_file"]
+__all__ = ["outline_file", "printable"]
 
 
 def outline_file(path: str | Path, limits: Limits | Mapping[str, int] | None = None) -> Outline:
     """The outline of the pipeline saved at ``path`` (see :mod:`megatron.persistence.describe`).
     A layer's state size counts its arrays' data, and its plugin artifacts (a Keras model, an
-    estimator) by the bytes the file stores for them."""
+    estimator) by the bytes the file stores for them. Every text from the file is
+    :func:`printable`."""
     with ArchiveReader(path, Limits.of(limits)) as archive:
         description = schema.parse(archive.description(), archive.member(DESCRIPTION), archive.members)
-        return _Reader(archive).outline(description)
+        return _printable(_Reader(archive).outline(description))
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would not show as itself (control characters
+    such as escape sequences and carriage returns, lone surrogates, bidirectional overrides)
+    written as Python escapes it (``\\x1b``): text from a file can neither move the cursor nor
+    fail to encode."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, tuple):
+        return tuple(_printable(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _printable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def _class(name: str) -> str:
@@ -41,8 +64,23 @@ def _class(name: str) -> str:
 
 
 class _Reader:
+    """Reads what the outline shows, each layer and each array once, however many times the
+    layer is called."""
+
     def __init__(self, archive: ArchiveReader) -> None:
         self.archive = archive
+        self.layers: dict[int, tuple[Any, str, int]] = {}  # layer: built, description, state bytes
+        self.headers: dict[str, tuple[tuple[int, ...], Any] | None] = {}
+
+    def layer(self, index: int, entry: schema.LayerEntry) -> tuple[Any, str, int]:
+        if index not in self.layers:
+            stateful = entry.state is not None
+            self.layers[index] = (
+                self.build(entry),
+                describe(_class(entry.class_name), self.config(entry.config)),
+                self.stored_bytes(entry) if stateful else 0,
+            )
+        return self.layers[index]
 
     def outline(self, description: schema.Description) -> Outline:
         specs: dict[str, Spec] = {}
@@ -55,7 +93,7 @@ class _Reader:
         seen: set[int] = set()
         for call in description.calls:
             entry = description.layers[call.layer]
-            layer = self.build(entry)
+            layer, shown, state_bytes = self.layer(call.layer, entry)
             n_targets = _n_targets(layer, len(call.inputs))
             features = call.inputs[: len(call.inputs) - n_targets]
             out = self.output_specs(layer, [specs.get(n, UNKNOWN) for n in features], len(call.outputs))
@@ -64,14 +102,14 @@ class _Reader:
             steps.append(
                 Step(
                     layer=_class(entry.class_name),
-                    description=describe(_class(entry.class_name), self.config(entry.config)),
+                    description=shown,
                     outputs=tuple(call.outputs),
                     specs=tuple(str(s) for s in out),
                     features=tuple(features),
                     targets=tuple(call.inputs[len(features) :]),
                     stateful=stateful,
                     fitted=bool(entry.state and entry.state.fitted),
-                    state_bytes=self.stored_bytes(entry) if stateful else 0,
+                    state_bytes=state_bytes,
                     shared=call.layer in seen,
                 )
             )
@@ -104,7 +142,7 @@ class _Reader:
                 return base.rpartition(":")[2].rsplit(".", 1)[-1]
             if "__artifact__" in value:
                 return f"<{value['__artifact__']} artifact>"
-        text = repr(self.plain(value))
+        text = schema.preview(self.plain(value), 25)  # built no longer than it is shown
         return text if len(text) <= 24 else text[:21] + "..."
 
     def plain(self, value: Any) -> Any:
@@ -124,10 +162,13 @@ class _Reader:
         return "..."
 
     def array_header(self, member: str) -> tuple[tuple[int, ...], Any] | None:
-        try:
-            return array_header(self.archive.read(member), self.archive.member(member), self.archive.limits)
-        except Exception:  # a damaged member: audit says what is wrong with it
-            return None
+        """An array's (shape, dtype), read from its first bytes once."""
+        if member not in self.headers:
+            try:
+                self.headers[member] = self.archive.array_header(member)
+            except Exception:  # a damaged member: audit says what is wrong with it
+                self.headers[member] = None
+        return self.headers[member]
 
     def array_shape(self, member: str) -> tuple[int, ...] | str:
         header = self.array_header(member)

@@ -5,9 +5,10 @@ An ordinary pair keeps the seed's form, ``{name}-{version}.megatron`` (``seed-0.
 or ``{name}.megatron`` without a version. Such a name reads back unambiguously: without a
 dash there is no version, and otherwise the version is what follows the last dash. Every other
 pair (a character outside letters, digits and ``_.+=,@``, a dash that would make the reading
-ambiguous, a leading dot, more than 200 bytes) is written as a cleaned-up, shortened prefix
-followed by ``~`` and a hash of the exact pair: ``a_b~3f2c9d0a41be7c55e01d.megatron``. ``~``
-never appears in an ordinary name, so the two forms cannot collide.
+ambiguous, a leading dot or dash, more than 200 bytes) is written as a cleaned-up, shortened
+prefix followed by ``~`` and a hash of the exact pair: ``a_b~3f2c9d0a41be7c55e01d.megatron``.
+``~`` never appears in an ordinary name, so the two forms cannot collide. No name starts with
+a dot (a hidden file), a dash (read as an option by command-line tools) or ``~``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ def file_name(name: str, version: str | None) -> str:
         stem = name if _PLAIN.fullmatch(name) else None
     else:
         stem = f"{name}-{version}" if _PLAIN_NAME.fullmatch(name) and _PLAIN.fullmatch(version) else None
-    if stem is not None and not stem.startswith(".") and len(stem) <= _MAX_PLAIN:
+    if stem is not None and not stem.startswith((".", "-")) and len(stem) <= _MAX_PLAIN:
         return stem + EXTENSION
     exact = json.dumps([name, version], ensure_ascii=True).encode()
     digest = hashlib.sha256(exact).hexdigest()[:20]
     readable = name if version is None else f"{name}-{version}"
-    prefix = re.sub(r"[^A-Za-z0-9_.+=,@-]", "_", readable)[:_PREFIX].lstrip(".")
-    return f"{prefix}~{digest}{EXTENSION}"
+    prefix = re.sub(r"[^A-Za-z0-9_.+=,@-]", "_", readable)[:_PREFIX].lstrip(".-")
+    return f"{prefix or '_'}~{digest}{EXTENSION}"

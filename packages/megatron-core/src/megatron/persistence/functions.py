@@ -14,6 +14,10 @@ qualified name::
     module:qualname@line          qualname@line          name@line
     module:qualname               qualname               name
 
+A function recorded from numpy (``numpy:sqrt``) binds numpy's function, unless
+``custom_objects`` names it with its module (``{"numpy:sqrt": ...}``): a function of yours
+that is merely called ``sqrt`` never replaces it.
+
 A key that would bind two different recorded functions is refused, and the error names a key
 for each one; so is a function that computes what the file records for another one (the
 bindings look swapped). A function whose digest differs from the one recorded (edited since,
@@ -68,8 +72,12 @@ class FunctionRecord:
         return self.qualname.rsplit(".", 1)[-1]
 
     def binding_keys(self) -> list[str]:
-        """The ``custom_objects`` keys that name this function, the most specific first."""
+        """The ``custom_objects`` keys that name this function, the most specific first. A
+        function of numpy is named only with its module (``numpy:sqrt``): a function of the
+        caller's that is also called ``sqrt`` does not replace it."""
         names = [f"{self.module}:{self.qualname}", self.qualname, self.name]
+        if _numpy_function(self) is not None:
+            names = names[:1]
         suffixes = [""]
         if self.line is not None:
             suffixes.insert(0, f"@{self.line}")

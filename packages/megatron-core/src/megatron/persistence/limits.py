@@ -1,7 +1,9 @@
 """How much a pipeline file may hold before loading refuses it.
 
-Every size is checked from what the file declares, before anything is read or inflated, so a
-small hostile file cannot make a loader allocate gigabytes.
+Every size is checked from what the file declares, before anything is read or inflated, and
+every byte then inflated from the file (at every level: its members, and the members of zip
+archives inside them) counts against the same totals, so a small hostile file cannot make a
+loader allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -30,19 +32,27 @@ class Limits:
     max_file_bytes: int = 8 * GiB
     """The pipeline file on disk."""
     max_members: int = 10_000
-    """Members in the file, and in each zip inside it (a skops or ``.keras`` artifact)."""
+    """Members in the file, and in each zip inside it (a skops or ``.keras`` artifact), counted
+    in the zip's directory before it is parsed."""
     max_member_bytes: int = 2 * GiB
     """One member, uncompressed (an array, an artifact, or a member of an artifact)."""
     max_total_bytes: int = 4 * GiB
-    """All members together, uncompressed (and likewise inside each artifact)."""
+    """Everything inflated from the file by one load, audit or summary: its members, and the
+    members of each zip inside them (an artifact counts once for itself and once for what it
+    holds). A member read twice counts twice."""
     max_ratio: int = 100
-    """Uncompressed over compressed size, for members and files larger than ``ratio_floor_bytes``."""
+    """Uncompressed over compressed size, for members, and for all that is inflated from the
+    file against the file's size, once larger than ``ratio_floor_bytes``."""
     ratio_floor_bytes: int = 64 * MiB
     """Below this uncompressed size, any compression ratio is accepted."""
     max_description_bytes: int = 64 * MiB
     """``pipeline.json``, the description of the graph."""
     max_depth: int = 100
     """Nesting of lists and objects in ``pipeline.json``."""
+    max_description_values: int = 1_000_000
+    """Values in ``pipeline.json`` (each list, object, key, string, number, ``true``, ``false`` and
+    ``null``), counted from its brackets, commas and colons before it is parsed: a small
+    description of many values becomes many Python objects."""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from megatron.errors import PersistenceError
 from megatron.layers.base import Layer
 from megatron.metrics.base import Metric
 from megatron.nodes import Input, Node
-from megatron.persistence import schema
+from megatron.persistence import schema, tokens
 from megatron.persistence.archive import DESCRIPTION, FORMAT, ArchiveReader, ArchiveWriter, array_header
 from megatron.persistence.codec import Decoder, Encoder, function_name, needed_functions
 from megatron.persistence.filenames import file_name
@@ -79,13 +79,11 @@ def _class_name(kind: str, obj: Any) -> tuple[str, dict[str, str] | None]:
 
 def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
     """Write ``pipeline`` to ``directory/{name}-{version}.megatron`` (see
-    :func:`~megatron.persistence.filenames.file_name`) and return the path. The file is
-    written to a new temporary file and renamed into place."""
-    folder = Path(directory)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PersistenceError(f"Cannot create the folder {str(folder)!r} to save into: {exc}") from exc
+    :func:`~megatron.persistence.filenames.file_name`) and return the path. Everything is
+    encoded before the folder is created; the file is written to a new temporary file and
+    renamed into place, keeping the permissions of a file it replaces. A failed save leaves
+    no file and no folder behind. Each stateful layer gets the state token that loading the
+    file will give it (see :mod:`megatron.persistence.tokens`)."""
     archive = ArchiveWriter()
     serializers = _serializers()
     registered_by = {id(serializer): entry for serializer, entry in serializers}
@@ -96,27 +94,30 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
     )
     layer_ids: dict[int, int] = {}
     layers, calls = [], []
+    given: list[tuple[Layer, str, str]] = []  # each stateful layer, its recorded and derived tokens
     for op in pipeline._ops:
         layer = op.layer
         if id(layer) not in layer_ids:
             layer_ids[id(layer)] = len(layers)
             where = f"layer {layer.name!r} ({type(layer).__name__})"
+            written = len(archive.members)
             state = None
             if layer.stateful:
                 state = {
                     "metadata": encoder.encode(layer.metadata, f"the fitted state of {where}"),  # type: ignore[attr-defined]
                     "fitted": layer.fitted,  # type: ignore[attr-defined]
-                    "token": layer.state_token,  # type: ignore[attr-defined]
+                    "token": tokens.recorded_token(layer),
                 }
+            config = encoder.encode(saved_config(layer, where), f"the hyperparameters of {where}")
+            if state is not None:
+                members = {
+                    n: tokens.member_digest(archive.members[n]) for n in list(archive.members)[written:]
+                }
+                digest = tokens.content_digest([config, state["metadata"], state["fitted"]], members)
+                given.append((layer, state["token"], tokens.derived_token(state["token"], digest)))
             class_name, plugin = _class_name("layer", layer)
             layers.append(
-                {
-                    "class": class_name,
-                    "plugin": plugin,
-                    "name": layer.name,
-                    "config": encoder.encode(saved_config(layer, where), f"the hyperparameters of {where}"),
-                    "state": state,
-                }
+                {"class": class_name, "plugin": plugin, "name": layer.name, "config": config, "state": state}
             )
         calls.append(
             {
@@ -154,9 +155,36 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
             for class_name, plugin in [_class_name("metric", m.metric)]
         ],
     }
+    folder = Path(directory)
+    created = _make_folder(folder)
     path = folder / file_name(pipeline.name, pipeline.version)
-    archive.write(path, description)
+    try:
+        archive.write(path, description)
+    except BaseException:
+        for made in reversed(created):  # the innermost first; a folder someone filled meanwhile stays
+            with suppress(OSError):
+                made.rmdir()
+        raise
+    for layer, recorded, derived in given:
+        tokens.bind(layer, recorded, derived)
     return path
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those it created, the outermost first."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing.append(candidate)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        for made in missing:
+            with suppress(OSError):
+                made.rmdir()
+        raise PersistenceError(f"Cannot create the folder {str(folder)!r} to save into: {exc}") from exc
+    return missing[::-1]
 
 
 def _resolve_class(
@@ -230,7 +258,7 @@ def load_pipeline(
     """
     from megatron.pipeline import Pipeline
 
-    custom = dict(custom_objects or {})
+    custom = _custom_objects(custom_objects)
     with ArchiveReader(path, Limits.of(limits)) as archive:
         description = _read(archive)
         at = archive.member(DESCRIPTION)
@@ -269,12 +297,16 @@ def load_pipeline(
         layers = []
         for i, (entry, cls) in enumerate(zip(description.layers, layer_classes)):
             with _building(f"{at}: layers[{i}] ({entry.class_name})"):
+                read = len(archive.digests)
                 layer = cls(**decoder.decode(entry.config))
                 layer.name = entry.name
                 if entry.state is not None:
                     layer.metadata = decoder.decode(entry.state.metadata)
                     layer.__dict__["_fitted"] = entry.state.fitted
-                    layer.__dict__["state_token"] = entry.state.token
+                    members = dict(list(archive.digests.items())[read:])  # what this layer read
+                    values = [entry.config, entry.state.metadata, entry.state.fitted]
+                    derived = tokens.derived_token(entry.state.token, tokens.content_digest(values, members))
+                    tokens.bind(layer, entry.state.token, derived)
             layers.append(layer)
         for i, call in enumerate(description.calls):
             layer = layers[call.layer]
@@ -301,6 +333,18 @@ def load_pipeline(
             )
 
 
+def _custom_objects(custom_objects: Any) -> dict[str, Any]:
+    if custom_objects is None:
+        return {}
+    if not isinstance(custom_objects, Mapping) or not all(isinstance(key, str) for key in custom_objects):
+        keys = "" if not isinstance(custom_objects, Mapping) else " with a key that is not a string"
+        raise PersistenceError(
+            "custom_objects= takes a mapping of names to your classes and functions, such as "
+            f"{{'Whiten': Whiten, 'double': double}}; got a {type(custom_objects).__name__}{keys}"
+        )
+    return dict(custom_objects)
+
+
 def _check_outputs(layer: Layer, call: schema.CallEntry, where: str) -> None:
     """A layer makes as many outputs as the call names (one more for the kept rows of a
     filtering layer), checked before it is called: ``n_outputs`` comes from the file, and
@@ -318,7 +362,9 @@ def audit(path: str | Path, limits: Limits | Mapping[str, int] | None = None) ->
 
     Lists the members with their sizes (and those over ``limits``), then every class,
     function and plugin artifact the description names. Lines with ``REFUSED`` say what
-    loading would refuse.
+    loading would refuse. Whatever it finds in the file is reported, never raised, as long as
+    ``path`` is a zip archive: a file over the size or member limits gets a ``REFUSED`` line
+    (and, over ``max_members``, no listing, since its directory is not parsed).
     """
     return audit_report(path, limits).lines
 
@@ -350,6 +396,8 @@ def audit_report(path: str | Path, limits: Limits | Mapping[str, int] | None = N
         for problem in archive.problems:
             if problem.member is None:
                 report.refuse("file", problem.error(archive.where))
+        if not archive.readable:  # its directory is refused unparsed: nothing more to list
+            return report
         for name, info in archive.members.items():
             line = f"member {name}: {size(info.file_size)} ({size(info.compress_size)} compressed)"
             if name in archive.refused:
@@ -381,7 +429,7 @@ def _audit_description(archive: ArchiveReader, description: schema.Description, 
         saved = shipped.get(name)
         with_version = f"; saved with {saved['name']} {saved['version']}" if saved else ""
         report.add(f"function {name} (from custom_objects, or numpy{with_version})")
-    for name in _tagged(values, "__array__"):
+    for name in dict.fromkeys(_tagged(values, "__array__")):
         try:
             shape, dtype = array_header(archive.read(name), archive.member(name), archive.limits)
         except PersistenceError as exc:

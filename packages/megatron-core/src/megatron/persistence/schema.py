@@ -9,6 +9,7 @@ but every tag in them is checked here: a value that passes decodes without surpr
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -87,6 +88,10 @@ class Description:
 
 _NON_FINITE = ("nan", "inf", "-inf")
 _MAX_TEXT = 4096  # names, class names, dtypes and tokens are short
+_MAX_ITEMSIZE = 1 << 16
+"""The largest value a file may declare a dtype of (``<U16384``): a dtype decides how many
+bytes every transformed value takes."""
+_SHOWN = 80  # characters of a value an error message shows
 
 
 class _Refused(Exception):
@@ -112,14 +117,50 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     kind = {dict: "object", list: "array", str: "string", int: "integer", float: "number"}.get(type(value))
-    text = repr(value)
-    return f"{kind or type(value).__name__} {text[:80]}{'...' if len(text) > 80 else ''}"
+    return f"{kind or type(value).__name__} {preview(value)}"
+
+
+def preview(value: Any, limit: int = _SHOWN) -> str:
+    """``value``'s repr, or its first ``limit`` characters followed by ``...``: built no
+    further than that, so a huge value costs no more to show than a small one."""
+    out: list[str] = []
+    room = limit
+
+    def put(text: str) -> bool:
+        nonlocal room
+        out.append(text[: max(room, 0)])
+        room -= len(text)
+        return room > 0
+
+    def walk(item: Any) -> bool:
+        if isinstance(item, dict | list | tuple):
+            opening, closing = "{}" if isinstance(item, dict) else "()" if isinstance(item, tuple) else "[]"
+            if not put(opening):
+                return False
+            for i, element in enumerate(item.items() if isinstance(item, dict) else item):
+                if i and not put(", "):
+                    return False
+                if isinstance(item, dict):
+                    key, element = element
+                    if not (walk(key) and put(": ")):
+                        return False
+                if not walk(element):
+                    return False
+            if isinstance(item, tuple) and len(item) == 1 and not put(","):
+                return False
+            return put(closing)
+        return put(repr(item[: limit + 1] if isinstance(item, str) else item))
+
+    complete = walk(value)
+    text = "".join(out)
+    return text if complete and room >= 0 else text + "..."
 
 
 class _Parser:
     def __init__(self, members: Collection[str]) -> None:
         self.members = members
         self.format = archive.FORMAT
+        self.named: dict[str, str] = {}  # each member the description names, and where
 
     def recorded(self, *fields: str) -> tuple[str, ...]:
         """``fields`` and, from format 2 on, ``plugin``: what provided a class or artifact reader."""
@@ -162,11 +203,19 @@ class _Parser:
         return [item(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
     def dtype(self, value: Any, where: str) -> str:
+        """A dtype of plain values: not raw or structured (void), no larger than ``_MAX_ITEMSIZE``."""
         text = self.text(value, where)
         try:
-            np.dtype(text)
+            dtype = np.dtype(text)
         except Exception as exc:  # numpy raises TypeError, ValueError, SyntaxError...
-            raise _Refused(where, f"{text!r} is not a numpy dtype: {exc}") from None
+            raise _Refused(where, f"{preview(text)} is not a numpy dtype: {exc}") from None
+        if dtype.kind == "V":
+            raise _Refused(where, f"{text!r} is a raw or structured (void) dtype: refused")
+        if dtype.itemsize > _MAX_ITEMSIZE:
+            raise _Refused(
+                where,
+                f"{text!r} takes {dtype.itemsize} bytes per value; at most {_MAX_ITEMSIZE} are accepted: refused",
+            )
         return text
 
     # -- the description -----------------------------------------------------------------------
@@ -328,7 +377,7 @@ class _Parser:
             raise _Refused(where, f"unexpected {_shown(value)}")
         tag = next((key for key in _TAGS if key in value), None)
         if tag is None:
-            raise _Refused(where, f"unknown value with keys {sorted(value)[:5]!r}")
+            raise _Refused(where, f"unknown value with keys {preview(sorted(itertools.islice(value, 5)))}")
         if tag in _UNHASHABLE and hashable:
             raise _Refused(where, f"a {tag} value cannot be a dict key")
         _TAGS[tag](self, value, where, hashable)
@@ -398,6 +447,13 @@ class _Parser:
             raise _Refused(where, "names the description itself, not an array or artifact")
         if name not in self.members:
             raise _Refused(where, f"names the member {name!r}, which is not in the archive")
+        if name in self.named:  # read once per reference, a member named often would inflate as often
+            raise _Refused(
+                where,
+                f"names the member {name!r} a second time ({self.named[name]} names it too): every array "
+                "and artifact is stored once",
+            )
+        self.named[name] = where
 
 
 _TAGS: dict[str, Callable[[_Parser, dict[str, Any], str, bool], None]] = {
