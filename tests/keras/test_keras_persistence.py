@@ -1,6 +1,7 @@
 """Damaged or hostile Keras artifacts in pipeline files: a PersistenceError naming the member."""
 
 import io
+import re
 import zipfile
 
 import keras
@@ -12,6 +13,7 @@ from megatron import layers
 from megatron.errors import PersistenceError
 from megatron.nodes import Input
 from megatron.persistence import audit_report
+from megatron.persistence.limits import size
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,60 @@ def test_the_undamaged_artifact_loads(saved_model, tmp_path):
     loaded = megatron.load_pipeline(path)
     assert loaded.layers[0].model.predict(np.ones((2, 3)), verbose=0).shape == (2, 2)
     assert not audit_report(path).refused
+
+
+def with_config(data, edit):
+    """The ``.keras`` archive ``data`` with its config.json changed by ``edit(text) -> text``."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as model, zipfile.ZipFile(buffer, "w") as out:
+        for name in model.namelist():
+            content = model.read(name)
+            out.writestr(name, edit(content.decode()).encode() if name == "config.json" else content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("units", [200_000, 2_000_000])
+def test_a_config_declaring_more_weights_than_the_file_holds_is_refused_before_keras_builds_it(
+    saved_model, tmp_path, units
+):
+    members = dict(saved_model)
+    name = next(n for n in members if n.endswith(".keras"))
+    members[name] = with_config(members[name], lambda text: text.replace('"units": 2', f'"units": {units}'))
+    path = tmp_path / "units.megatron"
+    write(path, members)
+    assert path.stat().st_size < 20_000
+    declared = (3 * units + units) * 4  # float32 kernel and bias
+    with pytest.raises(
+        PersistenceError,
+        match=rf"model.keras: config.json declares weights of {re.escape(size(declared))}, but the model's "
+        r"archive holds .* in all: refused before Keras builds the model",
+    ):
+        megatron.load_pipeline(path)
+
+
+def test_a_config_keras_cannot_build_is_refused_naming_the_artifact(saved_model, tmp_path):
+    members = dict(saved_model)
+    name = next(n for n in members if n.endswith(".keras"))
+    members[name] = with_config(members[name], lambda text: text.replace('"units": 2', '"units": -5'))
+    path = tmp_path / "negative.megatron"
+    write(path, members)
+    with pytest.raises(PersistenceError, match=r"model.keras: .*Keras model"):
+        megatron.load_pipeline(path)
+
+
+def test_models_of_many_layer_kinds_pass_the_weight_check(tmp_path):
+    inp = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(keras.layers.RandomFlip(seed=1)(inp))
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Reshape((6, 24))(x)
+    x = keras.layers.Bidirectional(keras.layers.GRU(3, return_sequences=True))(x)
+    x = keras.layers.MultiHeadAttention(2, 4)(x, x)
+    x = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(x))
+    model = keras.Model(inp, x)
+    model.compile(optimizer="adam", loss="mse")
+    images = Input("images", (8, 8, 3))
+    pipeline = megatron.Pipeline(images, layers.Keras(model)(images, "out"), name="kinds")
+    loaded = megatron.load_pipeline(pipeline.save(tmp_path)).layers[0].model
+    assert [w.shape for w in loaded.get_weights()] == [w.shape for w in model.get_weights()]
+    for after, before in zip(loaded.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(after, before)

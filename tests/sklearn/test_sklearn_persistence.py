@@ -2,6 +2,7 @@
 
 import io
 import re
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -133,3 +134,83 @@ def test_a_zip_bomb_inside_a_skops_artifact_is_refused_before_it_inflates(tmp_pa
     rewrite_artifact(path, bomb)
     with pytest.raises(PersistenceError, match=r"estimator.skops: zeros.npy inflates \d+ times"):
         megatron.load_pipeline(path)
+
+
+def deflated_zip(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def with_npz_members(path, count, mebibytes=1, nested=False):
+    """Rewrite the skops artifact of ``path`` (deflated) with ``count`` more ``.npz`` members,
+    each a zip of a ``mebibytes`` MiB all-zero array (or, ``nested``, of such an ``.npz``)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((mebibytes << 20) // 8 - 16))  # just under the size: under each per-member check
+    npz = deflated_zip({"a.npy": buffer.getvalue()})
+    if nested:
+        npz = deflated_zip({"inner.npz": npz})
+    members = {}
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    name = next(n for n in members if n.endswith(".skops"))
+    with zipfile.ZipFile(io.BytesIO(members[name])) as skops:
+        inner = {n: skops.read(n) for n in skops.namelist()}
+    inner.update({f"m{i}.npz": npz for i in range(count)})
+    members[name] = deflated_zip(inner)
+    path.write_bytes(deflated_zip(members))
+
+
+def peak_while(run):
+    tracemalloc.start()
+    try:
+        try:
+            result = run()
+        except PersistenceError as exc:
+            result = exc
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("limits", "pattern"),
+    [
+        (
+            {"max_total_bytes": 4 << 20},
+            r"estimator.skops: m\d+.npz: a.npy: reading it would inflate .*max_total_bytes",
+        ),
+        (
+            {"ratio_floor_bytes": 2 << 20},
+            r"estimator.skops: m\d+.npz: a.npy: reading it would inflate .*max_ratio",
+        ),
+    ],
+    ids=["total", "ratio"],
+)
+def test_npz_members_of_an_artifact_count_against_one_budget_for_the_whole_file(tmp_path, limits, pattern):
+    path = saved_scaler(tmp_path)
+    with_npz_members(path, count=16)  # 16 MiB inside a file of a few dozen KB
+    assert path.stat().st_size < 100_000
+    error, peak = peak_while(lambda: megatron.load_pipeline(path, limits=limits))
+    assert isinstance(error, PersistenceError) and re.search(pattern, str(error)), error
+    assert peak < 8 << 20, f"loading allocated {peak >> 20} MiB"
+    report, peak = peak_while(lambda: megatron.persistence.audit_report(path, limits=limits))
+    assert peak < 8 << 20 and re.search(pattern, report.refused[-1])
+
+
+def test_a_zip_inside_an_npz_inside_an_artifact_is_refused(tmp_path):
+    path = saved_scaler(tmp_path)
+    with_npz_members(path, count=1, nested=True)
+    with pytest.raises(
+        PersistenceError, match=r"m0.npz: inner.npz is a zip archive inside a zip inside the artifact"
+    ):
+        megatron.load_pipeline(path)
+
+
+def test_an_artifact_with_a_few_npz_members_still_loads(tmp_path):
+    path = saved_scaler(tmp_path)
+    with_npz_members(path, count=2)
+    loaded = megatron.load_pipeline(path)
+    assert loaded.transform({"x": np.arange(6.0).reshape(2, 3)})["scaled"].shape == (2, 3)

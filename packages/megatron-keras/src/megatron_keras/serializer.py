@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import zipfile
 from io import BytesIO
@@ -14,7 +15,13 @@ from megatron.errors import PersistenceError
 
 class KerasSerializer:
     """Keras models as ``.keras`` files. Loading uses Keras's safe mode, which refuses
-    serialized Python code (lambdas); custom Keras classes come from ``custom_objects``."""
+    serialized Python code (lambdas); custom Keras classes come from ``custom_objects``.
+
+    A model's ``config.json`` decides how much memory Keras allocates for its weights (a
+    ``Dense`` layer's ``units``) before any weight is read. So before Keras loads it, the model
+    is built from its configuration in a TensorFlow graph, where a variable is a node and
+    allocates nothing, and the bytes its weights declare must fit in what the artifact stores:
+    a model whose configuration declares more is refused."""
 
     name = "keras"
 
@@ -33,6 +40,7 @@ class KerasSerializer:
         keras = import_keras()
 
         data, where = self._read(meta, archive)
+        _check_declared_weights(keras, data, where, options.get("custom_objects"))
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             path.write_bytes(data)
@@ -80,3 +88,70 @@ class KerasSerializer:
         return [f"Keras model in {meta['file']} (.keras, safe mode)"] + [
             f"  class {n}" for n in sorted(set(names))
         ]
+
+
+def _check_declared_weights(keras: Any, data: bytes, where: str, custom_objects: Any) -> None:
+    """Refuse a ``.keras`` archive (``data``, already checked and rebuilt) whose configuration
+    declares more bytes of weights than the whole archive holds, without allocating them."""
+    with zipfile.ZipFile(BytesIO(data)) as model:
+        stored = sum(info.file_size for info in model.infolist())
+        try:
+            config = json.loads(model.read("config.json"))
+        except (KeyError, ValueError, RecursionError):
+            return  # Keras says what is wrong with it
+    if not isinstance(config, dict) or keras.backend.backend() != "tensorflow":
+        return
+    config = {key: value for key, value in config.items() if key != "compile_config"}
+    try:
+        declared = _declared_weight_bytes(keras, config, custom_objects)
+    except Exception as exc:
+        if _custom_classes(config):  # code of the caller's that may need eager tensors: Keras decides
+            return
+        raise PersistenceError(  # as loading it would: safe mode refuses code, Keras a broken config
+            f"{where}: the Keras model was refused or could not be loaded (safe mode; built from its "
+            f"config.json to check its weights against the file): {type(exc).__name__}: {str(exc)[:500]}"
+        ) from None
+    if declared > stored:
+        raise PersistenceError(
+            f"{where}: config.json declares weights of {_size(declared)}, but the model's archive holds "
+            f"{_size(stored)} in all: refused before Keras builds the model"
+        )
+
+
+def _declared_weight_bytes(keras: Any, config: dict[str, Any], custom_objects: Any) -> int:
+    """The bytes of the weights the model of ``config`` declares, built in a graph (a variable
+    there is a node: nothing is allocated, whatever its shape)."""
+    import numpy as np
+    import tensorflow as tf
+
+    total = 0
+    with tf.Graph().as_default():
+        model = keras.saving.deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=True)
+        for variable in getattr(model, "weights", []):
+            try:
+                itemsize = np.dtype(str(variable.dtype)).itemsize
+            except TypeError:
+                itemsize = 1
+            total += math.prod(int(d) for d in variable.shape) * itemsize
+    return total
+
+
+def _custom_classes(config: Any) -> bool:
+    """Whether ``config`` names a class from outside Keras (the caller's ``custom_objects``)."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            module = item.get("module")
+            if "class_name" in item and isinstance(module, str) and not module.startswith("keras"):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _size(n: int) -> str:
+    from megatron.persistence.limits import size
+
+    return size(n)
