@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from megatron.errors import SpecError
+from megatron.layers import checks
 from megatron.layers.base import StatefulLayer
 from megatron.progress import enabled as progress_enabled
 from megatron.specs import Spec
@@ -84,6 +85,13 @@ class Keras(StatefulLayer):
         return int(sum(np.prod(w.shape) * np.dtype(w.dtype).itemsize for w in self.model.weights))
 
     # -- fitting ---------------------------------------------------------------------------------
+    def _training(self, inputs: tuple[np.ndarray, ...]) -> tuple[Any, Any]:
+        """``_split`` of data to train on, refusing NaN and infinities, which would make the
+        weights NaN and every prediction with them, without a word."""
+        for X in inputs:
+            checks.finite(np.asarray(X), "train on", hint="fill missing values first (SimpleImpute, Impute)")
+        return self._split(inputs)
+
     def _split(self, inputs: tuple[np.ndarray, ...]) -> tuple[Any, Any]:
         features, targets = inputs[: self.n_features], inputs[self.n_features :]
         x = features[0] if len(features) == 1 else tuple(features)
@@ -99,14 +107,14 @@ class Keras(StatefulLayer):
         self.fitted = False
 
     def fit(self, *inputs: np.ndarray) -> None:
-        x, y = self._split(inputs)
+        x, y = self._training(inputs)
         kwargs = {**self.fit_kwargs, "verbose": self._verbose()}
         history = self.model.fit(x, y, **kwargs)
         self.metadata["history"] = {k: np.asarray(v) for k, v in history.history.items()}
 
     def partial_fit(self, *inputs: np.ndarray) -> None:
         """One training step on the batch."""
-        x, y = self._split(inputs)
+        x, y = self._training(inputs)
         self.model.train_on_batch(x, y)
 
     def fit_batches(
@@ -120,7 +128,7 @@ class Keras(StatefulLayer):
 
         def pairs() -> Iterator[tuple[Any, Any]]:
             for inputs in batches():
-                yield self._split(inputs)
+                yield self._training(inputs)
 
         for epoch in range(epochs):
             with warnings.catch_warnings():

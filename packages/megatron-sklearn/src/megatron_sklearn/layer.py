@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -147,7 +149,8 @@ class Sklearn(StatefulLayer):
         X, y = self._split(inputs)
         if len(X) == 0:
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")
-        self.estimator.fit(X) if y is None else self.estimator.fit(X, y)
+        with self._refusals("fit"):
+            self.estimator.fit(X) if y is None else self.estimator.fit(X, y)
 
     def fit_transform(self, *inputs: np.ndarray) -> np.ndarray:
         """The estimator's own ``fit_transform`` where it computes the output (PCA reuses its
@@ -157,9 +160,10 @@ class Sklearn(StatefulLayer):
         X, y = self._split(inputs)
         if len(X) == 0:
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")
-        return np.asarray(
-            self.estimator.fit_transform(X) if y is None else self.estimator.fit_transform(X, y)
-        )
+        with self._refusals("fit_transform"):
+            return np.asarray(
+                self.estimator.fit_transform(X) if y is None else self.estimator.fit_transform(X, y)
+            )
 
     def supports_partial_fit(self) -> bool:
         return hasattr(self.estimator, "partial_fit")
@@ -176,18 +180,31 @@ class Sklearn(StatefulLayer):
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")
         from sklearn.base import is_classifier
 
-        if y is None:
-            self.estimator.partial_fit(X)
-        elif is_classifier(self.estimator) and not hasattr(self.estimator, "classes_"):
-            classes = self.classes if self.classes is not None else np.unique(y)
-            self.estimator.partial_fit(X, y, classes=np.asarray(classes))
-        else:
-            self.estimator.partial_fit(X, y)
+        with self._refusals("partial_fit"):
+            if y is None:
+                self.estimator.partial_fit(X)
+            elif is_classifier(self.estimator) and not hasattr(self.estimator, "classes_"):
+                classes = self.classes if self.classes is not None else np.unique(y)
+                self.estimator.partial_fit(X, y, classes=np.asarray(classes))
+            else:
+                self.estimator.partial_fit(X, y)
+
+    @contextlib.contextmanager
+    def _refusals(self, operation: str) -> Iterator[None]:
+        """scikit-learn's refusal of its input (a ``ValueError`` or ``TypeError``: NaN, text,
+        a wrong number of features) as the :class:`LayerInputError` of a megatron layer."""
+        try:
+            yield
+        except (ValueError, TypeError) as exc:
+            raise LayerInputError(
+                f"{type(self.estimator).__name__}.{operation}() refused its input: {type(exc).__name__}: {exc}"
+            ) from exc
 
     # -- transforming ----------------------------------------------------------------------------
     def transform(self, *features: np.ndarray) -> np.ndarray:
         X = self._features(features)
         method = getattr(self.estimator, self.output_method)
-        if len(X) == 0:  # scikit-learn refuses empty input: shape the empty output from one row
-            return np.asarray(method(np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
-        return np.asarray(method(X))
+        with self._refusals(self.output_method):
+            if len(X) == 0:  # scikit-learn refuses empty input: shape the empty output from one row
+                return np.asarray(method(np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
+            return np.asarray(method(X))

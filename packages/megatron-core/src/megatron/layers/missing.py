@@ -142,18 +142,21 @@ class SimpleImpute(StatefulLayer):
             with np.errstate(invalid="ignore", divide="ignore"):
                 m["fill"] = np.where(m["count"] > 0, m["sum"] / np.maximum(m["count"], 1), np.nan)
             return
-        # most_frequent: exact counts per feature position, merged across batches
-        counts: list[Counter] = m.setdefault("_counts", [Counter() for _ in range(int(np.prod(X.shape[1:])))])
+        # most_frequent: exact counts per feature position, merged across batches (a reloaded
+        # layer's counts come back as plain dicts: counted on as Counters)
+        size = int(np.prod(X.shape[1:]))
+        counts = [Counter(c) for c in m.get("_counts", [{}] * size)]
         flat_values = X.reshape(len(X), -1)
         flat_mask = mask.reshape(len(X), -1)
         for j, counter in enumerate(counts):
             counter.update(
                 v.item() if isinstance(v, np.generic) else v for v in flat_values[~flat_mask[:, j], j]
             )
-        fills = [min(c.items(), key=lambda kv: (-kv[1], str(kv[0])))[0] if c else None for c in counts]
-        m["fill"] = np.array(fills, dtype=X.dtype if all(f is not None for f in fills) else object).reshape(
-            X.shape[1:]
-        )
+        m["_counts"] = counts
+        # a feature with no value keeps its missing value
+        fills = [_most_frequent(c) if c else self.missing_values for c in counts]
+        fill = np.array(fills, dtype=X.dtype) if all(counts) else np.array(fills)
+        m["fill"] = fill.reshape(X.shape[1:])
 
     def output_spec(self, X: Spec) -> Spec:
         return Spec(X.shape, None)
@@ -181,6 +184,17 @@ def _finite_where_present(X: np.ndarray, mask: np.ndarray) -> None:
             "learn a fill value from",
             hint="mark it missing with missing_values=, or clip it first",
         )
+
+
+def _most_frequent(counter: Counter) -> Any:
+    """The most frequent value; the smallest of those tied, as scikit-learn's ``SimpleImputer``
+    (by their text where the values cannot be compared)."""
+    top = max(counter.values())
+    tied = [value for value, count in counter.items() if count == top]
+    try:
+        return min(tied)
+    except TypeError:
+        return min(tied, key=str)
 
 
 def _nan_or(function: Any, data: np.ndarray) -> np.ndarray:

@@ -139,7 +139,9 @@ class CountVectorize(StatefulLayer):
         checks.nonempty(X, "partial_fit")
         if X.ndim != 1:
             raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
-        counter: Counter = self.__dict__.setdefault("_counter", Counter())
+        counter = self.__dict__.get("_counter")
+        if counter is None:  # a fresh fit, or a reloaded layer: counts go on from its metadata
+            counter = self.__dict__["_counter"] = self._saved_counts()
         for value in X.tolist():
             counter.update(_tokens(value))
         kept = [(t, c) for t, c in counter.items() if c >= self.min_count]
@@ -147,8 +149,22 @@ class CountVectorize(StatefulLayer):
         if self.max_features is not None:
             kept = kept[: self.max_features]
         vocabulary = sorted(t for t, _ in kept)
-        self.metadata["vocabulary"] = np.array(vocabulary, dtype=str)
-        self.metadata["counts"] = np.array([counter[t] for t in vocabulary], dtype=np.int64)
+        m = self.metadata
+        m["vocabulary"] = np.array(vocabulary, dtype=str)
+        m["counts"] = np.array([counter[t] for t in vocabulary], dtype=np.int64)
+        # the tokens left out of the vocabulary are counted on too, so a further batch (after a
+        # reload as well) can bring one in exactly
+        others = sorted(set(counter) - set(vocabulary))
+        m["_other_tokens"] = np.array(others, dtype=str)
+        m["_other_counts"] = np.array([counter[t] for t in others], dtype=np.int64)
+
+    def _saved_counts(self) -> Counter:
+        m = self.metadata
+        counter: Counter = Counter()
+        for tokens, counts in (("vocabulary", "counts"), ("_other_tokens", "_other_counts")):
+            if tokens in m:
+                counter.update(dict(zip(m[tokens].tolist(), m[counts].tolist())))
+        return counter
 
     def output_spec(self, X: Spec) -> Spec:
         return Spec((None,), np.int64)

@@ -17,7 +17,12 @@ A plugin's own tests describe a few cases and run every check on them::
 ``source_case(MySource, ...)`` and ``storage_case(MyStorage, url)`` point the source and
 storage suites at a class. With ``hypothesis`` installed (the ``testing`` extra),
 ``layer_properties()`` runs a layer on generated batches, ``megatron.testing.batches`` holds
-the strategies for layer inputs and ``megatron.testing.strategies`` those for storage.
+the strategies for layer inputs and ``megatron.testing.strategies`` those for storage;
+``answer_properties()`` (``megatron.testing.layer_answers``, with the strategies of
+``megatron.testing.layer_strategies``) checks the answers a layer gives: its own rows
+accepted and equal to a reference, one pass for one-pass statistics whatever the epochs, no
+NaN learned unseen, identical outputs after a save and reload, non-mappings and inputs
+outside their spec refused.
 
 Installing megatron-core also installs a pytest plugin (``megatron.testing.plugin``) with the
 ``megatron_plugins`` fixture, which registers plugin objects for one test only, and the
@@ -37,6 +42,7 @@ __all__ = [
     "MetricCase",
     "SourceCase",
     "StorageCase",
+    "answer_properties",
     "layer_checks",
     "layer_properties",
     "metric_checks",
@@ -53,7 +59,11 @@ def __getattr__(name: str) -> Any:
         from megatron.testing.batches import layer_properties
 
         return layer_properties
-    if name in ("batches", "strategies"):
+    if name == "answer_properties":
+        from megatron.testing.layer_answers import answer_properties
+
+        return answer_properties
+    if name in ("batches", "strategies", "layer_strategies", "layer_answers"):
         import importlib
 
         return importlib.import_module(f"megatron.testing.{name}")
