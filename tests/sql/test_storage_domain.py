@@ -131,3 +131,101 @@ def test_names_a_database_cannot_hold_are_refused(database_url):
         SQLStorage(database_url, "bad\x00name")
     with pytest.raises(StorageError, match="NUL"):
         SQLStorage(database_url, "name", "v\x00")
+
+
+def test_a_storage_holding_an_old_description_never_misreads_a_replaced_table(database_url):
+    stale = SQLStorage(database_url, "churn")
+    stale.write([1], {"score": np.array([[0.25, 0.75]])})
+    SQLStorage(database_url, "churn", overwrite=True).write(
+        [2], {"label": np.array([[1, 2, 3, 4]], np.int32)}
+    )
+    with pytest.raises(StorageError, match="holds outputs 'label'"):
+        stale.write([3], {"score": np.array([[0.5, 0.5]])})  # refused, not written as the new table
+    assert stale.read()["label"].tolist() == [[1, 2, 3, 4]]  # reads find the new table
+    assert SQLStorage(database_url, "churn").read()["label"].tolist() == [[1, 2, 3, 4]]
+
+
+def test_memory_storage_keeps_each_outputs_dtype_and_shape_as_sql_does(database_url):
+    for first, second in [
+        (np.array([2**62 + 1]), np.array([0.5])),
+        (np.array([1.5]), np.array(["x"])),
+        (np.zeros((1, 2)), np.zeros((1, 3))),
+    ]:
+        for storage in _backends(database_url, f"schema {first.dtype}{first.shape}"):
+            storage.write([1], {"y": first})
+            with pytest.raises(StorageError, match="holds outputs"):
+                storage.write([2], {"y": second})
+            assert storage.read()["y"].tolist() == first.tolist(), storage
+
+
+def test_a_string_is_not_a_list_of_keys(database_url):
+    for storage in _backends(database_url, "strings"):
+        storage.write(["a", "b", "ab"], {"y": np.array([1.0, 2.0, 3.0])})
+        for call in (storage.delete, storage.read, storage.lookup):
+            with pytest.raises(StorageError, match="list or array of keys"):
+                call("ab")
+        with pytest.raises(StorageError, match="list or array of keys"):
+            storage.read(rows=1)
+        assert storage.keys() == ["a", "ab", "b"], storage
+
+
+def test_string_and_bytes_arrays_of_any_width_in_later_batches(database_url):
+    for storage in _backends(database_url, "widths"):
+        storage.write([1], {"up": np.array([["a", "b"]]), "raw": np.array([[b"\x00x", b""]])})
+        storage.write([2], {"up": np.array([["abc", "de"]]), "raw": np.array([[b"long bytes", b"y"]])})
+        back = storage.read(rows=[2, 1])
+        assert back["up"].tolist() == [["abc", "de"], ["a", "b"]], storage
+        assert back["raw"].tolist() == [[b"long bytes", b"y"], [b"\x00x", b""]], storage
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.array([1.5, -2.0], dtype=np.longdouble),
+        np.array([2**64 - 1, 7], dtype=">u8"),
+        np.array([1.5, -3.25], dtype=">f8"),
+    ],
+    ids=str,
+)
+def test_wide_and_big_endian_scalars_round_trip(database_url, array):
+    for storage in _backends(database_url, f"wide {array.dtype.str}"):
+        storage.write([1, 2], {"y": array, "z": np.array([1.0, 2.0])})
+        back = storage.read()
+        np.testing.assert_array_equal(back["y"], array)
+        assert back["y"].dtype.kind == array.dtype.kind and back["y"].dtype.itemsize == array.dtype.itemsize
+
+
+def test_only_an_ints_own_string_form_finds_it(database_url):
+    for storage in _backends(database_url, "minus zero"):
+        storage.write([0], {"y": np.array([1.0])})
+        with pytest.raises(StorageError, match="integer keys"):
+            storage.write(["-0"], {"y": np.array([9.0])})
+        assert "-0" not in storage and "0" in storage
+        assert storage.read()["y"].tolist() == [1.0], storage
+
+
+def test_bad_arguments_are_storage_errors(database_url, tmp_path):
+    for storage in _backends(database_url, "arguments"):
+        with pytest.raises(StorageError, match="mapping"):
+            storage.write([1], None)
+        with pytest.raises(StorageError, match="object arrays"):
+            storage.write([1], {"y": np.array([object()])})
+        storage.write(np.array([]), {"y": np.array([])})  # an empty index of any dtype stores nothing
+        assert len(storage) == 0, storage
+    with pytest.raises(StorageError, match="name is a string"):
+        SQLStorage(database_url, None)
+    assert SQLStorage(database_url, "versioned", 2).version == "2"
+    with pytest.raises(StorageError, match="could not read the description"):
+        SQLStorage(f"sqlite:///{tmp_path / 'missing' / 'dir.db'}", "x")
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="could not read the description"):
+        SQLStorage(f"sqlite:///{tmp_path / 'junk.db'}", "x")
+
+
+def test_reads_of_a_storage_with_nothing_stored_have_the_asked_outputs():
+    storage = MemoryStorage("empty")
+    assert storage.read(cols=["y"])["y"].shape == (0,)
+    storage.write([3, 1], {"y": np.zeros((2, 2), np.float32)})
+    assert storage.keys() == [1, 3]  # in order, as SQL lists them
+    none = storage.read(rows=[])["y"]
+    assert none.shape == (0, 2) and none.dtype == np.float32

@@ -103,7 +103,7 @@ class Database(abc.ABC):
                 with self.transaction(write=True) as conn:
                     return work(conn)
             except Exception as exc:
-                error = self._driver_error(exc)
+                error = self.driver_error(exc)
                 if error is None:
                     raise
                 transient = is_transient(error, self.engine.dialect.name)
@@ -122,7 +122,7 @@ class Database(abc.ABC):
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _driver_error(self, exc: BaseException) -> BaseException | None:
+    def driver_error(self, exc: BaseException) -> BaseException | None:
         """The DB-API error behind ``exc``, or None when it is not a database error."""
         if isinstance(exc, sa.exc.DBAPIError):
             return exc.orig

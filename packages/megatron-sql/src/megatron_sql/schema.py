@@ -19,6 +19,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from megatron.errors import StorageError
+from megatron.storage import output_schema
 
 METADATA_TABLE = "megatron_tables"
 KEY = "key"
@@ -42,20 +43,19 @@ class OutputColumn:
     @property
     def is_raw(self) -> bool:
         """Whether each row's value is stored as its raw bytes: arrays, and scalars of dtypes
-        without a SQL type of their own (complex numbers, dates and durations)."""
-        return self.is_array or (self.dtype not in ("str", "bytes") and np.dtype(self.dtype).kind in "cmM")
+        without a SQL type of their own (complex numbers, dates, durations, floats wider than
+        64 bits)."""
+        if self.is_array:
+            return True
+        if self.dtype in ("str", "bytes"):
+            return False
+        dtype = np.dtype(self.dtype)
+        return dtype.kind in "cmM" or (dtype.kind == "f" and dtype.itemsize > 8)
 
     @classmethod
     def for_array(cls, name: str, position: int, array: np.ndarray) -> OutputColumn:
-        if array.dtype.kind in "OV" or array.dtype.itemsize == 0:
-            raise StorageError(
-                f"Cannot store output {name!r} of dtype {array.dtype}: only numbers, booleans, strings, bytes "
-                "and fixed-shape arrays of them are stored (no object arrays, no pickle)."
-            )
-        dtype = array.dtype.str
-        if array.ndim == 1 and array.dtype.kind in "US":  # one string per row: a text or binary column
-            dtype = "str" if array.dtype.kind == "U" else "bytes"
-        return cls(name, f"out_{position}", dtype, array.shape[1:])
+        dtype, shape = output_schema(name, array)
+        return cls(name, f"out_{position}", dtype, shape)
 
     def sql_type(self) -> sa.types.TypeEngine[Any]:
         if self.is_raw:
@@ -75,17 +75,20 @@ class OutputColumn:
 
     def encode(self, array: np.ndarray) -> list[Any]:
         """Per-row Python values for the database: numbers, booleans, strings and bytes, or the
-        raw bytes of each row's value."""
+        raw bytes of each row's value (strings and bytes in the width of this batch)."""
         if not self.is_raw:
             if self.dtype == "<u8":  # BIGINT is signed: uint64 is stored as the int64 of its bits
                 return np.ascontiguousarray(array, dtype=np.uint64).view(np.int64).tolist()
             return array.tolist()
-        raw = np.ascontiguousarray(array, dtype=np.dtype(self.dtype)).tobytes()
+        dtype = array.dtype.newbyteorder("<") if self.dtype in ("str", "bytes") else np.dtype(self.dtype)
+        raw = np.ascontiguousarray(array, dtype=dtype).tobytes()
         width = len(raw) // len(array) if len(array) else 0
         return [raw[i : i + width] for i in range(0, len(raw), width)] if width else [b""] * len(array)
 
     def decode(self, values: list[Any]) -> np.ndarray:
         """An array from per-row database values."""
+        if self.is_raw and self.dtype in ("str", "bytes"):
+            return self._decode_text_arrays(values)
         if self.is_raw:
             dtype = np.dtype(self.dtype)
             return np.frombuffer(b"".join(values), dtype=dtype).reshape((len(values), *self.shape)).copy()
@@ -94,6 +97,21 @@ class OutputColumn:
         if self.dtype == "<u8":
             return np.array(values, dtype=np.int64).view(np.uint64)
         return np.array(values, dtype=np.dtype(self.dtype))
+
+    def _decode_text_arrays(self, values: list[bytes]) -> np.ndarray:
+        """Arrays of strings or bytes from rows written in batches of different widths: each
+        row's width follows from its length, and the result has the widest."""
+        unit = 4 if self.dtype == "str" else 1  # numpy strings are UCS-4
+        cells = max(1, int(np.prod(self.shape)))
+        kind = "<U" if self.dtype == "str" else "S"
+        widths = [len(v) // (unit * cells) for v in values]
+        result = np.zeros((len(values), *self.shape), dtype=f"{kind}{max([1, *widths])}")
+        for width in set(widths):
+            rows = [i for i, w in enumerate(widths) if w == width]
+            if width:
+                raw = b"".join(values[i] for i in rows)
+                result[rows] = np.frombuffer(raw, dtype=f"{kind}{width}").reshape((len(rows), *self.shape))
+        return result
 
 
 @attrs.frozen(slots=False)  # slots=False: room for the cached by_name
@@ -156,7 +174,8 @@ def table_name(pipeline: str, version: str | None) -> str:
 
     A digest of the exact pair makes it distinct (``'Sales'`` and ``'sales'``, or
     ``'model@v2'`` and ``'model'`` version ``'v2'``, get different tables); the readable part
-    is the pair lowered to letters, digits and ``_``.
+    is the pair lowered to letters, digits and ``_``. A replaced table adds ``_`` and four hex
+    digits (see ``SQLStorage``).
     """
     for what, text in (("pipeline name", pipeline), ("version", version)):
         if text is not None and ("\x00" in text or (not text.isprintable() and _unencodable(text))):
@@ -165,9 +184,8 @@ def table_name(pipeline: str, version: str | None) -> str:
             )
     digest = hashlib.sha256(json.dumps([pipeline, version]).encode()).hexdigest()[:16]
     words = f"{pipeline}_{version}" if version is not None else pipeline
-    readable = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")[
-        : MAX_IDENTIFIER - len(digest) - len("megatron__")
-    ]
+    room = MAX_IDENTIFIER - len(digest) - len("megatron__") - len("_0000")  # see the replaced-table suffix
+    readable = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")[:room]
     return f"megatron_{readable}_{digest}" if readable else f"megatron_{digest}"
 
 

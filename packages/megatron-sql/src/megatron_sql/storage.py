@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from itertools import chain
@@ -56,19 +57,22 @@ class SQLStorage(Storage):
 
     def _setup(self, target: Any, name: str, version: str | None, overwrite: bool, durable: bool) -> None:
         """Everything but the table's description, which is read on first use."""
+        if not isinstance(name, str):
+            raise StorageError(f"A pipeline's name is a string; got {name!r}.")
         self.name = name
-        self.version = version
+        self.version = None if version is None else str(version)  # as Pipeline names versions
         self.overwrite = overwrite
         self._durable = durable
         self._db = open_database(target, durable=durable)
         self.engine = self._db.engine
-        self.table_name = table_name(name, version)
+        self.table_name = table_name(name, self.version)
         self._metadata = sa.MetaData()
         self._registry = metadata_table(self._metadata)
         self._lock = threading.RLock()
         self._upsert: Any = None
         self._plans: dict[Any, _ReadPlan] = {}
         self._spec: TableSpec | None = None
+        self._registered_row: Any = None
         self._table: sa.Table | None = None
         self._provisional = False
         """Whether the description was read inside a caller's transaction, which may still
@@ -98,9 +102,13 @@ class SQLStorage(Storage):
     # -- schema ----------------------------------------------------------------------------------
     def _load(self) -> None:
         """Read the table's description, if a process ever wrote it."""
-        with self._db.transaction(write=False) as conn:
-            registered = sa.inspect(conn).has_table(self._registry.name)
-            row = conn.execute(self._registered()).first() if registered else None
+        try:
+            with self._db.transaction(write=False) as conn:
+                registered = sa.inspect(conn).has_table(self._registry.name)
+                row = conn.execute(self._registered()).first() if registered else None
+        except Exception as exc:
+            raise self._storage_error(exc, "read the description of its table") from exc
+        self._registered_row = row
         if row is None:
             if self._spec is not None:  # made in a caller's transaction that rolled back
                 self._forget()
@@ -110,6 +118,17 @@ class SQLStorage(Storage):
         if spec != self._spec:
             self._use(spec)
         self._provisional = self._db.joins_caller()
+
+    def _storage_error(self, exc: Exception, what: str) -> Exception:
+        """A database error as a :class:`StorageError` saying what failed; other errors as
+        they are."""
+        error = self._db.driver_error(exc)
+        if error is None:
+            return exc
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return StorageError(
+            f"Storage of pipeline {self.name!r} could not {what} at {self._db.where()}: {reason}"
+        )
 
     def _forget(self) -> None:
         self._spec = self._table = self._upsert = None
@@ -157,7 +176,15 @@ class SQLStorage(Storage):
                 spec = TableSpec.from_row(existing)
             else:
                 if existing is not None:
-                    spec = attrs.evolve(spec, table=existing.table_name)
+                    # A replaced table gets a new name, so that a storage still holding the old
+                    # description (in another process) fails to find it instead of misreading it.
+                    TableSpec.from_row(existing).build(sa.MetaData()).drop(conn, checkfirst=True)
+                    conn.execute(
+                        sa.delete(self._registry).where(self._registry.c.table_name == existing.table_name)
+                    )
+                    spec = attrs.evolve(
+                        spec, table=f"{table_name(self.name, self.version)}_{secrets.token_hex(2)}"
+                    )
                 self._check_unclaimed(conn, spec.table)
                 table = spec.build(sa.MetaData())
                 table.drop(conn, checkfirst=True)
@@ -172,7 +199,9 @@ class SQLStorage(Storage):
                         outputs=spec.describe(),
                     )
                 )
+            row = conn.execute(self._registered()).first()
         self._use(spec)
+        self._registered_row = row
 
     def _check_unclaimed(self, conn: sa.Connection, table: str) -> None:
         """Refuse to replace a table that the metadata gives to another pipeline (compared
@@ -196,6 +225,8 @@ class SQLStorage(Storage):
         index: Sequence[Key] | np.ndarray,
         outputs: Outputs | dict[str, np.ndarray],
         fingerprint: str | None = None,
+        *,
+        replaced: bool = False,
     ) -> None:
         current = self._current_spec()
         write = checked_write(index, outputs, None if current is None else current.int_keys)
@@ -229,12 +260,25 @@ class SQLStorage(Storage):
             if self._upsert is None:
                 assert self._table is not None
                 self._upsert = upsert(self._table, self.engine.dialect)
-            if len(rows):  # one transaction: all rows or none
-                statement = self._upsert
-                self._db.write(
-                    lambda conn: statement.execute(conn, rows),
-                    f"write {len(rows)} rows to table {spec.table!r}",
-                )
+            if not len(rows):
+                return
+            statement = self._upsert
+
+            def run(conn: sa.Connection) -> None:  # one transaction: all rows or none
+                if conn.execute(self._registered()).first() != self._registered_row:
+                    raise _Replaced  # by another storage since this one read the description
+                statement.execute(conn, rows)
+
+            try:
+                self._db.write(run, f"write {len(rows)} rows to table {spec.table!r}")
+            except _Replaced:
+                self._load()
+                if replaced:
+                    raise StorageError(
+                        f"Could not write to the table of pipeline {self.name!r} version {self.version!r}: "
+                        "other writers keep replacing it."
+                    ) from None
+                self.write(index, outputs, fingerprint, replaced=True)
 
     # -- reading ---------------------------------------------------------------------------------
     def _current_spec(self) -> TableSpec | None:
@@ -264,6 +308,20 @@ class SQLStorage(Storage):
     def lookup(
         self, rows: Iterable[Key], cols: Iterable[str] | None = None, fingerprint: str | None = None
     ) -> tuple[np.ndarray, Outputs]:
+        try:
+            return self._lookup(rows, cols, fingerprint)
+        except Exception as exc:
+            if self._db.driver_error(exc) is None:
+                raise
+            known = self._spec
+            self._load()
+            if self._spec is not None and self._spec != known:  # replaced meanwhile: read the new table
+                return self._lookup(rows, cols, fingerprint)
+            raise self._storage_error(exc, f"read table {self.table_name!r}") from exc
+
+    def _lookup(
+        self, rows: Iterable[Key], cols: Iterable[str] | None, fingerprint: str | None
+    ) -> tuple[np.ndarray, Outputs]:
         selection = None if cols is None else tuple(cols)
         with_fingerprint = fingerprint is not None
         if self._provisional:
@@ -291,8 +349,12 @@ class SQLStorage(Storage):
         self._current_spec()
         if self._table is None:
             return []
-        with self._db.transaction(write=False) as conn:
-            return list(conn.execute(sa.select(self._table.c[KEY]).order_by(self._table.c[KEY])).scalars())
+        table = self._table
+        try:
+            with self._db.transaction(write=False) as conn:
+                return list(conn.execute(sa.select(table.c[KEY]).order_by(table.c[KEY])).scalars())
+        except Exception as exc:
+            raise self._storage_error(exc, f"list the keys of table {self.table_name!r}") from exc
 
     def __contains__(self, key: Any) -> bool:
         return len(self.lookup([key], cols=[])[0]) == 1
@@ -318,6 +380,10 @@ class SQLStorage(Storage):
     def __repr__(self) -> str:
         url = self.engine.url.render_as_string(hide_password=True)
         return f"<SQLStorage {self.table_name!r} at {url}>"
+
+
+class _Replaced(Exception):
+    """The table's description changed since this storage read it."""
 
 
 @attrs.frozen

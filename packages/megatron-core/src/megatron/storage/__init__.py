@@ -14,6 +14,7 @@ from megatron.storage.domain import (
     checked_write,
     key_list,
     lookup_keys,
+    output_schema,
     to_key_type,
 )
 from megatron.storage.memory import MemoryStorage
@@ -84,5 +85,6 @@ __all__ = [
     "key_list",
     "lookup_keys",
     "open_storage",
+    "output_schema",
     "to_key_type",
 ]

@@ -14,7 +14,7 @@ their raw bytes and may hold anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -30,18 +30,32 @@ MAX_KEY_LENGTH = 255
 """The longest string key, in characters, on every backend (PostgreSQL's key column is
 ``VARCHAR(255)``)."""
 
-_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)")
+_CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")  # as str(n) writes an int n: not '-0', '007', '+7'
 
 
 @attrs.frozen
 class Write:
-    """A checked write: its keys (Python ints or strs, of the storage's key type), output names
-    and arrays."""
+    """A checked write: its keys (Python ints or strs, of the storage's key type), output names,
+    arrays, and each output's schema (see :func:`output_schema`)."""
 
     keys: list[Key]
     int_keys: bool
     names: list[str]
     arrays: list[np.ndarray]
+    schemas: list[tuple[str, tuple[int, ...]]]
+
+
+def output_schema(name: str, array: np.ndarray) -> tuple[str, tuple[int, ...]]:
+    """What every write of an output must keep: its dtype (``'str'`` or ``'bytes'`` for text and
+    bytes of any width; otherwise the dtype, little-endian) and its shape per row."""
+    dtype = array.dtype
+    if dtype.kind in "OV" or dtype.itemsize == 0:
+        raise StorageError(
+            f"Cannot store output {name!r} of dtype {dtype}: only numbers, booleans, dates, strings, bytes "
+            "and fixed-shape arrays of them are stored (no object arrays, no pickle)."
+        )
+    tag = {"U": "str", "S": "bytes"}.get(dtype.kind) or dtype.newbyteorder("<").str
+    return tag, tuple(int(d) for d in array.shape[1:])
 
 
 def checked_write(
@@ -52,8 +66,18 @@ def checked_write(
     """A write's keys, output names and arrays, checked: keys in the key domain, converted to
     the storage's key type ``int_keys`` (decided from the keys when None), one row per key in
     every output, no key twice, and string outputs that text columns can hold."""
+    if not isinstance(outputs, Mapping):
+        raise StorageError(
+            f"Cannot store outputs: expected a mapping of output name to array; got {outputs!r:.80}."
+        )
+    if isinstance(index, str | bytes):
+        raise StorageError(
+            f"Cannot store rows under the index {index!r:.80}: expected a list or array of keys."
+        )
     # a list's values are checked as they are: numpy would turn [0, 2**63] into floats
     index = np.array(index, dtype=object) if isinstance(index, list | tuple) else np.asarray(index)
+    if index.size == 0:
+        index = index.astype(np.int64)  # no keys: whatever dtype an empty index came in
     if index.ndim != 1:
         raise StorageError(f"Cannot store rows: the index must be one key per row; got shape {index.shape}.")
     keys, all_ints = _checked_keys(index)
@@ -68,17 +92,19 @@ def checked_write(
                 f"Cannot store output {name!r}: output names are strings without NUL characters."
             )
     arrays = [np.asarray(outputs[n]) for n in names]
+    schemas = []
     for name, array in zip(names, arrays):
         if array.ndim == 0 or len(array) != len(keys):
             rows = "a scalar" if array.ndim == 0 else f"{len(array)} rows"
             raise StorageError(f"Cannot store output {name!r}: {rows} for an index of {len(keys)} keys.")
+        schemas.append(output_schema(name, array))
         if array.dtype.kind == "U" and array.ndim == 1:
             _check_text(array, f"output {name!r}")
     # an increasing integer index (the usual one) holds no duplicates: no set to build
     increasing = index.dtype.kind in "iu" and bool((np.diff(index) > 0).all())
     if not increasing and len(set(keys)) != len(keys):
         raise StorageError("Cannot store rows: the index holds duplicate keys.")
-    return Write(keys, int_keys, names, arrays)
+    return Write(keys, int_keys, names, arrays, schemas)
 
 
 def _checked_keys(index: np.ndarray) -> tuple[list[Key], bool]:
@@ -164,7 +190,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def key_list(rows: Iterable[Any]) -> list[Any]:
     """Keys as a list of Python values (an array's elements as ints or strings, not numpy
     scalars)."""
-    return rows.tolist() if isinstance(rows, np.ndarray) else list(rows)
+    if isinstance(rows, np.ndarray):
+        return rows.tolist()
+    if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
+        raise StorageError(f"Expected a list or array of keys; got {rows!r:.80} (for one key, pass [key]).")
+    return list(rows)
 
 
 def _check_text(strings: np.ndarray, what: str) -> None:

@@ -6,7 +6,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import attrs
 import numpy as np
 
 from megatron.errors import StorageError, UnknownOutputError
@@ -23,6 +22,8 @@ class MemoryStorage(Storage):
         self.version = version
         self._rows: dict[Key, tuple[str | None, tuple[np.ndarray, ...]]] = {}
         self._names: tuple[str, ...] | None = None
+        self._schema: dict[str, tuple[str, tuple[int, ...]]] | None = None
+        self._empty: tuple[np.ndarray, ...] = ()
         self._int_keys: bool | None = None
         self._lock = threading.Lock()
 
@@ -49,20 +50,20 @@ class MemoryStorage(Storage):
             write = checked_write(index, outputs, self._int_keys)
             if self._names is None and not write.keys:
                 return  # no rows, and nothing stored yet to decide the key type by
-            names = tuple(write.names)
-            if self._names is not None and sorted(names) == sorted(self._names):
-                by_name = dict(zip(names, write.arrays))  # outputs may come in any order
-                names, write = self._names, attrs.evolve(write, arrays=[by_name[n] for n in self._names])
-            if self._names is not None and names != self._names:
+            schema = dict(zip(write.names, write.schemas))
+            if self._schema is not None and schema != self._schema:
                 raise StorageError(
-                    f"Storage of pipeline {self.name!r} holds outputs {list(self._names)}; "
-                    f"cannot write outputs {list(names)}."
+                    f"Storage of pipeline {self.name!r} holds outputs {_describe(self._schema)}; this write "
+                    f"has {_describe(schema)}."
                 )
+            names = self._names or tuple(write.names)
+            by_name = dict(zip(write.names, write.arrays))  # outputs may come in any order
+            arrays = [by_name[n] for n in names]
             # Everything is validated before the first row changes, so a write is all or nothing.
-            rows = {
-                k: (fingerprint, tuple(a[i].copy() for a in write.arrays)) for i, k in enumerate(write.keys)
-            }
-            self._names, self._int_keys = names, write.int_keys
+            rows = {k: (fingerprint, tuple(a[i].copy() for a in arrays)) for i, k in enumerate(write.keys)}
+            if self._names is None:
+                self._names, self._schema, self._int_keys = names, schema, write.int_keys
+                self._empty = tuple(a[:0].copy() for a in arrays)
             self._rows.update(rows)
 
     def lookup(
@@ -82,13 +83,16 @@ class MemoryStorage(Storage):
                     positions.append(i)
                     keys.append(key)
                     found.append(stored[1])
-            columns = [names.index(c) for c in selected if c in names]
-        arrays = [np.stack([row[p] for row in found]) if found else np.empty((0,)) for p in columns]
+            if self._names is None:  # nothing stored: no dtypes to give
+                arrays = [np.empty(0) for _ in selected]
+            else:
+                columns = [names.index(c) for c in selected]
+                arrays = [np.stack([row[p] for row in found]) if found else self._empty[p] for p in columns]
         return np.asarray(positions, dtype=np.int64), Outputs(selected, arrays, np.asarray(keys))
 
     def keys(self) -> list[Key]:
         with self._lock:
-            return list(self._rows)
+            return sorted(self._rows)  # type: ignore[type-var]  # one key type: as SQL orders them
 
     def delete(self, rows: Iterable[Key]) -> None:
         with self._lock:
@@ -97,3 +101,7 @@ class MemoryStorage(Storage):
 
     def __contains__(self, key: Any) -> bool:
         return to_key_type(key, bool(self._int_keys)) in self._rows
+
+
+def _describe(schema: dict[str, tuple[str, tuple[int, ...]]]) -> str:
+    return ", ".join(f"{n!r} {dtype}{list(shape) if shape else ''}" for n, (dtype, shape) in schema.items())
