@@ -2,6 +2,8 @@
 every output schema reads back, keys outside the key domain are refused, and every refusal is
 a StorageError rather than a raw database error."""
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -229,3 +231,21 @@ def test_reads_of_a_storage_with_nothing_stored_have_the_asked_outputs():
     assert storage.keys() == [1, 3]  # in order, as SQL lists them
     none = storage.read(rows=[])["y"]
     assert none.shape == (0, 2) and none.dtype == np.float32
+
+
+def test_an_in_memory_sqlite_storage_is_one_database_for_every_thread():
+    storage = SQLStorage("sqlite://", "threads")
+    storage.write([1], {"y": np.array([2.0])})
+    seen = []
+
+    def work(i):
+        storage.write([100 + i], {"y": np.array([float(i)])})
+        seen.append(storage.read(rows=[1])["y"].tolist())
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [[2.0]] * 4
+    assert storage.keys() == [1, 100, 101, 102, 103]

@@ -61,8 +61,12 @@ def create_engine(target: str | sa.URL, *, durable: bool = False) -> sa.Engine:
             # the file named where it was opened, whatever directory a later connection (or
             # another process, given the pickled storage) starts in
             url = url.set(database=os.path.abspath(database))
+    options: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite" and (url.database or "") in ("", ":memory:"):
+        # one in-memory database for the process, not one per thread (SQLAlchemy's default)
+        options = {"poolclass": sa.pool.StaticPool, "connect_args": {"check_same_thread": False}}
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, **options)
     except (ImportError, sa.exc.NoSuchModuleError) as exc:
         raise StorageError(
             f"Cannot open {url.render_as_string(hide_password=True)!r}: {exc}. Install the "
