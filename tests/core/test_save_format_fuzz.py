@@ -1,15 +1,20 @@
 """Fuzzing the save format: whatever is done to a pipeline file (flipped or cut bytes, wrong
 JSON types, mutated, missing or extra members, lying sizes, damaged artifacts), loading and
-auditing it either succeed or raise PersistenceError, never another exception.
+auditing it either succeed or raise PersistenceError, never another exception. And a small
+file made to inflate (one array named many times, ``.npz`` members of an artifact, nested
+ones, a description of many small values) is refused within the limits: what loading and
+auditing allocate stays under twice ``max_total_bytes``, whatever the file declares.
 
-Budget: 200 examples over pipelines with fitted arrays, a function and a scikit-learn
-estimator (a skops artifact); about 4 seconds (3 s of examples, 1 s to build the pipeline).
+Budget: 200 examples of damage and 40 of inflation, over pipelines with fitted arrays, a
+function and a scikit-learn estimator (a skops artifact); about 7 seconds in all (3 s of
+damage, 3 s of inflation traced by tracemalloc, 1 s to build the pipeline).
 """
 
 import contextlib
 import io
 import json
 import tempfile
+import tracemalloc
 import zipfile
 import zlib
 from pathlib import Path
@@ -23,7 +28,7 @@ import megatron
 from megatron import layers
 from megatron.errors import PersistenceError
 from megatron.nodes import Input
-from megatron.persistence import audit_report
+from megatron.persistence import Limits, audit_report
 
 from .test_persistence_limits import npy_header, raw_zip
 
@@ -203,3 +208,96 @@ def test_loading_and_auditing_a_mutated_file_succeed_or_raise_persistence_error(
         for read in (megatron.load_pipeline, megatron.audit):
             with contextlib.suppress(PersistenceError):
                 read(path)
+
+
+# Files made to inflate ---------------------------------------------------------------------------
+
+MiB = 1 << 20
+SMALL = Limits(max_total_bytes=4 * MiB, ratio_floor_bytes=MiB, max_description_values=50_000)
+
+
+def zeros_npy(n_bytes: int) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(max(n_bytes // 8, 1)))
+    return buffer.getvalue()
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    return pack(members)
+
+
+def tagged(value, tag):
+    """Every ``{tag: ...}`` object inside a JSON value."""
+    if isinstance(value, dict):
+        if tag in value:
+            yield value
+        for item in value.values():
+            yield from tagged(item, tag)
+    elif isinstance(value, list):
+        for item in value:
+            yield from tagged(item, tag)
+
+
+@st.composite
+def inflating_file(draw, original):
+    members = dict(original)
+    description = json.loads(members["pipeline.json"])
+    kind = draw(st.sampled_from(["references", "nested", "values"]))
+    n_bytes = draw(st.sampled_from([1, 4096, MiB // 2, MiB]))
+    if kind == "references":  # one array, named by every reference and by many more
+        target = draw(st.sampled_from(sorted(n for n in members if n.startswith("arrays/"))))
+        members[target] = zeros_npy(n_bytes)
+        for reference in tagged(description, "__array__"):
+            reference["__array__"] = target
+        stateful = next(layer for layer in description["layers"] if layer["state"])
+        copies = [[f"copy{i}", {"__array__": target}] for i in range(draw(st.integers(1, 40)))]
+        stateful["state"]["metadata"]["__dict__"] += copies
+    elif kind == "nested":  # .npz members in the skops artifact, possibly zips of zips
+        npz = zeros_npy(n_bytes)
+        for level in range(draw(st.integers(1, 3))):
+            npz = zipped({"a.npy" if level == 0 else "inner.npz": npz})
+        skops = next(n for n in members if n.endswith(".skops"))
+        inner = unpack(members[skops])
+        inner.update({f"m{i}.npz": npz for i in range(draw(st.integers(1, 40)))})
+        members[skops] = zipped(inner)
+    else:  # a list of many small values spliced in anywhere
+        item = draw(st.sampled_from(["[]", "{}", "0", '""', "null", "[[]]"]))
+        many = "[" + ",".join([item] * draw(st.sampled_from([1, 1000, 100_000, 400_000]))) + "]"
+        placeholder = "\x00MANY\x00"
+        replaced = set_at(description, draw(st.sampled_from(list(paths(description)))), placeholder)
+        text = json.dumps(description if replaced is None else replaced)
+        members["pipeline.json"] = text.replace(json.dumps(placeholder), many).encode()
+        return pack(members)
+    members["pipeline.json"] = json.dumps(description).encode()
+    return pack(members)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.data())
+def test_a_file_made_to_inflate_is_refused_within_the_limits(original, data):
+    data = data.draw(inflating_file(original), label="file")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "inflating.megatron"
+        path.write_bytes(data)
+        for read in (megatron.load_pipeline, megatron.audit):
+            tracemalloc.start()
+            try:
+                with contextlib.suppress(PersistenceError):
+                    read(path, limits=SMALL)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert peak < 2 * SMALL.max_total_bytes, f"{read.__name__} allocated {peak >> 20} MiB"
+
+
+def test_the_original_loads_within_the_small_limits(original):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzzed.megatron"
+        path.write_bytes(pack(original))
+        assert megatron.load_pipeline(path, limits=SMALL).name == "fuzzed"
+        assert not audit_report(path, limits=SMALL).refused

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from megatron.errors import PersistenceError
+from megatron.persistence.schema import preview
 
 
 class KerasSerializer:
@@ -59,7 +60,7 @@ class KerasSerializer:
         reads (see ``ArchiveReader.read_zip``), and how errors name it."""
         if not (isinstance(meta, dict) and set(meta) == {"file"} and isinstance(meta["file"], str)):
             raise PersistenceError(
-                f"{archive.where}: a Keras artifact is described as {{'file': member}}; got {str(meta)[:200]}"
+                f"{archive.where}: a Keras artifact is described as {{'file': member}}; got {preview(meta, 200)}"
             )
         return archive.read_zip(meta["file"]), archive.member(meta["file"])
 

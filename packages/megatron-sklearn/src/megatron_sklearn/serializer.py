@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from megatron.errors import PersistenceError
+from megatron.persistence.schema import preview
 
 
 class SkopsSerializer:
@@ -28,7 +29,7 @@ class SkopsSerializer:
     def _read(self, meta: Any, archive: Any) -> tuple[bytes, str]:
         if not (isinstance(meta, dict) and set(meta) == {"file"} and isinstance(meta["file"], str)):
             raise PersistenceError(
-                f"{archive.where}: a skops artifact is described as {{'file': member}}; got {str(meta)[:200]}"
+                f"{archive.where}: a skops artifact is described as {{'file': member}}; got {preview(meta, 200)}"
             )
         return archive.read_zip(meta["file"]), archive.member(meta["file"])
 
