@@ -142,8 +142,14 @@ def directory_problem(file: IO[bytes], limits: Limits) -> Problem | None:
         return None
     entries, directory = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
     most = limits.max_members
-    if entries > most or directory > most * 1024:
+    if entries > most:
         reason = f"declares {entries} members ({size(directory)} of directory); the limit is {most}"
+        return Problem(None, reason, "max_members")
+    if directory > most * 1024:
+        reason = (
+            f"has a directory of {size(directory)}, more than {most} members take (1 KiB each at most); "
+            f"the limit is {most} members"
+        )
         return Problem(None, reason, "max_members")
     start = end[zipfile._ECD_LOCATION] - directory  # type: ignore[attr-defined]  # as ZipFile places it
     if end[zipfile._ECD_SIGNATURE] == zipfile.stringEndArchive64:  # type: ignore[attr-defined]

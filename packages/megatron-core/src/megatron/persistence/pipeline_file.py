@@ -390,9 +390,12 @@ def audit_report(path: str | Path, limits: Limits | Mapping[str, int] | None = N
     report = AuditReport()
     with ArchiveReader(path, Limits.of(limits), strict=False) as archive:
         total = sum(info.file_size for info in archive.members.values())
-        report.add(
-            f"file {archive.where}: {size(archive.length)}, {len(archive.members)} members, {size(total)} uncompressed"
+        listing = (
+            f"{len(archive.members)} members, {size(total)} uncompressed"
+            if archive.readable
+            else "directory not read"
         )
+        report.add(f"file {archive.where}: {size(archive.length)}, {listing}")
         for problem in archive.problems:
             if problem.member is None:
                 report.refuse("file", problem.error(archive.where))
