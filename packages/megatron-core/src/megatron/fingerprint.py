@@ -2,21 +2,31 @@
 
 ``transform(cache=True)`` serves a stored row only when the fingerprint stored with it equals
 the pipeline's own, so the fingerprint must change whenever the outputs could. It covers the
-graph; each layer's class (by the code of its methods); every hyperparameter, by value; and
-each stateful layer's ``state_token``, which every fit renews.
+pipeline's inputs (name, shape, dtype and columns); the graph; each layer's class; every
+hyperparameter, by value; and each stateful layer's ``state_token``, which every fit renews.
 
-Functions are digested by what they compute, not by name: their code (constants and nested
-functions included), defaults, closure values and the module-level names they read, each by
-the same rules, recursively and safe from cycles. State a function keeps for itself (a
-captured or global name it assigns, calls ``append``/``update``/... on, or stores into) counts
-by name only: a log or a memo is not an input. Values are read as follows:
+Code is digested by what it computes, not by name or place, each part by the same rules,
+recursively and safe from cycles:
+
+- a function: its code (constants and nested functions included), defaults, closure values,
+  its own attributes (``f.k``), the module-level names it reads, and the attributes it reads
+  of modules of your own, through module-level names, closures or imports inside it
+  (``helpers.FACTOR``, ``pkg.sub.f``, ``from helpers import f``);
+- a class of your own: along its bases, every member of each class's ``__dict__``: methods,
+  static and class methods and properties as functions, and class attributes by value.
+
+State a function keeps for itself (a captured or global name it assigns, calls
+``append``/``update``/... on, or stores into) counts by name only: a log or a memo is not an
+input. A container read through a method that returns its content (``setdefault``, ``pop``)
+is an input. Values are read as follows:
 
 - data (None, numbers, strings, bytes, numpy scalars, dtypes and arrays, and lists, tuples,
   dicts and sets of data): by content;
-- code from installed libraries and the standard library (numpy ufuncs, builtins, classes and
-  functions of installed packages): by qualified name and the library's version;
-- modules: by name; classes of your own: by name and the code of their methods (read once
-  per class and process);
+- code from installed libraries, the standard library and megatron itself (numpy ufuncs,
+  builtins, classes and functions of installed packages): by qualified name and the library's
+  version; a function a library made (a closure) by its code and what it captured;
+- modules: by name, and a module of your own by the attributes the code reads of it; a
+  module an import inside a function names, by whether it is imported yet and the same;
 - any other object: by its class and its attributes, read by the same rules, up to a budget.
   An object whose state cannot be read that way (some of it lives in C, or there is too much)
   is known by its identity in this process only: rows computed with it are never served to
@@ -24,11 +34,13 @@ by name only: a log or a memo is not an input. Values are read as follows:
   stands in instead: the layer's state token already tells its fits apart.
 
 Computing a fingerprint walks all of that; :func:`pipeline_fingerprint` keeps the result with
-the slots it read (each hyperparameter, a function's code, defaults, closure cells and
-globals, the items of mutable lists and dicts) and recomputes only when one of them holds
-another object. What it cannot see is an object changed in place behind one of those slots
-(an array a function reads from a global, edited element by element); layers keep their own
-hyperparameter arrays and dicts read-only for that reason (:mod:`megatron.layers.frozen`).
+the slots it read (each hyperparameter and input declaration, a function's code, defaults,
+closure cells, attributes and globals, the module attributes and class members read, the
+items of mutable lists, dicts and sets) and recomputes only when one of them holds another
+object. What it cannot see is an object changed in place behind one of those slots (an array
+a function reads from a global, edited element by element), nor what code reads by other
+means than names (``globals()[name]``, ``getattr(module, name)``, ``os.environ``, files);
+layers keep their own hyperparameters read-only for that reason (:mod:`megatron.layers.frozen`).
 """
 
 from __future__ import annotations
@@ -42,11 +54,11 @@ import types
 import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from megatron.layers.frozen import FrozenDict
+from megatron.layers.frozen import FrozenDict, FrozenList, FrozenSet
 
 if TYPE_CHECKING:
     import dis
@@ -61,6 +73,7 @@ BUDGET = 1_000
 
 _BYTECODE = sys.implementation.cache_tag.encode()  # bytecode means something else in another Python
 _PYTHON = "python-" + ".".join(map(str, sys.version_info[:3]))
+_OWN_PACKAGE = __name__.partition(".")[0]  # megatron: by its version, from a source checkout too
 _SCALARS = frozenset({type(None), bool, int, float, complex, str, bytes})
 _VALUE_TYPES = frozenset(
     {
@@ -83,6 +96,10 @@ _VALUE_TYPES = frozenset(
     }
 )
 """Immutable value types whose ``repr`` says all they hold."""
+_LOGGERS = frozenset({("logging", "Logger"), ("logging", "RootLogger")})
+"""Loggers count by name: what they hold (handlers, a manager of every logger) is no input."""
+_LOCKS = frozenset({("_thread", "lock"), ("_thread", "RLock")})
+"""Locks count by class: whether one is held is no input."""
 _C_CALLABLES = (
     types.BuiltinFunctionType,
     types.WrapperDescriptorType,
@@ -91,8 +108,22 @@ _C_CALLABLES = (
     types.ClassMethodDescriptorType,
     np.ufunc,
 )
+_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)  # a class's __slots__
 _CLASS_NOISE = frozenset(
-    {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__annotations__", "__slotnames__"}
+    {
+        "__dict__",
+        "__weakref__",
+        "__module__",
+        "__qualname__",
+        "__doc__",
+        "__annotations__",
+        "__slotnames__",  # written by copyreg on first pickling
+        "__firstlineno__",  # where the class is written, not what it computes
+        "__static_attributes__",
+        "_abc_impl",  # the abc module's per-process caches
+        "__orig_bases__",  # typing's generic aliases
+        "__parameters__",
+    }
 )
 _attribute = functools.cache(operator.attrgetter)
 _cell_contents = _attribute("cell_contents")
@@ -117,13 +148,22 @@ class _Memo:
 
 def pipeline_fingerprint(pipeline: Pipeline) -> str:
     """The fingerprint of ``pipeline`` (32 hex digits), recomputed only when something it read
-    was replaced: a hyperparameter, a function's code, defaults, closure or globals, a state
+    was replaced: an input's declaration, a hyperparameter, a function's code, defaults,
+    closure, attributes or globals, a module attribute or class member code reads, a state
     token."""
     memo = pipeline.__dict__.get("_fingerprint")
     if type(memo) is _Memo and memo.value is not None and _unchanged(memo.probes):
         return memo.value
     probes: list[Probe] = []
     walk = _Walk(probes)
+    for node in pipeline.inputs:  # what the pipeline reads from the data given
+        walk.put("input")
+        walk.slot(_attribute("name"), node, node.name)
+        spec = node.spec
+        probes.append((_attribute("spec"), node, spec))  # a Spec is immutable: replaced, not edited
+        walk.value(spec.shape)
+        walk.value(spec.dtype)
+        walk.slot(_attribute("columns"), node, node.columns)
     index: dict[int, int] = {}
     for op in pipeline._ops:
         layer = op.layer
@@ -187,7 +227,6 @@ class _Walk:
         probes: list[Probe] | None,
         *,
         portable: bool = False,
-        code_only: bool = False,
         seen: dict[int, int] | None = None,
         limit: int | None = None,
         strict: bool = False,
@@ -197,7 +236,6 @@ class _Walk:
         self.hash = hashlib.sha256()
         self.probes = probes
         self.portable = portable
-        self.code_only = code_only  # class members: code, defaults and closures, no globals
         self.seen: dict[int, int] = {} if seen is None else seen
         self.alive: list[Any] = []  # ids in ``seen`` stay unique while the walk runs
         self.limit = limit
@@ -236,18 +274,18 @@ class _Walk:
         return _Walk(
             None if self.probes is None else [],
             portable=self.portable,
-            code_only=self.code_only,
             seen=dict(self.seen),
             limit=limit,
             strict=self.strict if strict is None else strict,
         )
 
-    def _adopt(self, child: _Walk) -> None:
+    def _adopt(self, child: _Walk, counted: bool = True) -> None:
         self.seen.update(child.seen)
         self.alive.append(child.alive)
         if self.probes is not None and child.probes is not None:
             self.probes.extend(child.probes)
-        self._counted(child.count)
+        if counted:
+            self._counted(child.count)
         self.put("part", child.hash.digest())
 
     def _counted(self, n: int) -> None:
@@ -296,12 +334,22 @@ class _Walk:
             self.value(v.__self__)
         elif isinstance(v, _C_CALLABLES):
             self.c_callable(v)
+        elif isinstance(v, _DESCRIPTORS):
+            self.put("descriptor", f"{t.__qualname__}:{v.__qualname__}")
         elif (t.__module__, t.__qualname__) in _VALUE_TYPES or isinstance(v, (int, float, str, bytes)):
             self.put("value", f"{t.__module__}.{t.__qualname__}:{v!r}")
+        elif t is bytearray:
+            self.put("bytearray", bytes(v))
+        elif (t.__module__, t.__qualname__) in _LOGGERS:
+            self.put("logger", str(v.name))
+        elif (t.__module__, t.__qualname__) in _LOCKS:
+            self.put("lock", t.__qualname__)
+        elif isinstance(v, type):
+            self.klass(v)
         elif not self._track(v):
             return
         elif isinstance(v, list):
-            self.sequence(v, mutable=True)
+            self.sequence(v, mutable=t is not FrozenList)
         elif isinstance(v, Mapping):
             self.mapping(v)
         elif isinstance(v, (set, frozenset)):
@@ -317,8 +365,11 @@ class _Walk:
             self.put("property")
             for accessor in (v.fget, v.fset, v.fdel):
                 self.value(accessor)
-        elif isinstance(v, type):
-            self.klass(v)
+        elif isinstance(v, functools.cached_property):
+            self.put("cached property")  # its lock is no input
+            self.value(v.func)
+        elif (t.__module__, t.__qualname__) == ("_collections", "_tuplegetter"):  # a namedtuple's field
+            self.put("field", repr(v.__reduce__()[1][0]))
         elif callable(v) and (name := _library_object(v)) is not None:
             self.put("callable", name)  # numpy's function dispatchers
         else:
@@ -340,7 +391,8 @@ class _Walk:
 
     def sequence(self, v: list[Any] | tuple[Any, ...], mutable: bool) -> None:
         t = type(v)
-        self.put(t.__name__ if t in (list, tuple) else f"{t.__module__}.{t.__qualname__}", b"%d" % len(v))
+        name = _PLAIN.get(t) or f"{t.__module__}.{t.__qualname__}"
+        self.put(name, b"%d" % len(v))
         if mutable and self.probes is not None:
             self.probes.append((_has_length, (v, len(v)), True))
             get = v.__getitem__
@@ -372,9 +424,12 @@ class _Walk:
             child = self._child(self.limit)
             child.value(item)
             self._counted(child.count)
+            if self.probes is not None and child.probes is not None:
+                self.probes.extend(child.probes)
             parts.append(child.hash.digest())
-        self.put(type(v).__name__, b"".join(sorted(parts)))
-        if isinstance(v, set) and self.probes is not None:
+        t = type(v)
+        self.put(_PLAIN.get(t) or f"{t.__module__}.{t.__qualname__}", b"".join(sorted(parts)))
+        if isinstance(v, set) and t is not FrozenSet and self.probes is not None:
             self.probes.append((_has_items, (v, frozenset(v)), True))
 
     def function(self, f: types.FunctionType) -> None:
@@ -383,12 +438,14 @@ class _Walk:
             self.put("function", name)
             return
         self.put("function")
-        self.slot(_attribute("__code__"), f, f.__code__)
-        self.slot(_attribute("__defaults__"), f, f.__defaults__)
-        self.slot(_attribute("__kwdefaults__"), f, f.__kwdefaults__)
-        own = _own_state(f.__code__)
+        if self.probes is not None:  # one probe for the slots every function has
+            self.probes.append((_same_function, _function_slots(f), True))
+        self.value(f.__code__)
+        self.value(f.__defaults__)
+        self.value(f.__kwdefaults__)
+        reads = _reads(f.__code__)
         for name, cell in zip(f.__code__.co_freevars, f.__closure__ or ()):
-            if name in own:
+            if name in reads.own:
                 self.put("own state", name)
                 continue
             try:
@@ -399,17 +456,74 @@ class _Walk:
                     self.probes.append((_is_empty, cell, True))
                 continue
             self.slot(_cell_contents, cell, contents)
-        if self.code_only:
-            return
+            self.module_attributes(contents, reads.chains.get(name))
         namespace = f.__globals__
-        for name in _global_names(f.__code__):
-            if name in own:
+        if _library_version(_module_name(namespace)) is not None:
+            return  # a function a library made: the names of its module are the library's own
+        self.attributes_of(f)  # (the probe above sees one added or removed)
+        for name in reads.names:
+            if name in reads.own:
                 self.put("own state", name)
             elif name in namespace:
+                value = namespace[name]
                 self.put("global", name)
-                self.slot(namespace.__getitem__, name, namespace[name])
+                self.slot(namespace.__getitem__, name, value)
+                self.module_attributes(value, reads.chains.get(name))
             elif self.probes is not None:  # a builtin, or not defined yet
                 self.probes.append((namespace.__contains__, name, False))
+        for module, level, paths in reads.imports:
+            self.imported(namespace, module, level, paths)
+
+    def attributes_of(self, f: types.FunctionType) -> None:
+        """A function's own attributes (``f.k = 2``, a decorator's ``__wrapped__``)."""
+        attributes = f.__dict__
+        self.put("attributes", b"%d" % len(attributes))
+        get = attributes.__getitem__
+        for name in sorted(attributes, key=str):
+            self.put("attribute", str(name))
+            self.slot(get, name, attributes[name])
+
+    def module_attributes(self, value: Any, chains: tuple[tuple[str, ...], ...] | None) -> None:
+        """The attributes that code reads of a module of your own (``helpers.FACTOR``,
+        ``pkg.sub.f``: each chain of names read after the module's), through the module's
+        namespace; an installed library's module counts by name alone."""
+        if not chains or not isinstance(value, types.ModuleType):
+            return
+        name = getattr(value, "__name__", None)
+        if not isinstance(name, str) or _library_version(name) is not None:
+            return
+        namespace = value.__dict__
+        for attribute in sorted({chain[0] for chain in chains}):
+            self.put("reads", attribute)
+            found = namespace.get(attribute, _MISSING)
+            if found is _MISSING:  # not there (yet): seen when it comes
+                self.put("absent")
+                if self.probes is not None:
+                    self.probes.append((_item(attribute), namespace, _MISSING))
+                continue
+            self.slot(namespace.__getitem__, attribute, found)
+            rest = tuple(chain[1:] for chain in chains if chain[0] == attribute and len(chain) > 1)
+            self.module_attributes(found, rest)
+
+    def imported(
+        self, namespace: Mapping[str, Any], module: str, level: int, paths: tuple[tuple[str, ...], ...]
+    ) -> None:
+        """A module imported inside a function: whether it is imported yet, and what the
+        function reads of it (``from helpers import FACTOR``: ``FACTOR``)."""
+        name = _absolute(module, level, namespace)
+        if name is None:
+            self.put("import", "." * level + module)
+            return
+        self.put("import", name)
+        modules = sys.modules
+        found = modules.get(name, _MISSING)
+        if self.probes is not None:
+            self.probes.append((_item(name), modules, found))
+        if found is _MISSING:
+            self.put("not imported")
+            return
+        self.value(found)
+        self.module_attributes(found, tuple(path for path in paths if path))
 
     def code(self, c: types.CodeType) -> None:
         shape = (
@@ -424,8 +538,12 @@ class _Walk:
         )
         # Not the file, name or line numbers: where a function is written does not change it.
         self.put("code", _BYTECODE + c.co_code + repr(shape).encode() + getattr(c, "co_exceptiontable", b""))
+        salted = c.co_name == "__hash__" and c.co_filename.startswith("<attrs generated")
         for const in c.co_consts:
-            self.value(const)
+            if salted and type(const) is int:
+                self.put("salt")  # attrs salts its classes' hashes anew in each process
+            else:
+                self.value(const)
 
     def c_callable(self, v: Any) -> None:
         module = getattr(v, "__module__", None)
@@ -440,13 +558,35 @@ class _Walk:
             self.value(owner)  # a bound builtin method reads its object (``values.get``)
 
     def klass(self, cls: type) -> None:
+        """A class: an installed library's by name and version; one of your own by its members
+        (walked apart, so that what they read does not count against an object's budget)."""
         name = _library_object(cls)
         if name is not None:
             self.put("class", name)
-        elif self.code_only:  # within a class's digest: other classes by name, so no order matters
-            self.put("class", f"{cls.__module__}:{cls.__qualname__}")
-        else:
-            self.put("class", _class_digest(cls))
+            return
+        if not self._track(cls):
+            return
+        child = self._child(limit=None, strict=False)
+        child.members(cls)
+        self._adopt(child, counted=False)
+
+    def members(self, cls: type) -> None:
+        """Along the bases of a class of your own, every member of each class's namespace."""
+        self.put("class", f"{cls.__module__}:{cls.__qualname__}")
+        for klass in cls.__mro__:
+            name = _library_object(klass)
+            if name is not None:
+                self.put("base", name)
+                continue
+            self.put("base", f"{klass.__module__}:{klass.__qualname__}")
+            namespace = klass.__dict__
+            if self.probes is not None:
+                self.probes.append((_has_length, (namespace, len(namespace)), True))
+            get = namespace.__getitem__
+            for member in sorted(namespace):
+                if member not in _CLASS_NOISE:
+                    self.put("member", member)
+                    self.slot(get, member, namespace[member])
 
     def instance(self, v: Any) -> None:
         """Any other object: its class and its attributes when all of them can be read by
@@ -471,9 +611,10 @@ class _Walk:
             self.put("attributes", b"%d" % len(attributes))
             if self.probes is not None:
                 self.probes.append((_has_length, (attributes, len(attributes)), True))
+            get = attributes.__getitem__
             for name in sorted(attributes, key=str):
                 self.put("attribute", str(name))
-                self.slot(_item(name), attributes, attributes[name])
+                self.slot(get, name, attributes[name])
         for name in slots:
             if hasattr(v, name):
                 self.put("slot", name)
@@ -493,6 +634,15 @@ class _Walk:
 
 # -- helpers -------------------------------------------------------------------------------------
 _MISSING = object()
+_PLAIN = {
+    list: "list",
+    FrozenList: "list",
+    tuple: "tuple",
+    set: "set",
+    FrozenSet: "set",
+    frozenset: "frozenset",
+}
+"""Containers named alike: a layer's read-only copy reads as the container it was given."""
 
 
 def _item(key: Any) -> Callable[[Any], Any]:
@@ -502,6 +652,23 @@ def _item(key: Any) -> Callable[[Any], Any]:
 
 def _has_length(pair: tuple[Any, int]) -> bool:
     return len(pair[0]) == pair[1]
+
+
+def _function_slots(f: types.FunctionType) -> tuple[Any, ...]:
+    return (f, f.__code__, f.__defaults__, f.__kwdefaults__, f.__dict__, len(f.__dict__))
+
+
+def _same_function(slots: tuple[Any, ...]) -> bool:
+    """Whether a function still has the code, defaults, keyword defaults and attribute dict
+    (of as many attributes) it had."""
+    f, code, defaults, kwdefaults, attributes, n = slots
+    return (
+        f.__code__ is code
+        and f.__defaults__ is defaults
+        and f.__kwdefaults__ is kwdefaults
+        and f.__dict__ is attributes
+        and len(attributes) == n
+    )
 
 
 def _has_items(pair: tuple[set[Any], frozenset[Any]]) -> bool:
@@ -526,25 +693,135 @@ def _slot_names(cls: type) -> list[str]:
     return [name for name in names if name not in ("__dict__", "__weakref__")]
 
 
-_global_names_of: weakref.WeakKeyDictionary[types.CodeType, tuple[str, ...]] = weakref.WeakKeyDictionary()
+def _module_name(namespace: Mapping[str, Any]) -> str | None:
+    name = namespace.get("__name__")
+    return name if isinstance(name, str) else None
 
 
-def _global_names(code: types.CodeType) -> tuple[str, ...]:
-    """The module-level names a function's code (and the code nested in it) reads."""
-    names = _global_names_of.get(code)
-    if names is None:
-        import dis
+def _absolute(module: str, level: int, namespace: Mapping[str, Any]) -> str | None:
+    """The module a (relative) import inside a function names, or None where that is unknown."""
+    if not level:
+        return module
+    package = namespace.get("__package__")
+    if not isinstance(package, str) or not package:
+        return None
+    parts = package.rsplit(".", level - 1)
+    if len(parts) < level:
+        return None
+    return f"{parts[0]}.{module}" if module else parts[0]
 
-        found = dict.fromkeys(
-            instruction.argval
-            for instruction in dis.get_instructions(code)
-            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+
+# -- what code reads -----------------------------------------------------------------------------
+class _Reads(NamedTuple):
+    """The names a function's code (and the code nested in it) reads."""
+
+    names: tuple[str, ...]
+    """Module-level names, in order."""
+    chains: Mapping[str, tuple[tuple[str, ...], ...]]
+    """The chains of attributes read after a module-level or captured name (``helpers.FACTOR``)."""
+    imports: tuple[tuple[str, int, tuple[tuple[str, ...], ...]], ...]
+    """Modules imported inside (name, level), each with the chains of attributes read of it."""
+    own: frozenset[str]
+    """The names whose state is the function's own (:func:`_own_state`)."""
+
+
+_NAME_LOADS = frozenset({"LOAD_DEREF", "LOAD_GLOBAL", "LOAD_CLASSDEREF", "LOAD_NAME"})
+_ATTRIBUTE_LOADS = frozenset({"LOAD_METHOD", "LOAD_ATTR"})
+_STORES = frozenset({"STORE_FAST", "STORE_DEREF", "STORE_NAME", "STORE_GLOBAL"})
+_IMPORT_STEPS = frozenset({"IMPORT_FROM", "SWAP", "ROT_TWO", "POP_TOP"})  # import a.b.c as x
+_reads_of: weakref.WeakKeyDictionary[types.CodeType, _Reads] = weakref.WeakKeyDictionary()
+
+_Bound = dict[str, tuple[tuple[str, int], tuple[str, ...]]]
+"""Local names bound by an import: the module imported (name, level) and the path to the value."""
+
+
+def _reads(code: types.CodeType) -> _Reads:
+    """What ``code`` reads by name (computed once per code object)."""
+    reads = _reads_of.get(code)
+    if reads is None:
+        names: dict[str, None] = {}
+        chains: dict[str, set[tuple[str, ...]]] = {}
+        imports: dict[tuple[str, int], set[tuple[str, ...]]] = {}
+        _scan(code, {}, names, chains, imports)
+        reads = _reads_of[code] = _Reads(
+            tuple(names),
+            {name: tuple(sorted(found)) for name, found in chains.items()},
+            tuple(
+                (module, level, tuple(sorted(paths))) for (module, level), paths in sorted(imports.items())
+            ),
+            _own_state(code),
         )
-        for const in code.co_consts:
-            if isinstance(const, types.CodeType):
-                found.update(dict.fromkeys(_global_names(const)))
-        names = _global_names_of[code] = tuple(found)
-    return names
+    return reads
+
+
+def _scan(
+    code: types.CodeType,
+    bound: _Bound,
+    names: dict[str, None],
+    chains: dict[str, set[tuple[str, ...]]],
+    imports: dict[tuple[str, int], set[tuple[str, ...]]],
+) -> None:
+    import dis
+
+    instructions = list(dis.get_instructions(code))
+    bound = {name: found for name, found in bound.items() if name in code.co_freevars}
+    for i, instruction in enumerate(instructions):
+        op = instruction.opname
+        if op in ("LOAD_GLOBAL", "LOAD_NAME"):
+            names[instruction.argval] = None
+        elif op == "IMPORT_NAME":
+            _scan_import(instructions, i, bound, imports)
+            continue
+        name = instruction.argval
+        if op not in _NAME_LOADS and not (op.startswith("LOAD_FAST") and name in bound):
+            continue
+        chain: list[str] = []
+        for following in range(i + 1, len(instructions)):
+            if instructions[following].opname not in _ATTRIBUTE_LOADS:
+                break
+            chain.append(instructions[following].argval)
+        if name in bound:  # a module imported inside: what is read of it
+            key, path = bound[name]
+            imports[key].add(path + tuple(chain))
+        elif chain:
+            chains.setdefault(name, set()).add(tuple(chain))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _scan(const, bound, names, chains, imports)
+
+
+def _scan_import(
+    instructions: list[dis.Instruction],
+    at: int,
+    bound: _Bound,
+    imports: dict[tuple[str, int], set[tuple[str, ...]]],
+) -> None:
+    """An ``import`` inside a function: the module it names and the local name it binds."""
+    module = instructions[at].argval
+    fromlist = (
+        instructions[at - 1].argval if at >= 1 and instructions[at - 1].opname == "LOAD_CONST" else None
+    )
+    level = instructions[at - 2].argval if at >= 2 and instructions[at - 2].opname == "LOAD_CONST" else 0
+    level = level if isinstance(level, int) else 0
+    j = at + 1
+    if fromlist:  # from module import name [as other]
+        key = (module, level)
+        paths = imports.setdefault(key, {()})
+        while j < len(instructions) and instructions[j].opname == "IMPORT_FROM":
+            path = (instructions[j].argval,)
+            paths.add(path)
+            if j + 1 < len(instructions) and instructions[j + 1].opname in _STORES:
+                bound[instructions[j + 1].argval] = (key, path)
+            j += 2
+        return
+    steps = False
+    while j < len(instructions) and instructions[j].opname in _IMPORT_STEPS:
+        steps = steps or instructions[j].opname == "IMPORT_FROM"
+        j += 1
+    key = (module, level) if steps else (module.partition(".")[0], level)  # import a.b binds a
+    imports.setdefault(key, set()).add(())
+    if j < len(instructions) and instructions[j].opname in _STORES:
+        bound[instructions[j].argval] = (key, ())
 
 
 _MUTATORS = frozenset(
@@ -554,13 +831,9 @@ _MUTATORS = frozenset(
         "extend",
         "extendleft",
         "insert",
-        "pop",
-        "popleft",
-        "popitem",
         "remove",
         "clear",
         "update",
-        "setdefault",
         "add",
         "discard",
         "sort",
@@ -570,8 +843,9 @@ _MUTATORS = frozenset(
         "__delitem__",
     }
 )
-_NAME_LOADS = frozenset({"LOAD_DEREF", "LOAD_GLOBAL", "LOAD_CLASSDEREF", "LOAD_NAME"})
-_ATTRIBUTE_LOADS = frozenset({"LOAD_METHOD", "LOAD_ATTR"})
+"""Methods that change a container and return nothing of it. Those that return what it holds
+(``setdefault``, ``pop``, ``popitem``, ``popleft``) read it: a container used through them is an
+input, by content."""
 _own_state_of: weakref.WeakKeyDictionary[types.CodeType, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
@@ -632,53 +906,6 @@ def _subscript_target(instructions: list[dis.Instruction], at: int) -> str | Non
     return None
 
 
-_class_digests: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
-
-
-def _class_digest(cls: type) -> bytes:
-    """A class of your own: its name and, along its bases, the code of its methods and its
-    data attributes (computed once per class)."""
-    digest = _class_digests.get(cls)
-    if digest is None:
-        walk = _Walk(None, portable=True, code_only=True)
-        walk._track(cls)
-        for klass in cls.__mro__:
-            name = _library_object(klass)
-            if name is not None:
-                walk.put("base", name)
-                continue
-            walk.put("base", f"{klass.__module__}:{klass.__qualname__}")
-            members = vars(klass)
-            for name in sorted(members):
-                if name not in _CLASS_NOISE:
-                    walk.put("member", name)
-                    _class_member(walk, members[name])
-        digest = _class_digests[cls] = f"{cls.__module__}:{cls.__qualname__}:".encode() + walk.hash.digest()
-    return digest
-
-
-def _class_member(walk: _Walk, member: Any) -> None:
-    function = getattr(member, "func", None)  # functools.cached_property
-    if isinstance(member, (types.FunctionType, staticmethod, classmethod, property)):
-        walk.value(member)
-    elif isinstance(function, types.FunctionType):
-        walk.value(function)
-    elif isinstance(member, type):
-        walk.put("class", f"{member.__module__}:{member.__qualname__}")
-    elif _is_data(member):
-        walk.value(member)
-    else:
-        walk.put("object", f"{type(member).__module__}.{type(member).__qualname__}")
-
-
-def _is_data(value: Any, depth: int = 0) -> bool:
-    if type(value) in _SCALARS or isinstance(value, (np.generic, np.dtype, enum.Enum)):
-        return True
-    if depth < 4 and isinstance(value, (tuple, frozenset)):
-        return all(_is_data(item, depth + 1) for item in value)
-    return False
-
-
 # -- installed libraries -------------------------------------------------------------------------
 @functools.cache
 def _library_roots() -> tuple[tuple[str, bool], ...]:
@@ -703,8 +930,8 @@ _versions: dict[str | None, str | None] = {}
 
 
 def _library_version(module: str | None) -> str | None:
-    """The version of the installed library (or standard library) that defines ``module``,
-    or None where it is code of your own."""
+    """The version of the installed library (or standard library, or megatron) that defines
+    ``module``, or None where it is code of your own."""
     try:
         return _versions[module]
     except KeyError:
@@ -719,6 +946,8 @@ def _find_library_version(name: str | None) -> str | None:
     if name == "builtins" or name in sys.builtin_module_names:
         return _PYTHON
     top = name.partition(".")[0]
+    if top == _OWN_PACKAGE:  # megatron itself, from a source checkout too
+        return _distribution_version(top)
     module = sys.modules.get(name) or sys.modules.get(top)
     if module is None:
         return None  # not imported: code made up at run time

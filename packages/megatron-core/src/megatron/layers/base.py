@@ -222,8 +222,9 @@ class StatefulLayer(Layer):
     Layers that keep state outside ``metadata`` override :meth:`reset` as well.
 
     Every call of ``fit``, ``partial_fit``, ``fit_transform``, ``fit_batches`` or ``reset``,
-    through a pipeline or directly, renews :attr:`state_token`; a subclass's own versions of
-    these methods are wrapped to do so when the class is defined. They also record the
+    through a pipeline or directly, renews :attr:`state_token`, and each but ``reset`` that
+    returns marks the layer :attr:`fitted`; a subclass's own versions of these methods are
+    wrapped to do so when the class is defined. They also record the
     per-observation shapes of the features fitted on (``metadata['_fitted_shapes']``), which
     ``transform`` and further ``partial_fit`` calls then require (see :attr:`fixed_shape`).
     """
@@ -392,6 +393,8 @@ def _learning(kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
                 metadata = self.__dict__.get("_metadata")
                 if type(metadata) is dict:
                     metadata.pop(FITTED_SHAPES, None)
+            if kind != "reset":  # fitted directly as through a pipeline: its pipeline transforms with it
+                self.fitted = True
             return result
         finally:
             self.__dict__["state_token"] = uuid.uuid4().hex
