@@ -164,3 +164,13 @@ def test_a_batch_keeps_working_as_data():
     x = Input("x")
     pipeline = megatron.Pipeline(x, layers.Lambda(lambda v: v * 2)(x, "out"), name="batch")
     assert pipeline.transform(Batch({"x": np.arange(3.0)}, index=[5, 6, 7])).index.tolist() == [5, 6, 7]
+
+
+@pytest.mark.parametrize(
+    "make", [layers.Add, layers.Subtract, layers.ElementWiseMultiply, layers.Divide, layers.Dot]
+)
+def test_observations_of_shapes_that_do_not_combine_are_a_layer_input_error(make):
+    x, y = Input("x", None), Input("y", None)  # shapes not declared: only the data can tell
+    pipeline = megatron.Pipeline([x, y], make()([x, y], "out"), name="combine")
+    with pytest.raises(LayerInputError, match=r"at node 'out'.*\(2,\).*\(3,\)"):
+        pipeline.transform({"x": np.ones((1, 2)), "y": np.ones((1, 3))})

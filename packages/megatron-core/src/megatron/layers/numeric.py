@@ -37,7 +37,15 @@ class _ElementWise(StatelessLayer):
             checks.numeric(a)
         checks.same_length(*arrays)
         ndim = max(a.ndim for a in arrays)
-        return [a.reshape(a.shape[:1] + (1,) * (ndim - a.ndim) + a.shape[1:]) for a in arrays]
+        aligned = [a.reshape(a.shape[:1] + (1,) * (ndim - a.ndim) + a.shape[1:]) for a in arrays]
+        try:
+            np.broadcast_shapes(*(a.shape for a in aligned))
+        except ValueError:
+            raise LayerInputError(
+                f"cannot combine observations of shapes {[a.shape[1:] for a in arrays]} element-wise "
+                "(each axis must match or be 1)"
+            ) from None
+        return aligned
 
 
 class Add(_ElementWise):
@@ -197,6 +205,11 @@ class Dot(StatelessLayer):
         checks.same_length(*inputs)
         result = inputs[0]
         for other in inputs[1:]:
+            if result.ndim > 3 or other.ndim > 3 or result.shape[-1] != other.shape[1]:
+                raise LayerInputError(
+                    f"expected observations that are vectors or matrices with matching inner sizes; "
+                    f"got shapes {result.shape[1:]} and {other.shape[1:]} (batches {result.shape} and {other.shape})"
+                )
             if result.ndim == 2 and other.ndim == 2:
                 result = np.einsum("ni,ni->n", result, other)
             elif result.ndim == 2:
