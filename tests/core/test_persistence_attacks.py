@@ -159,7 +159,10 @@ def test_summary_reads_a_layer_called_many_times_once(tmp_path, monkeypatch):
     inputs = [{"name": "x", "shape": {"__tuple__": [1]}, "dtype": None, "columns": None}]
     path = write(
         tmp_path / "calls.megatron",
-        {"arrays/1.npy": npy(np.zeros((1, 1 << 16))), "pipeline.json": description([dot], calls, ["y0"], inputs)},
+        {
+            "arrays/1.npy": npy(np.zeros((1, 1 << 16))),
+            "pipeline.json": description([dot], calls, ["y0"], inputs),
+        },
     )
     reads = []
     real = ArchiveReader.read
@@ -251,7 +254,11 @@ def test_the_command_line_escapes_what_a_file_says(tmp_path):
     calls = [{"layer": 0, "inputs": ["x"], "outputs": ["y\ud800\x1b[2J"], "named": [True]}]
     text = json.dumps(description([lam], calls, ["y\ud800\x1b[2J"], name="n\ud800"))
     path = write(tmp_path / "hostile.megatron", {"pipeline.json": text.encode()})
-    for command in (["audit", str(path)], ["summary", str(path)], ["plot", str(path), "-o", str(tmp_path / "g.dot")]):
+    for command in (
+        ["audit", str(path)],
+        ["summary", str(path)],
+        ["plot", str(path), "-o", str(tmp_path / "g.dot")],
+    ):
         result = cli(*command)
         assert result.returncode in (0, 1), result.stderr
         assert "Traceback" not in result.stderr
@@ -272,7 +279,9 @@ def test_audit_reports_a_file_over_the_size_and_member_limits(tmp_path):
         result = cli("audit", "--limit", f"{next(iter(limits))}={next(iter(limits.values()))}", str(path))
         assert result.returncode == 1 and "REFUSED" in result.stdout
     # over max_file_bytes the directory is still read and listed
-    assert any(line.startswith("member pipeline.json") for line in audit_report(path, {"max_file_bytes": 100}).lines)
+    assert any(
+        line.startswith("member pipeline.json") for line in audit_report(path, {"max_file_bytes": 100}).lines
+    )
 
 
 # Saving -----------------------------------------------------------------------------------------
@@ -356,14 +365,17 @@ def doctored(path, target):
 
 def test_a_doctored_file_with_the_recorded_token_cannot_poison_the_cache(tmp_path):
     pytest.importorskip("megatron_sql")
-    pipeline, path = fitted_whiten(tmp_path)
+    _, path = fitted_whiten(tmp_path)
     evil = doctored(path, tmp_path / "evil.megatron")
     storage = f"sqlite:///{tmp_path / 'shared.sqlite'}"
     data = {"x": np.array([[1.0]])}
     victim = megatron.load_pipeline(evil, storage=storage)
     poisoned = victim.transform(data, index=["alice"])["w"].tolist()
     legit = megatron.load_pipeline(path, storage=storage)
-    assert legit.transform(data, index=["alice"], cache=True)["w"].tolist() == legit.transform(data)["w"].tolist()
+    assert (
+        legit.transform(data, index=["alice"], cache=True)["w"].tolist()
+        == legit.transform(data)["w"].tolist()
+    )
     assert legit.transform(data)["w"].tolist() != poisoned
     assert victim.layers[0].state_token != legit.layers[0].state_token
     assert victim.fingerprint != legit.fingerprint
