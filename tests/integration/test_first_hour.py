@@ -106,7 +106,8 @@ WORD = st.builds(
     lambda head, tail: head + tail, st.sampled_from(LOWER.upper()), st.text(LOWER, min_size=1, max_size=5)
 )
 ACRONYM = st.text(LOWER.upper(), min_size=2, max_size=4)
-SMALL = st.sampled_from(["to", "of", "and", "or", "by", "per", "from"])
+SMALL_WORDS = ["to", "of", "and", "or", "by", "per", "from"]
+SMALL = st.sampled_from(SMALL_WORDS)
 
 
 @st.composite
@@ -118,7 +119,10 @@ def class_names(draw: st.DrawFn) -> tuple[str, list[str]]:
     for _ in range(draw(st.integers(1, 4))):
         choices = ["word"] + (["acronym"] if previous != "acronym" else ["small"])
         kind = draw(st.sampled_from(choices))
-        parts.append(draw({"word": WORD, "acronym": ACRONYM, "small": SMALL}[kind]))
+        word = WORD
+        if previous == "acronym":  # "AAAor" reads as AAA + or: a word after an acronym is no small word
+            word = WORD.filter(lambda w: w[1:] not in SMALL_WORDS)
+        parts.append(draw({"word": word, "acronym": ACRONYM, "small": SMALL}[kind]))
         previous = kind
     return "".join(parts), [part.lower() for part in parts]
 

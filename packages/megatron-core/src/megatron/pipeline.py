@@ -690,12 +690,29 @@ def _missing_input(pipeline: str, node: Input, columns: Any, plan: Plan, operati
     expected = {n.name for n in plan.inputs}
     # a given key that no input expects may be a typo of this input's name
     lowered = {key.lower(): key for key in given if key not in expected}
-    close = difflib.get_close_matches(node.name.lower(), list(lowered), n=1, cutoff=0.6)
+    wanted = node.name.lower()
+    close = [key for key in lowered if _one_edit_apart(wanted, key)][:1]
+    close = close or difflib.get_close_matches(wanted, list(lowered), n=1, cutoff=0.6)
     hint = f" Did you mean {node.name!r} for the given key {lowered[close[0]]!r}?" if close else ""
     return MissingInputError(
         f"Pipeline {pipeline!r}.{operation}() needs input {node.name!r}, which the data does not "
         f"have.{hint} Expected keys {[n.name for n in plan.inputs]}; got {given}."
     )
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with one letter dropped, added or changed, or two neighbours swapped:
+    the typos that a similarity ratio can miss in short names."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        if len(diffs) == 2:
+            i, j = diffs
+            return j == i + 1 and a[i] == b[j] and a[j] == b[i]
+        return len(diffs) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _check_count(name: str, value: int | None, allow_none: bool = False) -> None:
