@@ -188,18 +188,8 @@ BUILT_IN = [
     LayerCase(layers.MinMaxScale, (DATA,), name="MinMaxScale"),
     LayerCase(partial(layers.SimpleImpute, "mean"), (np.where(DATA > 1, np.nan, DATA),), name="SimpleImpute"),
 ]
-BROADCASTS = {(name, "check_generated_batches") for name in ("Whiten", "MinMaxScale", "SimpleImpute")}
-BROADCAST = pytest.mark.xfail(
-    reason="a statistic fitted on 3 features is broadcast over inputs of another feature count "
-    "(1 input row gives 3 output rows, or a bare ValueError): the layers should refuse the shape"
-)
 PROPERTY_CASES = [
-    pytest.param(
-        check,
-        case,
-        id=f"{case}-{check.__name__}",
-        marks=[BROADCAST] if (str(case), check.__name__) in BROADCASTS else [],
-    )
+    pytest.param(check, case, id=f"{case}-{check.__name__}")
     for case in BUILT_IN
     for check in layer_properties()
 ]
