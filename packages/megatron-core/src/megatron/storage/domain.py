@@ -163,11 +163,15 @@ def lookup_keys(rows: Iterable[Any], int_keys: bool) -> tuple[list[Any], list[Ke
     """The keys asked for, as given, and each as the storage's key type (None where no row can
     have it: a string that is no integer in an int-keyed storage, a string too long or with a
     NUL in a str-keyed one)."""
-    asked = key_list(rows)
+    asked = rows if type(rows) is list else key_list(rows)
     key_type = int if int_keys else str
-    if all(type(k) is key_type for k in asked):
-        if not asked:
-            return asked, []
+    if len(asked) == 1:  # the cache's one-row case, first
+        key = asked[0]
+        if type(key) is key_type and (INT64_MIN <= key <= INT64_MAX if int_keys else _storable_text(key)):
+            return asked, asked
+    elif not asked:
+        return asked, []
+    elif set(map(type, asked)) == {key_type}:
         if int_keys and min(asked) >= INT64_MIN and max(asked) <= INT64_MAX:  # type: ignore[type-var]
             return asked, asked
         if not int_keys and max(map(len, asked)) <= MAX_KEY_LENGTH:
@@ -190,9 +194,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def key_list(rows: Iterable[Any]) -> list[Any]:
     """Keys as a list of Python values (an array's elements as ints or strings, not numpy
     scalars)."""
-    if isinstance(rows, np.ndarray):
+    if type(rows) is np.ndarray:
         return rows.tolist()
-    if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
+    if isinstance(rows, str | bytes) or not hasattr(rows, "__iter__"):
         raise StorageError(f"Expected a list or array of keys; got {rows!r:.80} (for one key, pass [key]).")
     return list(rows)
 
