@@ -236,16 +236,21 @@ def test_reads_of_a_storage_with_nothing_stored_have_the_asked_outputs():
 def test_an_in_memory_sqlite_storage_is_one_database_for_every_thread():
     storage = SQLStorage("sqlite://", "threads")
     storage.write([1], {"y": np.array([2.0])})
-    seen = []
+    seen, errors = [], []
 
     def work(i):
-        storage.write([100 + i], {"y": np.array([float(i)])})
-        seen.append(storage.read(rows=[1])["y"].tolist())
+        try:
+            for j in range(20):
+                storage.write([1000 * i + j], {"y": np.array([float(i)])})
+                seen.append(storage.read(rows=[1])["y"].tolist())
+        except Exception as exc:  # a thread's failure must fail the test
+            errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(1, 9)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert seen == [[2.0]] * 4
-    assert storage.keys() == [1, 100, 101, 102, 103]
+    assert errors == []
+    assert seen == [[2.0]] * 160
+    assert len(storage.keys()) == 161

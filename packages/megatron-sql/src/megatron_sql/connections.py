@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -207,6 +207,11 @@ class _Pooled(Database):
         # a caller's engine whose pool gives every checkout (in a thread) one DB-API connection,
         # as an in-memory SQLite engine's does: the caller's transaction may be open on it
         self._shared = url is None and isinstance(engine.pool, SingletonThreadPool | StaticPool)
+        # megatron's own in-memory SQLite database: one connection for every thread, used by one
+        # thread at a time
+        self._serial: threading.RLock | None = (
+            threading.RLock() if url is not None and isinstance(engine.pool, StaticPool) else None
+        )
 
     def _check_unshared(self, dbapi_connection: Any) -> None:
         if self._shared and _driver_in_transaction(dbapi_connection):
@@ -218,7 +223,7 @@ class _Pooled(Database):
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn:
+        with self._serial or nullcontext(), self.engine.connect() as conn:
             self._check_unshared(conn.connection.dbapi_connection)
             if write:
                 conn.info["megatron_write"] = True  # BEGIN IMMEDIATE on SQLite files megatron opened
@@ -230,7 +235,7 @@ class _Pooled(Database):
         return super().where() if self.url is not None else f"the Engine you passed ({super().where()})"
 
     def reader(self) -> AbstractContextManager[Any]:
-        if self._shared:
+        if self._shared or self._serial is not None:
             return _cursor(self)
         reader = getattr(self._local, "reader", None)
         if reader is None:
