@@ -179,7 +179,7 @@ class _Reader:
         values = [entry.config] + ([entry.state.metadata] if entry.state is not None else [])
         arrays, files = set(), set()
         for value in values:
-            for item in _tags(value):
+            for item in schema.tagged_values(value):
                 if "__array__" in item:
                     arrays.add(item["__array__"])
                 elif "__artifact__" in item and isinstance(item.get("meta"), dict):
@@ -265,21 +265,5 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _tags(value: Any) -> list[dict[str, Any]]:
-    """The tagged values (arrays, functions, artifacts) inside an encoded value."""
-    found: list[dict[str, Any]] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            if any(tag in item for tag in ("__array__", "__function__", "__artifact__")):
-                found.append(item)
-            else:
-                stack.extend(item.values())
-    return found
-
-
 def _has_code_or_artifacts(value: Any) -> bool:
-    return any("__function__" in item or "__artifact__" in item for item in _tags(value))
+    return any("__function__" in item or "__artifact__" in item for item in schema.tagged_values(value))

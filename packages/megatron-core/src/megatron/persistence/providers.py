@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from megatron.errors import PersistenceError
+from megatron.persistence.schema import tagged_values
 from megatron.plugins.registry import Entry, Kind, canonical_name
 
 
@@ -165,16 +166,8 @@ def check_functions(recorded: Mapping[str, dict[str, str]], bound: Mapping[str, 
 
 def recorded_functions(value: Any) -> dict[str, dict[str, str]]:
     """The distributions recorded for the functions in an encoded value, by function record."""
-    found: dict[str, dict[str, str]] = {}
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            if "__function__" in item:
-                if item.get("distribution") is not None:
-                    found[item["__function__"]] = item["distribution"]
-                continue
-            stack.extend(item.values())
-    return found
+    return {
+        item["__function__"]: item["distribution"]
+        for item in tagged_values(value)
+        if "__function__" in item and item.get("distribution") is not None
+    }

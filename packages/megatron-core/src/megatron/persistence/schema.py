@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,21 @@ class _Refused(Exception):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(where, reason)
         self.where, self.reason = where, reason
+
+
+def tagged_values(value: Any) -> Iterator[dict[str, Any]]:
+    """The tagged values (arrays, functions, artifacts) inside an encoded value, not looking
+    inside them (an artifact's meta holds no tags: :func:`parse` refuses them)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if any(tag in item for tag in ("__array__", "__function__", "__artifact__")):
+                yield item
+            else:
+                stack.extend(item.values())
 
 
 def parse(value: Any, where: str, members: Collection[str]) -> Description:
