@@ -608,9 +608,9 @@ def test_a_failed_direct_fit_still_renews_the_state_token():
 def test_the_fingerprint_is_computed_once_while_nothing_changes():
     pipeline = cached_pipeline(Lambda(helper))
     first = pipeline.fingerprint
-    memo = pipeline.__dict__["_fingerprint"]
+    memo = pipeline._fingerprint.memo
     assert pipeline.fingerprint == first
-    assert pipeline.__dict__["_fingerprint"] is memo  # not recomputed
+    assert pipeline._fingerprint.memo is memo  # not recomputed
     clone = pickle.loads(pickle.dumps(pipeline))
     assert clone.fingerprint == first  # recomputed from what the copy holds: the same
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import megatron
 from megatron.errors import MissingInputError
-from megatron.layers.base import _snake_case
+from megatron.graph.names import snake_case as _snake_case
 
 
 def run(*args: str, cwd: object = None) -> subprocess.CompletedProcess[str]:

@@ -92,7 +92,7 @@ def test_csv_fit_generator_through_two_stateful_layers_equals_fit(tmp_path, fram
     streamed.fit_generator(source)
     whole = build_chain()
     whole.fit(megatron.io.CSVData(path))
-    for a, b in zip(streamed._stateful_layers(), whole._stateful_layers()):
+    for a, b in zip(streamed.graph.stateful_layers, whole.graph.stateful_layers):
         for key in b.metadata:
             np.testing.assert_allclose(a.metadata[key], b.metadata[key], err_msg=key)
 
@@ -112,7 +112,7 @@ def test_csv_generator_streams_with_bounded_batches(tmp_path):
     pipeline = build_chain()
     pipeline.fit_generator(Counting(path, batch_size=256))
     assert max(sizes) == 256 and sum(sizes) == 2 * n  # two stages, each one pass
-    np.testing.assert_allclose(pipeline._stateful_layers()[0].metadata["mean"], [frame["x"].mean(), 1.0])
+    np.testing.assert_allclose(pipeline.graph.stateful_layers[0].metadata["mean"], [frame["x"].mean(), 1.0])
 
 
 def test_transform_generator_writes_each_batch_under_its_own_index(tmp_path, frame):

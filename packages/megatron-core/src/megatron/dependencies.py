@@ -37,7 +37,7 @@ PLUGIN_NAMES: dict[tuple[str, str], str] = {
     **{("layer", "Keras"): "megatron-keras", ("serializer", "keras"): "megatron-keras"},
     **{("layer", "Sklearn"): "megatron-sklearn", ("serializer", "skops"): "megatron-sklearn"},
     **{("metric", name): "megatron-sklearn" for name in ("Sklearn", "ROCAUC", "AveragePrecision", "LogLoss")},
-    **{("source", name): "megatron-sql" for name in ("SQLData", "SQLGenerator")},
+    **{("source", name): "megatron-sql" for name in ("SQLData", "SQLGenerator", "from_sql")},
     **{
         ("storage", scheme): "megatron-sql"
         for scheme in ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")

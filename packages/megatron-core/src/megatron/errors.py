@@ -7,6 +7,9 @@ value), the megatron class derives from it too, so both ``except`` clauses work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class MegatronError(Exception):
     """Base class of every error raised by megatron."""
@@ -25,6 +28,10 @@ class GraphError(MegatronError, ValueError):
 
 class SpecError(MegatronError, ValueError):
     """A layer cannot accept its inputs' shapes or dtypes (raised when the graph is built)."""
+
+
+class ConfigError(MegatronError, ValueError):
+    """A layer, metric, pipeline or executor was given a bad constructor argument."""
 
 
 class ReadOnlyError(MegatronError, TypeError):
@@ -81,6 +88,10 @@ class LayerError(MegatronError, RuntimeError):
     """A layer raised while it ran; the original exception is chained as ``__cause__``."""
 
 
+class MetricError(MegatronError, RuntimeError):
+    """A metric raised while it was updated; the original exception is chained as ``__cause__``."""
+
+
 class LayerInputError(MegatronError, ValueError):
     """A layer received input it cannot work with (wrong ndim, dtype, an empty batch)."""
 
@@ -125,3 +136,17 @@ class UnknownNameError(PluginError, AttributeError):
 class MissingDependencyError(MegatronError, ImportError):
     """A feature needs an optional library or plugin package that is not installed; the message
     names the package to install (from this repository) and ``name`` the missing module."""
+
+
+def layer_failure(where: str, method: str, args: Sequence[Any], exc: Exception) -> MegatronError:
+    """The megatron error for ``exc``, raised inside a layer's ``method``: says ``where`` (the
+    node and layer, as :meth:`Call.describe <megatron.graph.call.Call.describe>` puts it) and
+    the shapes of the arguments. A megatron error keeps its class, with the context prepended."""
+    shapes = ", ".join(str(getattr(a, "shape", type(a).__name__)) for a in args)
+    context = f"{where} failed in {method}() on inputs of shapes [{shapes}]"
+    if isinstance(exc, MegatronError):
+        try:
+            return type(exc)(f"{context}: {exc}")
+        except TypeError:  # an error class with its own constructor
+            pass
+    return LayerError(f"{context}: {type(exc).__name__}: {exc}")

@@ -33,7 +33,7 @@ is an input. Values are read as follows:
   another process. For a stateful layer's own hyperparameters (a Keras model) its ``repr``
   stands in instead: the layer's state token already tells its fits apart.
 
-Computing a fingerprint walks all of that; :func:`pipeline_fingerprint` keeps the result with
+Computing a fingerprint walks all of that; :class:`GraphFingerprint` keeps the result with
 the slots it read (each hyperparameter and input declaration, a function's code, defaults,
 closure cells, attributes and globals, the module attributes and class members read, the
 items of mutable lists, dicts and sets) and recomputes only when one of them holds another
@@ -63,7 +63,7 @@ from megatron.layers.frozen import FrozenDict, FrozenList, FrozenSet
 if TYPE_CHECKING:
     import dis
 
-    from megatron.pipeline import Pipeline
+    from megatron.graph.topology import Graph
 
 Probe = tuple[Callable[[Any], Any], Any, Any]
 """``(get, key, expected)``: the slot still holds what was read when ``get(key) is expected``."""
@@ -146,17 +146,34 @@ class _Memo:
         return (_Memo, ())  # another process recomputes: identities do not travel
 
 
-def pipeline_fingerprint(pipeline: Pipeline) -> str:
-    """The fingerprint of ``pipeline`` (32 hex digits), recomputed only when something it read
-    was replaced: an input's declaration, a hyperparameter, a function's code, defaults,
-    closure, attributes or globals, a module attribute or class member code reads, a state
-    token."""
-    memo = pipeline.__dict__.get("_fingerprint")
-    if type(memo) is _Memo and memo.value is not None and _unchanged(memo.probes):
-        return memo.value
+class GraphFingerprint:
+    """The fingerprint of ``graph`` (32 hex digits, :attr:`value`), kept with the slots it read
+    and recomputed only when one was replaced: an input's declaration, a hyperparameter, a
+    function's code, defaults, closure, attributes or globals, a module attribute or class
+    member code reads, a state token. A copy in another process recomputes its own."""
+
+    __slots__ = ("graph", "memo")
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.memo = _Memo()
+
+    @property
+    def value(self) -> str:
+        memo = self.memo
+        if memo.value is not None and _unchanged(memo.probes):
+            return memo.value
+        self.memo = memo = _graph_memo(self.graph)
+        return memo.value  # type: ignore[return-value]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GraphFingerprint, (self.graph,))
+
+
+def _graph_memo(graph: Graph) -> _Memo:
     probes: list[Probe] = []
     walk = _Walk(probes)
-    for node in pipeline.inputs:  # what the pipeline reads from the data given
+    for node in graph.inputs:  # what the pipeline reads from the data given
         walk.put("input")
         walk.slot(_attribute("name"), node, node.name)
         spec = node.spec
@@ -165,12 +182,13 @@ def pipeline_fingerprint(pipeline: Pipeline) -> str:
         walk.value(spec.dtype)
         walk.slot(_attribute("columns"), node, node.columns)
     index: dict[int, int] = {}
-    for op in pipeline._ops:
-        layer = op.layer
+    for call in graph.calls:
+        layer = call.layer
         first = id(layer) not in index
         number = index.setdefault(id(layer), len(index))
         walk.put(
-            "call", repr((number, op.n_targets, [n.name for n in op.inputs], [n.name for n in op.outputs]))
+            "call",
+            repr((number, call.n_targets, [n.name for n in call.inputs], [n.name for n in call.outputs])),
         )
         if not first:
             continue
@@ -180,9 +198,7 @@ def pipeline_fingerprint(pipeline: Pipeline) -> str:
             walk.hyperparameter(_attribute(key), layer, value, stateful=layer.stateful)
         if layer.stateful:
             walk.slot(_attribute("state_token"), layer, layer.state_token)
-    value = walk.hexdigest()[:32]
-    pipeline.__dict__["_fingerprint"] = _Memo(value, tuple(probes))
-    return value
+    return _Memo(walk.hexdigest()[:32], tuple(probes))
 
 
 def _unchanged(probes: tuple[Probe, ...]) -> bool:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from megatron.layers.base import Layer, StatefulLayer
+
 if TYPE_CHECKING:
-    from megatron.layers.base import Layer
     from megatron.pipeline import Pipeline
 
 KEY_HYPERPARAMETERS = 3
@@ -89,35 +90,25 @@ def describe_layer(layer: Layer) -> str:
 
 
 def state_size(layer: Layer) -> int:
-    """Bytes of what a layer learned: its ``state_size()`` if it has one, else the arrays in
-    its ``metadata``."""
-    custom = getattr(layer, "state_size", None)
-    if callable(custom):
-        return int(custom())
-    total = 0
-    for value in getattr(layer, "metadata", {}).values():
-        if isinstance(value, np.ndarray):
-            total += value.nbytes
-        elif isinstance(value, dict):
-            total += sum(v.nbytes for v in value.values() if isinstance(v, np.ndarray))
-    return total
+    """Bytes of what a layer learned (0 for a stateless layer)."""
+    return int(layer.state_size()) if isinstance(layer, StatefulLayer) else 0
 
 
 def outline(pipeline: Pipeline) -> Outline:
     """The outline of a pipeline in memory."""
     seen: set[int] = set()
     steps = []
-    for op in pipeline._ops:
-        layer = op.layer
+    for call in pipeline.graph.calls:
+        layer = call.layer
         fitted = bool(layer.stateful and layer.fitted)  # type: ignore[attr-defined]
         steps.append(
             Step(
                 layer=type(layer).__name__,
                 description=describe_layer(layer),
-                outputs=tuple(n.name for n in op.visible_outputs),
-                specs=tuple(str(n.spec) for n in op.visible_outputs),
-                features=tuple(n.name for n in op.features),
-                targets=tuple(n.name for n in op.targets),
+                outputs=tuple(n.name for n in call.visible_outputs),
+                specs=tuple(str(n.spec) for n in call.visible_outputs),
+                features=tuple(n.name for n in call.features),
+                targets=tuple(n.name for n in call.targets),
                 stateful=layer.stateful,
                 fitted=fitted,
                 state_bytes=state_size(layer) if fitted else 0,

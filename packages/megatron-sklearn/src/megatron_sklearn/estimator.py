@@ -18,9 +18,9 @@ from megatron_sklearn.layer import Sklearn
 def layer_key(pipeline: megatron.Pipeline, layer: Layer) -> str:
     """The name nested parameters use for ``layer``: the name of its first output node (so
     ``Sklearn(PCA())(x, 'pca')`` is ``pca``), or the layer's own name."""
-    for op in pipeline._ops:
-        if op.layer is layer:
-            node = op.visible_outputs[0]
+    for call in pipeline.graph.calls:
+        if call.layer is layer:
+            node = call.visible_outputs[0]
             return node.name if node.named else layer.name
     return layer.name
 

@@ -19,6 +19,7 @@ def register_storage(register: Any) -> None:
 def register_sources(register: Any) -> None:
     register("SQLData", "megatron_sql.sources:SQLData")
     register("SQLGenerator", "megatron_sql.sources:SQLGenerator")
+    register("from_sql", "megatron_sql.sources:from_sql")
 
 
 @hookimpl

@@ -1,7 +1,18 @@
 """Turning a graph into steps (planning) and running the steps (executors)."""
 
-from megatron.execution.executor import Executor
+from megatron.execution.executor import Executor, resolve_executor
 from megatron.execution.local import LocalExecutor
-from megatron.execution.plan import Plan, Step, compile_plan, stateful_stages
+from megatron.execution.plan import Plan, Plans, Step, compile_plan
+from megatron.execution.stages import StagedFit, stateful_stages
 
-__all__ = ["Executor", "LocalExecutor", "Plan", "Step", "compile_plan", "stateful_stages"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "Plan",
+    "Plans",
+    "StagedFit",
+    "Step",
+    "compile_plan",
+    "resolve_executor",
+    "stateful_stages",
+]

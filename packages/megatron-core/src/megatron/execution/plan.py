@@ -1,38 +1,42 @@
 """Planning: which layer calls an operation needs, in which order, and when values die.
 
-A :class:`Plan` is a flat list of :class:`Step` objects over numbered value slots. Each step
-calls one function on some slots and stores its results in others; a slot is cleared right
-after its last use, so intermediates are freed as soon as nothing needs them.
+A :class:`Plan` is plain data: a flat list of :class:`Step` records over numbered value
+slots. Each step names a layer call, what to do with it (transform, fit, update, or fit and
+transform at once), the slots it reads and writes, and the slots that die after it, so
+intermediates are freed as soon as nothing needs them. Executors interpret the steps; a step
+holds no code of its own, so an executor may run steps in threads or other processes.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Container, Iterable, Sequence
-from typing import Any, Literal
+import threading
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import numpy as np
 
 from megatron.errors import GraphError
-from megatron.layers.base import Layer, StatefulLayer
-from megatron.nodes import Apply, Input, Node
+from megatron.graph.call import Call, Mode
+from megatron.graph.node import Input, Node
+from megatron.graph.topology import follows_targets, needed_inputs, upstream_calls
 
-Mode = Literal["transform", "fit", "partial_fit"]
-logger = logging.getLogger("megatron")
+if TYPE_CHECKING:
+    from megatron.graph.topology import Graph
+    from megatron.layers.base import StatefulLayer
 
 
 @attrs.frozen
 class Step:
-    """Call ``function`` on the values in ``inputs``; store results in ``outputs``."""
+    """Run ``call`` in ``mode`` on the values of the ``inputs`` slots, put its results in the
+    ``outputs`` slots, then clear the ``frees`` slots. A fit of a layer called several times
+    reads the inputs of each call in turn: ``groups`` holds how many slots belong to each."""
 
-    function: Callable[..., Any]
+    call: Call
+    mode: Mode
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    frees: tuple[int, ...]
-    op: Apply
-    mode: Mode
+    frees: tuple[int, ...] = ()
+    groups: tuple[int, ...] = ()
 
 
 @attrs.frozen
@@ -45,261 +49,137 @@ class Plan:
     input_slots: tuple[int, ...]
     result_slots: tuple[int, ...]
     n_slots: int
+    requires_fitted: tuple[StatefulLayer, ...] = ()
+    """The stateful layers the plan transforms with but does not fit: they must be fitted
+    before it runs."""
 
 
-def upstream_ops(roots: Iterable[Node], *, with_targets: bool | Container[int] = True) -> list[Apply]:
-    """Layer calls that ``roots`` depend on, in topological order.
-
-    A call's trailing target inputs only feed fitting: they are followed when ``with_targets``
-    is True, or is a set of ids of the layers being fitted and holds the call's layer.
-    """
-    order: list[Apply] = []
-    seen: set[int] = set()
-    stack: list[tuple[Apply, bool]] = [(n.op, False) for n in roots if n.op is not None][::-1]
-    while stack:
-        op, expanded = stack.pop()
-        if expanded:
-            order.append(op)
-            continue
-        if id(op) in seen:
-            continue
-        seen.add(id(op))
-        stack.append((op, True))
-        parents = op.inputs if _follows_targets(op, with_targets) else op.features
-        stack.extend((p.op, False) for p in reversed(parents) if p.op is not None and id(p.op) not in seen)
-    return order
-
-
-def _follows_targets(op: Apply, with_targets: bool | Container[int]) -> bool:
-    if isinstance(with_targets, bool):
-        return with_targets
-    return id(op.layer) in with_targets
-
-
-def needed_inputs(
-    roots: Iterable[Node], ops: Iterable[Apply], *, with_targets: bool | Container[int] = True
-) -> list[Input]:
-    """The :class:`Input` nodes read by ``ops`` or among ``roots``, in first-use order."""
-    found: dict[int, Input] = {}
-    for node in roots:
-        if isinstance(node, Input):
-            found.setdefault(id(node), node)
-    for op in ops:
-        for node in op.inputs if _follows_targets(op, with_targets) else op.features:
-            if isinstance(node, Input):
-                found.setdefault(id(node), node)
-    return list(found.values())
-
-
-def stateful_stages(ops: Sequence[Apply]) -> list[list[StatefulLayer]]:
-    """Group the stateful layers of ``ops`` into stages that can be fitted in order.
-
-    A layer's stage is one more than the latest stage of any stateful layer upstream of any of
-    its calls, so everything upstream of a stage is final before that stage is fitted. A layer
-    upstream of itself (called on its own output) cannot be fitted and raises ``GraphError``.
-    """
-    layers = {id(op.layer): op.layer for op in ops if op.layer.stateful}
-    calls = {key: [op for op in ops if id(op.layer) == key] for key in layers}
-    for key, layer_calls in calls.items():
-        if len(layer_calls) > 1 and any(_depends_on_layer(op, layers[key]) for op in layer_calls):
-            raise GraphError(
-                f"Layer {layers[key].name!r} is called on a node computed from its own output: "
-                "it cannot be fitted before it is used."
-            )
-    # A layer called several times sits at the stage of its latest call, which can push its
-    # earlier calls, and their consumers, later: iterate until the stages settle.
-    layer_stage: dict[int, int] = {}
-    changed = True
-    while changed:
-        changed = False
-        op_stage: dict[int, int] = {}
-        for op in ops:  # topological order
-            upstream = max((op_stage.get(id(p.op), 0) for p in op.inputs if p.op is not None), default=0)
-            if not op.layer.stateful:
-                op_stage[id(op)] = upstream
-                continue
-            stage = max(upstream + 1, layer_stage.get(id(op.layer), 0))
-            if stage != layer_stage.get(id(op.layer)):
-                layer_stage[id(op.layer)] = stage
-                changed = True
-            op_stage[id(op)] = stage
-    n = max(layer_stage.values(), default=0)
-    stages: list[list[StatefulLayer]] = [[] for _ in range(n)]
-    for key, stage in layer_stage.items():
-        stages[stage - 1].append(layers[key])
-    return stages
-
-
-def _depends_on_layer(op: Apply, layer: Layer) -> bool:
-    return any(up.layer is layer for up in upstream_ops(op.inputs))
-
-
-def compile_plan(
-    results: Sequence[Node],
-    *,
-    fit: Sequence[Apply] = (),
-    mode: Mode = "fit",
-) -> Plan:
+def compile_plan(results: Sequence[Node], *, fit: Sequence[Call] = (), mode: Mode = "fit") -> Plan:
     """Plan computing ``results``, and fitting the layers of the calls ``fit`` on the way.
 
     Each of those layers is fitted (or, with ``mode='partial_fit'``, updated) once, on the
     inputs of all its calls in ``fit``, before any of its calls transforms. Training targets
     are followed only where something is fitted.
     """
-    fit_ops = list(fit)
-    fit_ids = {id(op.layer) for op in fit_ops}
-    with_targets = fit_ids
-    roots = list(results) + [node for op in fit_ops for node in op.inputs]
-    ops = upstream_ops(roots, with_targets=with_targets)
-    for op in fit_ops:
-        if op not in ops:
-            ops.append(op)
-    ops = _order_fit_groups(ops, fit_ids)
-    inputs = needed_inputs(roots, ops, with_targets=with_targets)
-
+    fit_calls = list(fit)
+    fit_ids = {id(call.layer) for call in fit_calls}
+    roots = list(results) + [node for call in fit_calls for node in call.inputs]
+    calls = upstream_calls(roots, with_targets=fit_ids)
+    calls += [call for call in fit_calls if call not in calls]
+    calls = _order_fit_groups(calls, fit_ids)
+    inputs = needed_inputs(roots, calls, with_targets=fit_ids)
     slots: dict[int, int] = {}
 
     def slot(node: Node) -> int:
         return slots.setdefault(id(node), len(slots))
 
     input_slots = tuple(slot(node) for node in inputs)
-    needed_outputs = {id(n) for n in roots}
-    for op in ops:
-        needed_outputs.update(
-            id(n) for n in (op.inputs if _follows_targets(op, with_targets) else op.features)
-        )
-
-    steps: list[tuple[Callable[..., Any], tuple[int, ...], tuple[int, ...], Apply, Mode]] = []
+    needed = {id(n) for n in roots}
+    for call in calls:
+        needed.update(id(n) for n in (call.inputs if follows_targets(call, fit_ids) else call.features))
+    steps: list[Step] = []
     fitted: set[int] = set()
-    for op in ops:
-        layer = op.layer
-        wanted = any(id(n) in needed_outputs for n in op.outputs)
-        if id(layer) in fit_ids and id(layer) not in fitted:
-            fitted.add(id(layer))
-            calls = [o for o in fit_ops if o.layer is layer]
-            if mode == "fit" and wanted and calls == [op]:  # fit and transform in one step
+    for call in calls:
+        wanted = any(id(n) in needed for n in call.outputs)
+        layer_id = id(call.layer)
+        if layer_id in fit_ids and layer_id not in fitted:
+            fitted.add(layer_id)
+            shared = [c for c in fit_calls if c.layer is call.layer]
+            if mode == "fit" and wanted and shared == [call]:  # fit and transform in one step
                 steps.append(
-                    (
-                        _fit_transformer(layer, op),
-                        tuple(slot(n) for n in op.inputs),
-                        tuple(slot(n) for n in op.outputs),
-                        op,
-                        "fit",
-                    )
+                    Step(call, "fit_transform", _slots(slot, call.inputs), _slots(slot, call.outputs))
                 )
                 continue
-            groups = [tuple(slot(n) for n in o.inputs) for o in calls]
-            steps.append(
-                (
-                    _fitter(layer, op, mode, [len(g) for g in groups]),
-                    tuple(s for g in groups for s in g),
-                    (),
-                    op,
-                    mode,
-                )
-            )
+            groups = [_slots(slot, c.inputs) for c in shared]
+            steps.append(Step(call, mode, sum(groups, ()), (), groups=tuple(map(len, groups))))
         if wanted:
-            steps.append(
-                (
-                    layer.transform,
-                    tuple(slot(n) for n in op.features),
-                    tuple(slot(n) for n in op.outputs),
-                    op,
-                    "transform",
-                )
-            )
+            steps.append(Step(call, "transform", _slots(slot, call.features), _slots(slot, call.outputs)))
     result_slots = tuple(slot(node) for node in results)
+    frees = _with_frees(steps, result_slots)
+    return Plan(
+        tuple(inputs), tuple(results), frees, input_slots, result_slots, len(slots), _read_fitted(steps)
+    )
 
+
+def _read_fitted(steps: list[Step]) -> tuple[StatefulLayer, ...]:
+    fitting = {id(step.call.layer) for step in steps if step.mode != "transform"}
+    read = {
+        id(step.call.layer): step.call.layer
+        for step in steps
+        if step.mode == "transform" and step.call.layer.stateful and id(step.call.layer) not in fitting
+    }
+    return tuple(read.values())  # type: ignore[arg-type]
+
+
+def _slots(slot: Any, nodes: Sequence[Node]) -> tuple[int, ...]:
+    return tuple(slot(node) for node in nodes)
+
+
+def _with_frees(steps: list[Step], keep: Sequence[int]) -> tuple[Step, ...]:
+    """``steps``, each clearing the slots whose last use it is (except the results, ``keep``)."""
     last_use: dict[int, int] = {}
-    for i, (_, ins, outs, _, _) in enumerate(steps):
-        for s in ins + outs:
+    for i, step in enumerate(steps):
+        for s in step.inputs + step.outputs:
             last_use[s] = i
-    keep = set(result_slots)
     frees: list[list[int]] = [[] for _ in steps]
     for s, i in last_use.items():
         if s not in keep:
             frees[i].append(s)
-    return Plan(
-        inputs=tuple(inputs),
-        results=tuple(results),
-        steps=tuple(
-            Step(fn, ins, outs, tuple(frees[i]), op, m) for i, (fn, ins, outs, op, m) in enumerate(steps)
-        ),
-        input_slots=input_slots,
-        result_slots=result_slots,
-        n_slots=len(slots),
-    )
+    return tuple(attrs.evolve(step, frees=tuple(free)) for step, free in zip(steps, frees))
 
 
-def _order_fit_groups(ops: list[Apply], fit_ids: set[int]) -> list[Apply]:
+def _order_fit_groups(calls: list[Call], fit_ids: set[int]) -> list[Call]:
     """Topological order in which all calls of a layer being fitted come after all of their
     inputs are computed, so the layer is fitted once before any of its calls transforms."""
-    if not any(sum(1 for o in ops if o.layer is op.layer) > 1 for op in ops if id(op.layer) in fit_ids):
-        return ops
-    pending = list(ops)
+    if not any(
+        sum(1 for c in calls if c.layer is call.layer) > 1 for call in calls if id(call.layer) in fit_ids
+    ):
+        return calls
+    pending = list(calls)
     done: set[int] = set()
-    ordered: list[Apply] = []
+    ordered: list[Call] = []
     while pending:
-        for op in pending:
-            group = [o for o in pending if o.layer is op.layer] if id(op.layer) in fit_ids else [op]
-            if all(p.op is None or id(p.op) in done for o in group for p in o.inputs):
-                for o in group:
-                    ordered.append(o)
-                    done.add(id(o))
-                    pending.remove(o)
+        for call in pending:
+            group = [c for c in pending if c.layer is call.layer] if id(call.layer) in fit_ids else [call]
+            if all(p.call is None or id(p.call) in done for c in group for p in c.inputs):
+                for c in group:
+                    ordered.append(c)
+                    done.add(id(c))
+                    pending.remove(c)
                 break
         else:  # pragma: no cover - stateful_stages rejects such graphs first
             raise GraphError("A layer is called on a node computed from its own output.")
     return ordered
 
 
-def _fit_transformer(layer: StatefulLayer, op: Apply) -> Callable[..., Any]:
-    def fit_transform(*values: np.ndarray) -> Any:
-        start = time.perf_counter()
-        outputs = layer.fit_transform(*values)
-        layer.fitted = True
-        _log_fit(op, "fit", values, start)
-        return outputs
+class Plans:
+    """The plans of one graph's operations, each compiled on first use and kept (thread-safe).
+    Plans are not pickled: a copy compiles its own."""
 
-    return fit_transform
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self._plans: dict[Hashable, Plan] = {}
+        self._lock = threading.Lock()
 
+    def get(
+        self,
+        key: Hashable,
+        results: Sequence[Node],
+        fit: Sequence[StatefulLayer] = (),
+        mode: Mode = "fit",
+    ) -> Plan:
+        """The plan named ``key``: computing ``results`` and fitting the layers ``fit``."""
+        plan = self._plans.get(key)
+        if plan is None:
+            fitting = {id(layer) for layer in fit}
+            calls = [call for call in self.graph.calls if id(call.layer) in fitting]
+            plan = compile_plan(results, fit=calls, mode=mode)
+            with self._lock:
+                self._plans[key] = plan
+        return plan
 
-def _log_fit(op: Apply, mode: str, values: Sequence[np.ndarray], start: float) -> None:
-    if logger.isEnabledFor(logging.INFO):
-        rows = len(values[0]) if values else 0
-        logger.info("%s: %s on %d rows in %.3f s", op.describe(), mode, rows, time.perf_counter() - start)
+    def __getstate__(self) -> dict[str, Any]:
+        return {"graph": self.graph}
 
-
-def _log_shared_fit(op: Apply, mode: str, rows: int, calls: int, start: float) -> None:
-    if logger.isEnabledFor(logging.INFO):
-        logger.info(
-            "%s: %s on %d rows of %d calls in %.3f s",
-            op.describe(),
-            mode,
-            rows,
-            calls,
-            time.perf_counter() - start,
-        )
-
-
-def _fitter(layer: StatefulLayer, op: Apply, mode: Mode, group_sizes: list[int]) -> Callable[..., None]:
-    method = layer.partial_fit if mode == "partial_fit" else layer.fit
-
-    def fit(*values: np.ndarray) -> None:
-        start = time.perf_counter()
-        if len(group_sizes) == 1:
-            method(*values)
-            layer.fitted = True
-            _log_fit(op, mode, values, start)
-            return
-        # one layer called on several nodes learns from all of them
-        groups, first = [], 0
-        for size in group_sizes:
-            groups.append(values[first : first + size])
-            first += size
-        joined = [np.concatenate(parts) for parts in zip(*groups)]
-        method(*joined)
-        layer.fitted = True
-        _log_shared_fit(op, mode, len(joined[0]) if joined else 0, len(groups), start)
-
-    return fit
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["graph"])  # type: ignore[misc]

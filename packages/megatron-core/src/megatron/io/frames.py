@@ -56,7 +56,7 @@ def column_array(series: Any) -> np.ndarray:
     return array
 
 
-def _stacked(frame: Any, columns: list[str]) -> np.ndarray:
+def stack_columns(frame: Any, columns: list[str]) -> np.ndarray:
     """Several columns as one (n, k) array; columns of one numeric dtype come out in one copy."""
     dtypes = set(frame[columns].dtypes)
     if len(dtypes) == 1 and getattr(next(iter(dtypes)), "kind", "O") in "biuf":
@@ -121,7 +121,7 @@ def frame_to_batch(
     return selection.batch(
         [str(c) for c in frame.columns],
         lambda name: column_array(frame[name]),
-        lambda names: _stacked(frame, names),
+        lambda names: stack_columns(frame, names),
         lambda: frame.index.to_numpy(),
         where,
     )

@@ -6,9 +6,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from megatron.graph.node import Input
 from megatron.io.batch import Batch
 from megatron.io.frames import Groups, check_frame, frame_to_batch, require_pandas
-from megatron.nodes import Input
 
 
 def inputs_from_batch(batch: Batch, groups: Groups | None = None, eager: bool = False) -> dict[str, Input]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 import types
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -14,26 +13,11 @@ import numpy as np
 
 from megatron.config import _init_parameters, init_config, record_arguments_of, recorded_argument
 from megatron.errors import GraphError, LayerInputError, SpecError
+from megatron.graph.call import Call
+from megatron.graph.names import Names, automatic_name, join_graphs
+from megatron.graph.node import Node, as_node_list, common_rows
 from megatron.layers.frozen import freeze
-from megatron.nodes import Apply, Names, Node, as_node_list, common_rows, join_graphs, rename_layer
 from megatron.specs import UNKNOWN, Spec
-
-_SMALL_WORD = r"(?:to|of|and|or|by|per|from)(?:[A-Z0-9_]|$)"
-_WORD_BOUNDARY = re.compile(
-    r"(?<=[a-z0-9])(?=[A-Z])"  # a capital after a lower-case letter or digit: One|Hot
-    rf"|(?<=[A-Z])(?=[A-Z](?!{_SMALL_WORD})[a-z])"  # an acronym before a word: HTML|Parser
-    rf"|(?<=[A-Z]{{2}})(?={_SMALL_WORD})"  # an acronym before a small word: RGB|to|Grey
-)
-
-
-def _snake_case(name: str) -> str:
-    """A class name in snake case, acronyms kept whole: ``RGBtoGrey`` -> ``rgb_to_grey``."""
-    return _WORD_BOUNDARY.sub("_", name).lower()
-
-
-def automatic_name(cls: type) -> str:
-    """The name a layer of class ``cls`` gets when none is given, before numbering."""
-    return _snake_case(cls.__name__)
 
 
 class Layer:
@@ -54,6 +38,9 @@ class Layer:
     filters_rows = False
     """True for layers that drop rows (``Filter``): their last output holds the positions of
     the kept rows, which the pipeline uses to keep the observation index aligned."""
+    stream_stateful = False
+    """True for layers whose output rows depend on neighbouring rows of the same batch (a
+    window): their rows cannot be computed one by one, so a cached transform refuses them."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -73,6 +60,20 @@ class Layer:
         self.__dict__["_name"] = value
         self.__dict__.pop("_auto_named", None)
 
+    @property
+    def auto_named(self) -> bool:
+        """Whether the layer's name was given automatically (and may be renumbered by a join)."""
+        return bool(self.__dict__.get("_auto_named"))
+
+    def rename(self, name: str, graph: Names) -> None:
+        """Give this automatically named layer ``name`` in ``graph``, renaming its unnamed
+        nodes with it (when a join of two graphs makes its name ambiguous)."""
+        old = self.__dict__["_name"]
+        self.__dict__["_name"] = name
+        graph.layers[name] = self
+        for node in self.__dict__.get("_auto_nodes", ()):
+            node.name = name + node.name[len(old) :]
+
     def _claim_name(self, graph: Names) -> str:
         """Fix this layer's name within ``graph``, numbering an automatic one."""
         state = self.__dict__
@@ -85,9 +86,9 @@ class Layer:
         resident = graph.layers.get(name)
         if resident is None or resident is self:
             graph.layers[name] = self
-        elif resident.__dict__.get("_auto_named"):  # the graph's own automatic name moves aside
+        elif resident.auto_named:  # the graph's own automatic name moves aside
             graph.layers[name] = self
-            rename_layer(resident, graph.free(automatic_name(type(resident))), graph)
+            resident.rename(graph.free(automatic_name(type(resident))), graph)
         return name
 
     def __getattr__(self, name: str) -> Any:
@@ -129,26 +130,26 @@ class Layer:
     def __call__(
         self, inputs: Node | Sequence[Node], name: str | Sequence[str] | None = None
     ) -> Node | tuple[Node, ...]:
-        """Apply the layer to ``inputs`` and return its output node(s), named ``name``."""
+        """Call the layer on ``inputs`` and return its output node(s), named ``name``."""
         nodes = as_node_list(inputs, f"Calling layer {self.name!r}")
         rows = common_rows(nodes, f"Layer {self.name!r} ({type(self).__name__})")
-        op = Apply(self, nodes, self.n_targets(len(nodes)))
-        declared = self._declared_specs(op)
+        call = Call(self, nodes, self.n_targets(len(nodes)))
+        declared = self._declared_specs(call)
         specs = (declared,) if isinstance(declared, Spec) else tuple(declared)
         visible = specs[:-1] if self.filters_rows else specs
         names = None if name is None else _output_names(self, name, len(visible), 0)
         graph = join_graphs(nodes)
         self._claim_name(graph)
-        call = next(self.__dict__.setdefault("_calls", itertools.count()))
+        number = next(self.__dict__.setdefault("_calls", itertools.count()))
         if names is None:
-            names = _output_names(self, None, len(visible), call)
+            names = _output_names(self, None, len(visible), number)
         named = name is not None
         automatic: list[Node] = []
         if self.filters_rows:
             positions = Node(
-                f"{self.name}/{call}:positions",
+                f"{self.name}/{number}:positions",
                 specs[-1],
-                op,
+                call,
                 len(visible),
                 named=False,
                 rows=rows,
@@ -157,38 +158,28 @@ class Layer:
             rows = (*rows, positions)
             automatic.append(positions)
         outputs = [
-            Node(n, spec, op, i, named=named, rows=rows, graph=graph)
+            Node(n, spec, call, i, named=named, rows=rows, graph=graph)
             for i, (n, spec) in enumerate(zip(names, visible))
         ]
         if not named:
             automatic.extend(outputs)
-        if self.__dict__.get("_auto_named"):  # renamed with the layer if a join makes its name ambiguous
+        if self.auto_named:  # renamed with the layer if a join makes its name ambiguous
             self.__dict__.setdefault("_auto_nodes", []).extend(automatic)
-        op.outputs = (*outputs, positions) if self.filters_rows else tuple(outputs)
+        call.outputs = (*outputs, positions) if self.filters_rows else tuple(outputs)
         if all(node.is_eager for node in nodes):
-            self._run_eagerly(op)
+            call.run_eagerly()
         single = len(outputs) == 1 and (self.filters_rows or isinstance(declared, Spec))
         return outputs[0] if single else tuple(outputs)
 
-    def _declared_specs(self, op: Apply) -> Spec | tuple[Spec, ...]:
-        input_specs = [node.spec for node in op.features]
+    def _declared_specs(self, call: Call) -> Spec | tuple[Spec, ...]:
+        input_specs = [node.spec for node in call.features]
         try:
             return self.output_spec(*input_specs)
         except SpecError as exc:
-            shown = ", ".join(f"{node.name!r} {node.spec}" for node in op.features)
+            shown = ", ".join(f"{node.name!r} {node.spec}" for node in call.features)
             raise SpecError(
                 f"Layer {self.name!r} ({type(self).__name__}) cannot be applied to nodes {shown}: {exc}"
             ) from exc
-
-    def _run_eagerly(self, op: Apply) -> None:
-        from megatron.execution.local import run_layer
-
-        values = [node.output for node in op.inputs]
-        if self.stateful and not self.fitted:  # a layer called again applies what it learned
-            run_layer(op, "fit", values)
-        outputs = run_layer(op, "transform", values[: len(op.features)])
-        for node, value in zip(op.outputs, outputs):
-            node._value = value
 
 
 def _output_names(layer: Layer, name: str | Sequence[str] | None, n: int, call: int) -> list[str]:
@@ -285,6 +276,17 @@ class StatefulLayer(Layer):
     @metadata.setter
     def metadata(self, value: dict[str, Any]) -> None:
         self.__dict__["_metadata"] = value
+
+    def state_size(self) -> int:
+        """Bytes of what the layer learned, for the summary: the arrays in :attr:`metadata` (and
+        in dicts there). Layers that keep their state elsewhere (a Keras model) override it."""
+        total = 0
+        for value in self.metadata.values():
+            if isinstance(value, np.ndarray):
+                total += value.nbytes
+            elif isinstance(value, dict):
+                total += sum(v.nbytes for v in value.values() if isinstance(v, np.ndarray))
+        return total
 
     def supports_partial_fit(self) -> bool:
         """Whether the layer can be fitted batch by batch (exactly, for the built-ins)."""

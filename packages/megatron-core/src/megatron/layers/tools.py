@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from megatron.errors import GraphError, MegatronError
+from megatron.graph.node import Node
 from megatron.layers.base import Layer
-from megatron.nodes import Node
 
 
 def as_layer(obj: Any) -> Layer:

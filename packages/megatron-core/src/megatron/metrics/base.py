@@ -7,16 +7,16 @@ turns the state into the value.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from megatron.config import init_config, record_arguments_of, recorded_argument
-from megatron.errors import GraphError
+from megatron.errors import GraphError, MegatronError, MetricError
+from megatron.graph.names import automatic_name
+from megatron.graph.node import Node, as_node_list, common_rows
 from megatron.layers.frozen import freeze
-from megatron.nodes import Node, as_node_list, common_rows
 
 
 class MetricNode:
@@ -26,6 +26,19 @@ class MetricNode:
         self.metric = metric
         self.inputs = inputs
         self.name = name
+
+    def update(self, state: Any, *inputs: np.ndarray) -> Any:
+        """The metric's ``update`` of ``state`` with one batch of its inputs; a failure inside
+        the metric is a :class:`~megatron.errors.MetricError` naming it and its nodes."""
+        try:
+            return self.metric.update(state, *inputs)
+        except MegatronError:
+            raise
+        except Exception as exc:
+            raise MetricError(
+                f"Metric {self.name!r} ({type(self.metric).__name__}) failed on inputs "
+                f"{[n.name for n in self.inputs]}: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def __repr__(self) -> str:
         return f"<MetricNode {self.name!r} {type(self.metric).__name__} on {[n.name for n in self.inputs]}>"
@@ -61,7 +74,7 @@ class Metric:
 
     @property
     def name(self) -> str:
-        return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(self).__name__).lower()
+        return automatic_name(type(self))
 
     def __call__(self, inputs: Node | Sequence[Node], name: str | None = None) -> MetricNode:
         """Attach the metric to ``inputs`` (usually ``[y_true, y_pred]``) under ``name``."""

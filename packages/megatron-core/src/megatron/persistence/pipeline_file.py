@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from megatron.config import saved_config
 from megatron.errors import PersistenceError
+from megatron.graph.node import Input, Node
 from megatron.layers.base import Layer
 from megatron.metrics.base import Metric
-from megatron.nodes import Input, Node
 from megatron.persistence import schema, tokens
 from megatron.persistence.archive import DESCRIPTION, FORMAT, ArchiveReader, ArchiveWriter, array_header
 from megatron.persistence.codec import Decoder, Encoder, function_name, needed_functions
@@ -95,8 +95,8 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
     layer_ids: dict[int, int] = {}
     layers, calls = [], []
     given: list[tuple[Layer, str, str]] = []  # each stateful layer, its recorded and derived tokens
-    for op in pipeline._ops:
-        layer = op.layer
+    for call in pipeline.graph.calls:
+        layer = call.layer
         if id(layer) not in layer_ids:
             layer_ids[id(layer)] = len(layers)
             where = f"layer {layer.name!r} ({type(layer).__name__})"
@@ -122,9 +122,9 @@ def save_pipeline(pipeline: Pipeline, directory: str | Path) -> Path:
         calls.append(
             {
                 "layer": layer_ids[id(layer)],
-                "inputs": [n.name for n in op.inputs],
-                "outputs": [n.name for n in op.visible_outputs],
-                "named": [n.named for n in op.visible_outputs],
+                "inputs": [n.name for n in call.inputs],
+                "outputs": [n.name for n in call.visible_outputs],
+                "named": [n.named for n in call.visible_outputs],
             }
         )
     description = {

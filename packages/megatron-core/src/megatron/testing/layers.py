@@ -10,8 +10,8 @@ import attrs
 import numpy as np
 
 from megatron.errors import MegatronError
+from megatron.graph.node import Input, Node
 from megatron.layers.base import Layer
-from megatron.nodes import Input, Node
 from megatron.outputs import Outputs
 from megatron.pipeline import Pipeline
 from megatron.specs import Spec

@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from megatron.graph.node import Input
 from megatron.metrics.base import Metric
-from megatron.nodes import Input
 from megatron.pipeline import Pipeline
 
 
