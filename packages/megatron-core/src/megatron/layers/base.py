@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 import types
 import uuid
@@ -17,6 +16,13 @@ from megatron.graph.call import Call
 from megatron.graph.names import Names, automatic_name, join_graphs
 from megatron.graph.node import Node, as_node_list, common_rows
 from megatron.layers.frozen import freeze
+from megatron.layers.learning import (
+    FITTED_SHAPES,
+    LEARNING_METHODS,
+    checking_fitted_shape,
+    learning,
+    shapes_of,
+)
 from megatron.specs import UNKNOWN, Spec
 
 
@@ -200,11 +206,6 @@ class StatelessLayer(Layer):
     """A layer with nothing to learn: its output depends on its inputs alone."""
 
 
-FITTED_SHAPES = "_fitted_shapes"
-"""The ``metadata`` key under which a stateful layer keeps the per-observation shapes of the
-feature inputs it was fitted on."""
-
-
 class StatefulLayer(Layer):
     """A layer that learns parameters: implement ``fit`` or ``partial_fit``, and ``transform``.
 
@@ -230,13 +231,13 @@ class StatefulLayer(Layer):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for name in _LEARNING_METHODS:
+        for name in LEARNING_METHODS:
             method = cls.__dict__.get(name)
             if isinstance(method, types.FunctionType) and not hasattr(method, "_renews_state_token"):
-                setattr(cls, name, _learning(name, method))
+                setattr(cls, name, learning(name, method))
         method = cls.__dict__.get("transform")
         if isinstance(method, types.FunctionType) and not hasattr(method, "_checks_fitted_shape"):
-            cls.transform = _checking_fitted_shape(method)  # type: ignore[method-assign]
+            cls.transform = checking_fitted_shape(method)  # type: ignore[method-assign]
 
     @property
     def iterative(self) -> bool:
@@ -339,7 +340,7 @@ class StatefulLayer(Layer):
         return inputs[: len(inputs) - self.n_targets(len(inputs))]
 
     def _record_fitted_shape(self, inputs: Sequence[Any]) -> None:
-        shapes = _shapes(self._features_of(inputs))
+        shapes = shapes_of(self._features_of(inputs))
         metadata = self.metadata
         if shapes is not None and isinstance(metadata, dict):
             metadata[FITTED_SHAPES] = shapes
@@ -360,63 +361,6 @@ class StatefulLayer(Layer):
                 )
 
 
-_LEARNING_METHODS = ("fit", "partial_fit", "fit_transform", "fit_batches", "reset")
-
-
-def _shapes(arrays: Sequence[Any]) -> tuple[tuple[int, ...], ...] | None:
-    """The per-observation shapes of ``arrays`` (None unless each is an array of observations)."""
-    shapes = []
-    for X in arrays:
-        shape = getattr(X, "shape", None)
-        if not isinstance(shape, tuple) or not shape:
-            return None
-        shapes.append(tuple(int(d) for d in shape[1:]))
-    return tuple(shapes)
-
-
-def _learning(kind: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    """``method``, one of the learning methods: renews the layer's state token when it returns
-    or raises (a failed fit may have changed some of the state), and keeps the shapes fitted on
-    (a full fit forgets the old ones; a partial fit must match them; a reset forgets them)."""
-
-    @functools.wraps(method)
-    def learn(self: StatefulLayer, *args: Any, **kwargs: Any) -> Any:
-        try:
-            if kind in ("fit", "fit_transform", "reset"):
-                metadata = self.__dict__.get("_metadata")
-                if type(metadata) is dict:
-                    metadata.pop(FITTED_SHAPES, None)
-            elif kind == "partial_fit":
-                self._check_fitted_shape(self._features_of(args), "partial_fit")
-            result = method(self, *args, **kwargs)
-            if kind in ("fit", "fit_transform", "partial_fit"):
-                self._record_fitted_shape(args)
-            elif kind == "reset":  # an override that keeps its metadata still forgets the shapes
-                metadata = self.__dict__.get("_metadata")
-                if type(metadata) is dict:
-                    metadata.pop(FITTED_SHAPES, None)
-            if kind != "reset":  # fitted directly as through a pipeline: its pipeline transforms with it
-                self.fitted = True
-            return result
-        finally:
-            self.__dict__["state_token"] = uuid.uuid4().hex
-
-    learn._renews_state_token = True  # type: ignore[attr-defined]
-    return learn
-
-
-def _checking_fitted_shape(method: Callable[..., Any]) -> Callable[..., Any]:
-    """``transform``, refusing features of another per-observation shape than those fitted on."""
-
-    @functools.wraps(method)
-    def transform(self: StatefulLayer, *features: Any) -> Any:
-        self._check_fitted_shape(features, "transform")
-        return method(self, *features)
-
-    transform._checks_fitted_shape = True  # type: ignore[attr-defined]
-    return transform
-
-
-for _name in _LEARNING_METHODS:  # the defaults themselves renew the token and keep the shapes
-    setattr(StatefulLayer, _name, _learning(_name, StatefulLayer.__dict__[_name]))
+for _name in LEARNING_METHODS:  # the defaults themselves renew the token and keep the shapes
+    setattr(StatefulLayer, _name, learning(_name, StatefulLayer.__dict__[_name]))
 del _name
