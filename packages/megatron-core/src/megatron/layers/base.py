@@ -120,11 +120,14 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
     # -- what subclasses provide -------------------------------------------------------------
-    def transform(self, *inputs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
-        """Compute the outputs for one batch of inputs. Must not modify the inputs."""
+    # The base signatures take (*inputs: Any, **options: Any), which type checkers read as
+    # "any arguments": a subclass's transform(self, X) or fit(self, X, y) then checks.
+    def transform(self, *inputs: Any, **options: Any) -> Any:
+        """Compute the outputs for one batch of inputs (an array, or a tuple of arrays for
+        several outputs). Must not modify the inputs."""
         raise NotImplementedError(f"{type(self).__name__} does not implement transform().")
 
-    def output_spec(self, *inputs: Spec) -> Spec | tuple[Spec, ...]:
+    def output_spec(self, *inputs: Any, **options: Any) -> Any:
         """The output spec(s) for inputs of these specs; raise :class:`SpecError` to refuse."""
         return UNKNOWN if self.n_outputs == 1 else (UNKNOWN,) * self.n_outputs
 
@@ -299,21 +302,21 @@ class StatefulLayer(Layer):
         self.fitted = False
         self.__dict__["state_token"] = uuid.uuid4().hex
 
-    def fit(self, *inputs: np.ndarray) -> None:
+    def fit(self, *inputs: Any, **options: Any) -> Any:
         """Learn from a whole dataset; by default :meth:`reset` then :meth:`partial_fit`."""
         if not self.supports_partial_fit():
             raise NotImplementedError(f"{type(self).__name__} implements neither fit() nor partial_fit().")
         self.reset()
-        self.partial_fit(*inputs)
+        self.partial_fit(*inputs, **options)
 
-    def partial_fit(self, *inputs: np.ndarray) -> None:
+    def partial_fit(self, *inputs: Any, **options: Any) -> Any:
         """Update what was learned with one more batch."""
         raise NotImplementedError(f"{type(self).__name__} does not implement partial_fit().")
 
-    def fit_transform(self, *inputs: np.ndarray) -> Any:
+    def fit_transform(self, *inputs: Any, **options: Any) -> Any:
         """Fit on ``inputs`` (targets included), then transform its features. Layers that can do
         both in one go (scikit-learn's ``fit_transform``, PCA's SVD) override this."""
-        self.fit(*inputs)
+        self.fit(*inputs, **options)
         return self.transform(*inputs[: len(inputs) - self.n_targets(len(inputs))])
 
     def fit_batches(

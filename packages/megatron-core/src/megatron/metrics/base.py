@@ -94,8 +94,9 @@ class Metric:
         """The state before any batch."""
         return []
 
-    def update(self, state: Any, *inputs: np.ndarray) -> Any:
-        """Fold one batch into ``state`` and return the new state."""
+    def update(self, state: Any, *inputs: Any, **options: Any) -> Any:
+        """Fold one batch into ``state`` and return the new state (a subclass's own signature,
+        e.g. ``update(self, state, y_true, y_pred)``, checks against this one)."""
         state.append(inputs)
         return state
 
