@@ -16,28 +16,32 @@ ARGUMENTS = "_init_arguments"
 """Where an instance keeps the arguments of its ``__init__`` call (in its ``__dict__``)."""
 
 
-@functools.cache
-def _init_parameters(cls: type) -> tuple[str, ...]:
+def _named_parameters(cls: type) -> tuple[str, ...]:
     params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
     return tuple(
         p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     )
 
 
-@functools.cache
-def _variadic(cls: type) -> tuple[str | None, str | None]:
-    """The names of ``cls.__init__``'s ``*args`` and ``**kwargs`` parameters (None if absent)."""
+def _variadic_parameters(cls: type) -> tuple[str | None, str | None]:
     params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
     positional = next((p.name for p in params if p.kind is p.VAR_POSITIONAL), None)
     keywords = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
     return positional, keywords
 
 
+# cached per class (the hyperparameter check runs on every attribute a layer sets)
+init_parameters: Callable[[type], tuple[str, ...]] = functools.cache(_named_parameters)
+"""The names of ``cls.__init__``'s parameters, without ``self``, ``*args`` and ``**kwargs``."""
+_variadic: Callable[[type], tuple[str | None, str | None]] = functools.cache(_variadic_parameters)
+"""The names of ``cls.__init__``'s ``*args`` and ``**kwargs`` parameters (None if absent)."""
+
+
 def init_config(obj: Any) -> dict[str, Any]:
     """``obj``'s ``__init__`` parameters read from the attributes of the same names (the
     scikit-learn convention), else from the arguments its ``__init__`` was given; skipping
     ``*args`` and unset ones. Keywords given through ``**kwargs`` come last."""
-    config = {name: getattr(obj, name) for name in _init_parameters(type(obj)) if hasattr(obj, name)}
+    config = {name: getattr(obj, name) for name in init_parameters(type(obj)) if hasattr(obj, name)}
     keywords = _variadic(type(obj))[1]
     if keywords is not None:
         for name, value in obj.__dict__.get(ARGUMENTS, {}).get(keywords, {}).items():
@@ -49,7 +53,7 @@ def recorded_argument(obj: Any, name: str) -> Any:
     """The argument ``obj``'s ``__init__`` was given for parameter ``name``; AttributeError if
     there is none (for a ``__getattr__`` fallback)."""
     arguments = obj.__dict__.get(ARGUMENTS)
-    if arguments is not None and name in arguments and name in _init_parameters(type(obj)):
+    if arguments is not None and name in arguments and name in init_parameters(type(obj)):
         return arguments[name]
     raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
 
@@ -104,13 +108,13 @@ def saved_config(obj: Any, where: str) -> dict[str, Any]:
             f"{arguments[positional]!r}, which cannot be given back by name; take them as named "
             "parameters stored as same-named attributes."
         )
-    given = [name for name in _init_parameters(cls) if name in arguments]
+    given = [name for name in init_parameters(cls) if name in arguments]
     if keywords is not None:
         given += list(arguments.get(keywords, {}))
     lost = [name for name in given if name not in config]
     required = [
         p.name
-        for p in inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+        for p in inspect.signature(cls.__init__).parameters.values()
         if p.name != "self"
         and p.default is p.empty
         and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)

@@ -19,7 +19,7 @@ def from_sql(connection: Any, query_or_table: Any, params: Any = None, **options
     from megatron.plugins import get_registry
 
     build = get_registry().get("source", "from_sql")
-    return build(connection, query_or_table, params, **options)  # type: ignore[no-any-return]
+    return build(connection, query_or_table, params, **options)
 
 
 __all__ = ["Input", "Node", "from_csv", "from_dataframe", "from_sql"]

@@ -100,7 +100,7 @@ def outline(pipeline: Pipeline) -> Outline:
     steps = []
     for call in pipeline.graph.calls:
         layer = call.layer
-        fitted = bool(layer.stateful and layer.fitted)  # type: ignore[attr-defined]
+        fitted = bool(layer.stateful and layer.fitted)
         steps.append(
             Step(
                 layer=type(layer).__name__,

@@ -98,7 +98,7 @@ class Call:
         """Compute this call's outputs from its inputs' eager values, fitting its layer first
         when it is stateful and not fitted yet (a layer called again applies what it learned)."""
         values = [node.output for node in self.inputs]
-        if self.layer.stateful and not self.layer.fitted:  # type: ignore[attr-defined]
+        if self.layer.stateful and not self.layer.fitted:
             self.run("fit", values)
         for node, value in zip(self.outputs, self.run("transform", values[: len(self.features)])):
             node.hold(value)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.config import _init_parameters, init_config, record_arguments_of, recorded_argument
+from megatron.config import init_parameters, init_config, record_arguments_of, recorded_argument
 from megatron.errors import GraphError, LayerInputError, SpecError
 from megatron.graph.call import Call
 from megatron.graph.names import Names, automatic_name, join_graphs
@@ -106,13 +106,13 @@ class Layer:
         return init_config(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _init_parameters(type(self)):
+        if name in init_parameters(type(self)):
             value = freeze(value)
         object.__setattr__(self, name, value)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # unpickled and deep-copied arrays come back writable
-        hyperparameters = _init_parameters(type(self))
+        hyperparameters = init_parameters(type(self))
         self.__dict__.update({k: freeze(v) if k in hyperparameters else v for k, v in state.items()})
 
     def __repr__(self) -> str:
