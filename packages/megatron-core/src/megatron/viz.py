@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from megatron.errors import MegatronError
+from megatron.errors import MissingDependencyError
 from megatron.outline import Outline, outline
 
 if TYPE_CHECKING:
@@ -81,10 +81,10 @@ def render(pipeline: Pipeline | Outline, format: str, rankdir: str = "TB", show_
     try:
         return graph.create(format=format)
     except (FileNotFoundError, OSError, AssertionError) as exc:
-        raise MegatronError(f"{GRAPHVIZ_HINT} ({type(exc).__name__}: {exc})") from None
+        raise MissingDependencyError(f"{GRAPHVIZ_HINT} ({type(exc).__name__}: {exc})", name="dot") from None
     except Exception as exc:  # pydot reports a missing 'dot' with its own exception types
         if "dot" in str(exc) and ("not found" in str(exc) or "No such file" in str(exc)):
-            raise MegatronError(f"{GRAPHVIZ_HINT} ({exc})") from None
+            raise MissingDependencyError(f"{GRAPHVIZ_HINT} ({exc})", name="dot") from None
         raise
 
 

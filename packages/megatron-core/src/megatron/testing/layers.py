@@ -155,7 +155,7 @@ def check_batches_concatenate(case: LayerCase) -> None:
     """Transforming concatenated batches equals concatenating their transforms (skipped for
     layers documented as ``stream_stateful``)."""
     pipeline, layer = named_pipeline(case)
-    if getattr(layer, "stream_stateful", False):
+    if layer.stream_stateful:
         return
     whole = _run(case, case.inputs, pipeline, layer)
     parts = [pipeline.transform(case.feed(batch)) for batch in case.batches()]
