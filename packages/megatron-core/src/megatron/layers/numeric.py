@@ -1,8 +1,7 @@
-"""Numeric layers: arithmetic, products, scaling and element-wise functions."""
+"""Numeric layers: element-wise arithmetic of inputs, products, clipping and logarithms."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from functools import reduce
 from typing import Any
@@ -11,7 +10,7 @@ import numpy as np
 
 from megatron.errors import LayerInputError, SpecError
 from megatron.layers import checks
-from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.base import StatelessLayer
 from megatron.specs import Spec
 
 
@@ -219,156 +218,6 @@ class Dot(StatelessLayer):
             else:
                 result = np.matmul(result, other)
         return result
-
-
-class Normalize(StatelessLayer):
-    """Scale each row (the last axis) to sum to 1; rows summing to 0 stay 0.
-
-    Example::
-
-        shares = Normalize()(counts, 'shares')
-    """
-
-    def output_spec(self, X: Spec) -> Spec:
-        checks.spec_numeric(X)
-        return Spec(X.shape, None if X.dtype is None else (X.dtype if X.dtype.kind == "f" else np.float64))
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        checks.numeric(X)
-        dtype = checks.floating(X)
-        with np.errstate(over="ignore"):
-            totals = X.sum(axis=-1, keepdims=True, dtype=dtype) if X.ndim > 1 else X.astype(dtype, copy=False)
-        infinite = np.isinf(totals)
-        if infinite.any():
-            row = int(np.argwhere(infinite)[0][0])
-            raise LayerInputError(
-                f"row {row} sums to {totals.flat[np.flatnonzero(infinite)[0]]} (an infinite value, or "
-                f"values whose sum overflows {dtype}), so it has no shares to normalize to"
-            )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.divide(X, totals, dtype=dtype)
-        empty = totals == 0
-        if empty.any():
-            out[np.broadcast_to(empty, out.shape)] = 0
-        return out
-
-
-_IGNORE_NAN_HINT = f"{checks.MISSING_HINT}, or leave NaN out of the statistics with ignore_nan=True"
-
-
-class Whiten(StatefulLayer):
-    """Standard scaling: zero mean and unit variance per feature, learned in fit.
-
-    ``partial_fit`` merges running moments exactly, so fitting batch by batch gives the same
-    result as one fit on all the data. Constant features are centred and left unscaled. Fit
-    data must be finite: a NaN or infinity is refused, naming the feature, since it would make
-    the feature NaN for every row. With ``ignore_nan=True``, NaN values are left out of each
-    feature's statistics (as scikit-learn's ``StandardScaler`` does) and stay NaN in the output.
-
-    Example::
-
-        scaled = Whiten()(features, 'scaled')
-    """
-
-    def __init__(self, ignore_nan: bool = False) -> None:
-        self.ignore_nan = ignore_nan
-
-    def partial_fit(self, X: np.ndarray) -> None:
-        checks.nonempty(checks.numeric(X), "partial_fit")
-        X = X.astype(checks.floating(X), copy=False)
-        checks.finite(X, allow_nan=self.ignore_nan, hint=_IGNORE_NAN_HINT)
-        m = self.metadata
-        if self.ignore_nan:
-            present = ~np.isnan(X)
-            n_b = present.sum(axis=0)
-            mean_b = np.divide(np.where(present, X, 0).sum(axis=0), np.maximum(n_b, 1), dtype=X.dtype)
-            centred = np.where(present, X - mean_b, 0)
-        else:
-            n_b = len(X)
-            mean_b = X.mean(axis=0)
-            centred = X - mean_b
-        m2_b = np.einsum("i...,i...->...", centred, centred)
-        if "n" not in m:
-            m["n"], m["mean"], m["m2"] = np.asarray(n_b), mean_b, m2_b
-            self._set_scale()
-            return
-        n_a, mean_a = m["n"], m["mean"]
-        n = n_a + n_b
-        delta = mean_b - mean_a
-        if self.ignore_nan:
-            share = np.divide(n_b, np.maximum(n, 1))
-            m["mean"] = (mean_a + delta * share).astype(mean_a.dtype, copy=False)
-            m["m2"] = (m["m2"] + m2_b + delta**2 * (n_a * share)).astype(mean_a.dtype, copy=False)
-        else:
-            m["mean"] = mean_a + delta * (n_b / n)
-            m["m2"] = m["m2"] + m2_b + delta**2 * (n_a * n_b / n)
-        m["n"] = np.asarray(n)
-        self._set_scale()
-
-    def _set_scale(self) -> None:
-        with np.errstate(invalid="ignore", divide="ignore"):  # a feature with no values at all
-            std = np.sqrt(self.metadata["m2"] / self.metadata["n"])
-        self.metadata["scale"] = np.where(std == 0, 1, std).astype(self.metadata["mean"].dtype)
-
-    def output_spec(self, X: Spec) -> Spec:
-        checks.spec_numeric(X)
-        return Spec(X.shape, None if X.dtype is None else (X.dtype if X.dtype.kind == "f" else np.float64))
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        checks.numeric(X)
-        metadata = self.metadata
-        out = np.subtract(X, metadata["mean"], dtype=checks.floating(X))
-        out /= metadata["scale"]
-        return out
-
-
-class MinMaxScale(StatefulLayer):
-    """Scale each feature to ``feature_range`` (default [0, 1]) from minima and maxima learned
-    in fit; ``partial_fit`` is exact. Constant features map to the range's lower end. Fit data
-    must be finite (an infinity would map the feature to a constant); with ``ignore_nan=True``,
-    NaN values are left out of the minima and maxima and stay NaN in the output.
-
-    Example::
-
-        scaled = MinMaxScale()(features, 'scaled')
-    """
-
-    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0), ignore_nan: bool = False) -> None:
-        low, high = feature_range
-        if not low < high:
-            raise SpecError(
-                f"MinMaxScale needs feature_range (low, high) with low < high; got {feature_range}"
-            )
-        self.feature_range = (low, high)
-        self.ignore_nan = ignore_nan
-
-    def partial_fit(self, X: np.ndarray) -> None:
-        checks.nonempty(checks.numeric(X), "partial_fit")
-        checks.finite(X, allow_nan=self.ignore_nan, hint=_IGNORE_NAN_HINT)
-        if self.ignore_nan and X.dtype.kind == "f":
-            with warnings.catch_warnings():  # a feature with no values in this batch stays NaN
-                warnings.simplefilter("ignore", RuntimeWarning)
-                low, high = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
-        else:
-            low, high = X.min(axis=0), X.max(axis=0)
-        m = self.metadata
-        minimum, maximum = (np.fmin, np.fmax) if self.ignore_nan else (np.minimum, np.maximum)
-        m["min"] = low if "min" not in m else minimum(m["min"], low)
-        m["max"] = high if "max" not in m else maximum(m["max"], high)
-
-    def output_spec(self, X: Spec) -> Spec:
-        checks.spec_numeric(X)
-        return Spec(X.shape, None if X.dtype is None else (X.dtype if X.dtype.kind == "f" else np.float64))
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        checks.numeric(X)
-        low, high = self.feature_range
-        span = self.metadata["max"] - self.metadata["min"]
-        scale = (high - low) / np.where(span == 0, 1, span)
-        out = np.subtract(X, self.metadata["min"], dtype=checks.floating(X))
-        out *= scale
-        out += low
-        return out
 
 
 class Clip(StatelessLayer):

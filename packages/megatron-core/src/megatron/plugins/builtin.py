@@ -10,13 +10,13 @@ LAYERS = {
     "megatron.layers.image": ["RGBtoGrey", "RGBtoBinary", "Downsample", "Upsample", "ScalePixels"],
     "megatron.layers.missing": ["Impute", "SimpleImpute", "MissingIndicator"],
     "megatron.layers.numeric": [
-        "Add", "Subtract", "ScalarMultiply", "ElementWiseMultiply", "Divide", "StaticDot", "Dot",
-        "Normalize", "Whiten", "MinMaxScale", "Clip", "Log",
+        "Add", "Subtract", "ScalarMultiply", "ElementWiseMultiply", "Divide", "StaticDot", "Dot", "Clip", "Log",
     ],
-    "megatron.layers.shaping": [
-        "Cast", "AddDim", "OneHotRange", "OneHotLabels", "Reshape", "Flatten", "SplitDict",
-        "TimeSeries", "Concatenate", "Slice", "Filter",
-    ],
+    "megatron.layers.scaling": ["Normalize", "Whiten", "MinMaxScale"],
+    "megatron.layers.shaping": ["Cast", "AddDim", "Reshape", "Flatten", "Slice"],
+    "megatron.layers.encoding": ["OneHotRange", "OneHotLabels"],
+    "megatron.layers.joins": ["Concatenate", "SplitDict"],
+    "megatron.layers.rows": ["TimeSeries", "Filter"],
     "megatron.layers.text": ["Lowercase", "Tokenize", "RemoveStopwords", "CountVectorize"],
 }  # fmt: skip
 

@@ -1,0 +1,145 @@
+"""Encoding layers: categorical values as one-hot columns, one per value or label."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import LayerInputError, SpecError
+from megatron.layers import checks
+from megatron.layers.base import StatefulLayer
+from megatron.specs import Spec
+
+
+class OneHotRange(StatefulLayer):
+    """One-hot encode integers in ``[min_val, max_val]``: one column per value.
+
+    A bound that is not given is learned in fit (``partial_fit`` is exact). Values outside the
+    range give all-zero rows, or an error with ``strict=True``.
+
+    Example::
+
+        ohe_labels = OneHotRange(max_val=1)(labels)   # labels 0/1 -> (n, 2)
+    """
+
+    def __init__(
+        self,
+        min_val: int | None = None,
+        max_val: int | None = None,
+        strict: bool = False,
+        dtype: str = "float32",
+    ) -> None:
+        if min_val is not None and max_val is not None and min_val > max_val:
+            raise SpecError(f"OneHotRange needs min_val <= max_val; got {min_val} and {max_val}")
+        self.min_val = min_val
+        self.max_val = max_val
+        self.strict = strict
+        self.dtype = np.dtype(dtype).name
+        if self._known():
+            self.fitted = True
+
+    fixed_shape = False  # one range of values, whatever the shape
+
+    def _known(self) -> bool:
+        return self.min_val is not None and self.max_val is not None
+
+    def reset(self) -> None:
+        super().reset()
+        self.fitted = self._known()
+
+    def partial_fit(self, X: np.ndarray) -> None:
+        X = self._integers(checks.nonempty(X, "partial_fit"))
+        m = self.metadata
+        m["min"] = np.asarray(X.min() if "min" not in m else min(m["min"], X.min()))
+        m["max"] = np.asarray(X.max() if "max" not in m else max(m["max"], X.max()))
+
+    def _range(self) -> tuple[int, int]:
+        low = self.min_val if self.min_val is not None else int(self.metadata["min"])
+        high = self.max_val if self.max_val is not None else int(self.metadata["max"])
+        return low, high
+
+    @staticmethod
+    def _integers(X: np.ndarray) -> np.ndarray:
+        checks.numeric(X)
+        if X.dtype.kind == "f":
+            if not np.all(np.isfinite(X)) or not np.all(np.round(X) == X):
+                raise LayerInputError("expected whole numbers to one-hot encode; got fractions or NaN")
+            X = X.astype(np.int64)
+        return X
+
+    def output_spec(self, X: Spec) -> Spec:
+        checks.spec_numeric(X)
+        width = self.max_val - self.min_val + 1 if self._known() else None  # type: ignore[operator]
+        return Spec(None if X.shape is None else (*X.shape, width), self.dtype)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        X = self._integers(X)
+        low, high = self._range()
+        offset = X.astype(np.int64) - low
+        inside = (offset >= 0) & (offset <= high - low)
+        if self.strict and not inside.all():
+            bad = X[~inside]
+            raise LayerInputError(f"expected values in [{low}, {high}]; got {bad[:5].tolist()}")
+        out = np.zeros((*X.shape, high - low + 1), dtype=self.dtype)
+        np.put_along_axis(out, np.where(inside, offset, 0)[..., None], 1, axis=-1)
+        out[~inside] = 0
+        return out
+
+
+class OneHotLabels(StatefulLayer):
+    """One-hot encode categorical labels of any type: one column per known label, in sorted
+    order. ``labels`` fixes them; otherwise they are learned in fit (``partial_fit`` is exact).
+    Unknown labels give all-zero rows, or an error with ``strict=True``.
+
+    Example::
+
+        colours = OneHotLabels()(colour_names)   # 'red'/'green'/'blue' -> (n, 3)
+    """
+
+    def __init__(
+        self, labels: Sequence[Any] | None = None, strict: bool = False, dtype: str = "float32"
+    ) -> None:
+        self.labels = None if labels is None else list(labels)
+        self.strict = strict
+        self.dtype = np.dtype(dtype).name
+        if self.labels is not None:
+            self.metadata["labels"] = np.unique(np.asarray(self.labels))
+            self.fitted = True
+
+    fixed_shape = False  # one set of labels, whatever the shape
+
+    def reset(self) -> None:
+        if self.labels is None:
+            super().reset()
+
+    def partial_fit(self, X: np.ndarray) -> None:
+        if self.labels is not None:
+            return
+        checks.nonempty(X, "partial_fit")
+        if X.dtype.kind in "fc" and np.isnan(X).any():
+            raise LayerInputError(
+                f"cannot learn NaN as a label ({int(np.isnan(X).sum())} in the batch): it equals no "
+                "value, so it would never be encoded; fill missing labels first (Impute)"
+            )
+        found = np.unique(X)
+        known = self.metadata.get("labels")
+        self.metadata["labels"] = found if known is None else np.union1d(known, found)
+
+    def output_spec(self, X: Spec) -> Spec:
+        width = len(set(self.labels)) if self.labels is not None else None
+        return Spec(None if X.shape is None else (*X.shape, width), self.dtype)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        labels = self.metadata["labels"]
+        position = np.searchsorted(labels, X)
+        inside = (position < len(labels)) & (labels[np.minimum(position, len(labels) - 1)] == X)
+        if self.strict and not inside.all():
+            raise LayerInputError(
+                f"unknown labels {np.unique(X[~inside])[:5].tolist()}; known: {labels.tolist()}"
+            )
+        out = np.zeros((*X.shape, len(labels)), dtype=self.dtype)
+        np.put_along_axis(out, np.where(inside, position, 0)[..., None], 1, axis=-1)
+        out[~inside] = 0
+        return out
