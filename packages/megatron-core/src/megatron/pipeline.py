@@ -210,7 +210,9 @@ class Pipeline:
         return run()
 
     def _transform_plan(self, operation: str) -> Plan:
-        plan = self._plans.get("transform", (*self.outputs, *self.graph.rows))
+        plan = self._plans.cached("transform") or self._plans.get(
+            "transform", (*self.outputs, *self.graph.rows)
+        )
         if plan.requires_fitted:
             check_fitted(self.name, self.graph, plan.requires_fitted, operation)
         return plan
@@ -238,7 +240,7 @@ class Pipeline:
             index = index[positions]
         outputs = Outputs(self.output_names, values[:n_outputs], index)
         if self.storage is not None:
-            self.storage.write(outputs.index, outputs, fingerprint or self.fingerprint)
+            self.storage.write(outputs, fingerprint or self.fingerprint)
         return outputs
 
     # -- evaluating --------------------------------------------------------------------------

@@ -161,6 +161,10 @@ class Plans:
         self._plans: dict[Hashable, Plan] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: Hashable) -> Plan | None:
+        """The plan named ``key`` if it was compiled already (the hot path of a transform)."""
+        return self._plans.get(key)
+
     def get(
         self,
         key: Hashable,
