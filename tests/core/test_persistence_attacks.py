@@ -20,8 +20,8 @@ import megatron
 from megatron import layers
 from megatron.errors import PersistenceError
 from megatron.nodes import Input
-from megatron.persistence import Limits, audit_report, file_name, schema
-from megatron.persistence.archive import ArchiveReader
+from megatron.persistence import Limits, audit_report, file_name, schema_fields
+from megatron.persistence.reader import ArchiveReader
 from megatron.persistence.describe import outline_file
 
 from .test_persistence_limits import members_of, refused_within, write_members
@@ -140,7 +140,7 @@ def test_a_description_of_many_small_values_is_refused_before_it_is_parsed(tmp_p
 
 def test_a_large_value_is_never_written_whole_into_an_error():
     value = {f"k{i}": [[]] * 40 for i in range(20_000)}
-    text, peak = peak_of(lambda: schema._shown(value))
+    text, peak = peak_of(lambda: schema_fields.shown(value))
     assert len(text) < 200 and peak < 64 << 10, peak
 
 

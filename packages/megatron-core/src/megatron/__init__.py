@@ -29,11 +29,24 @@ def load_pipeline(
     custom_objects: _Mapping[str, _Any] | None = None,
     trusted: list[str] | None = None,
     limits: "Limits | _Mapping[str, int] | None" = None,
+    serializer_options: "_Mapping[str, _Mapping[str, _Any]] | None" = None,
 ) -> Pipeline:
-    """Load a saved pipeline; see :func:`megatron.persistence.load_pipeline`."""
-    from megatron.persistence import load_pipeline as load
+    """Load a pipeline saved with :meth:`Pipeline.save`, fitted as it was: read safely (see
+    :func:`megatron.persistence.read_pipeline`), then built with ``storage`` reattached.
 
-    return load(path, storage=storage, custom_objects=custom_objects, trusted=trusted, limits=limits)
+    ``serializer_options`` gives plugin serializers their options by format name
+    (``{"skops": {"trusted": [...]}}``); ``trusted=`` and ``custom_objects=`` fill those of
+    skops and Keras for short (``custom_objects`` also gives your own classes and functions)."""
+    from megatron.persistence import read_pipeline
+
+    saved = read_pipeline(
+        path,
+        custom_objects=custom_objects,
+        trusted=trusted,
+        limits=limits,
+        serializer_options=serializer_options,
+    )
+    return Pipeline.from_saved(saved, storage=storage)
 
 
 def plot(

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from megatron.outputs import Outputs
 from megatron.progress import progress_scope
 from megatron.storage import Storage, open_storage
 from megatron.storage.cache import cached_outputs
+
+if TYPE_CHECKING:
+    from megatron.persistence import SavedPipeline
 
 logger = logging.getLogger("megatron")
 
@@ -316,6 +319,15 @@ class Pipeline:
         from megatron.persistence import save_pipeline
 
         return save_pipeline(self, directory)
+
+    @classmethod
+    def from_saved(cls, saved: SavedPipeline, storage: Any = None) -> Pipeline:
+        """The pipeline a file holds, from what :func:`megatron.persistence.read_pipeline` read
+        (:func:`megatron.load_pipeline` does both); ``storage`` reattaches output storage."""
+        with saved.building():
+            return cls(
+                saved.inputs, saved.outputs, saved.name, saved.version, storage=storage, metrics=saved.metrics
+            )
 
     def __repr__(self) -> str:
         version = f" version={self.version!r}" if self.version is not None else ""

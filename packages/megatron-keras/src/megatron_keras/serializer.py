@@ -6,17 +6,22 @@ import json
 import math
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from megatron.errors import PersistenceError
 from megatron.persistence.schema import preview
+from megatron.persistence.serializer import Serializer
 
 
-class KerasSerializer:
+class KerasSerializer(Serializer):
     """Keras models as ``.keras`` files. Loading uses Keras's safe mode, which refuses
-    serialized Python code (lambdas); custom Keras classes come from ``custom_objects``.
+    serialized Python code (lambdas); custom Keras classes come from its one option,
+    ``custom_objects`` (``load_pipeline(..., serializer_options={"keras": {"custom_objects":
+    {...}}})``, which ``custom_objects=`` fills as well).
 
     A model's ``config.json`` decides how much memory Keras allocates for its weights (a
     ``Dense`` layer's ``units``) before any weight is read. So before Keras loads it, the model
@@ -25,6 +30,10 @@ class KerasSerializer:
     a model whose configuration declares more is refused."""
 
     name = "keras"
+    options = ("custom_objects",)
+    shortcuts = MappingProxyType(
+        {"custom_objects": "custom_objects"}
+    )  # load_pipeline(custom_objects=...) fills it
 
     def claims(self, obj: Any) -> bool:
         return type(obj).__module__.startswith("keras") and hasattr(obj, "save") and hasattr(obj, "inputs")
@@ -35,20 +44,29 @@ class KerasSerializer:
             obj.save(path)
             return {"file": archive.add(f"{prefix}/model.keras", path.read_bytes())}
 
-    def load(self, meta: dict[str, Any], archive: Any, options: dict[str, Any]) -> Any:
+    def custom_objects(self, options: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The classes ``options`` give Keras, checked: a mapping of names (or none)."""
+        custom = self.check_options(options).get("custom_objects")
+        if custom is not None and not isinstance(custom, Mapping):
+            raise PersistenceError(
+                "The 'keras' serializer's option 'custom_objects' takes a mapping of names to your Keras "
+                f"classes and functions; got a {type(custom).__name__}: {preview(custom, 200)}"
+            )
+        return None if custom is None else dict(custom)
+
+    def load(self, meta: dict[str, Any], archive: Any, options: Mapping[str, Any]) -> Any:
         from megatron_keras.quiet import import_keras
 
+        custom = self.custom_objects(options)
         keras = import_keras()
 
         data, where = self._read(meta, archive)
-        _check_declared_weights(keras, data, where, options.get("custom_objects"))
+        _check_declared_weights(keras, data, where, custom)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "model.keras"
             path.write_bytes(data)
             try:
-                return keras.models.load_model(
-                    path, safe_mode=True, custom_objects=options.get("custom_objects")
-                )
+                return keras.models.load_model(path, safe_mode=True, custom_objects=custom)
             except Exception as exc:
                 raise PersistenceError(
                     f"{where}: the Keras model was refused or could not be loaded "
@@ -64,7 +82,8 @@ class KerasSerializer:
             )
         return archive.read_zip(meta["file"]), archive.member(meta["file"])
 
-    def audit(self, meta: dict[str, Any], archive: Any) -> list[str]:
+    def audit(self, meta: dict[str, Any], archive: Any, options: Mapping[str, Any]) -> list[str]:
+        self.custom_objects(options)
         data, where = self._read(meta, archive)
         try:
             with zipfile.ZipFile(BytesIO(data)) as model:

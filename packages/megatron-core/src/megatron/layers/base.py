@@ -281,6 +281,30 @@ class StatefulLayer(Layer):
     def metadata(self, value: dict[str, Any]) -> None:
         self.__dict__["_metadata"] = value
 
+    def restore(
+        self,
+        metadata: dict[str, Any],
+        fitted: bool = True,
+        state_token: str | None = None,
+        recorded_token: str | None = None,
+    ) -> None:
+        """Put back what the layer learned elsewhere, as loading a file does: its ``metadata``,
+        whether it is :attr:`fitted`, and the :attr:`state_token` naming that state (a new one
+        when ``None``). ``recorded_token`` is the token the file records for this state:
+        :attr:`recorded_token` gives it back for as long as the layer keeps the state."""
+        self.metadata = metadata
+        self.__dict__["_fitted"] = bool(fitted)
+        token = uuid.uuid4().hex if state_token is None else state_token
+        self.__dict__["state_token"] = token
+        self.__dict__["_recorded_token"] = None if recorded_token is None else (recorded_token, token)
+
+    @property
+    def recorded_token(self) -> str | None:
+        """The token a file records for the state the layer holds (see :meth:`restore`), or
+        ``None``: never restored, or it has learned since (its :attr:`state_token` renewed)."""
+        restored = self.__dict__.get("_recorded_token")
+        return restored[0] if restored is not None and restored[1] == self.state_token else None
+
     def state_size(self) -> int:
         """Bytes of what the layer learned, for the summary: the arrays in :attr:`metadata` (and
         in dicts there). Layers that keep their state elsewhere (a Keras model) override it."""

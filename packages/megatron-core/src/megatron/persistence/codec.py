@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from megatron.errors import PersistenceError
-from megatron.persistence.archive import ArchiveReader, ArchiveWriter
+from megatron.persistence.archive import ArchiveWriter
 from megatron.persistence.functions import (
     bind_functions,
     function_name,
@@ -25,6 +25,7 @@ from megatron.persistence.functions import (
     resolve_function,
 )
 from megatron.persistence.providers import function_distribution
+from megatron.persistence.reader import ArchiveReader
 
 __all__ = ["Decoder", "Encoder", "bind_functions", "function_name", "needed_functions", "resolve_function"]
 
@@ -83,12 +84,12 @@ class Decoder:
         archive: ArchiveReader,
         serializers: Mapping[str, Any] | Callable[[dict[str, Any]], Any],
         custom_objects: Mapping[str, Any],
-        options: Mapping[str, Any],
+        options: Mapping[str, Mapping[str, Any]],
     ) -> None:
         self.archive = archive
         self.serializers = serializers
         self.custom_objects = custom_objects
-        self.options = options
+        self.options = options  # by serializer format name: each serializer gets its own entry
 
     def decode(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -113,11 +114,16 @@ class Decoder:
             else:
                 serializer = self.serializers.get(value["__artifact__"])
             if serializer is None:
+                from megatron.plugins import get_plugin_manager
+                from megatron.plugins.hints import missing_name
+
+                kind = str(value["__artifact__"])
+                missing = missing_name("serializer", kind, get_plugin_manager().distributions)
                 raise PersistenceError(
-                    f"{str(self.archive.path)!r} holds a {value['__artifact__']!r} artifact, and no installed "
-                    "plugin reads it (megatron-sklearn reads 'skops', megatron-keras 'keras')"
+                    f"{str(self.archive.path)!r} holds a {kind!r} artifact, and no installed plugin reads it"
+                    + (f": {missing}" if missing is not None else "")
                 )
-            return serializer.load(value["meta"], self.archive, self.options)
+            return serializer.load(value["meta"], self.archive, self.options.get(value["__artifact__"], {}))
         raise PersistenceError(
             f"{str(self.archive.path)!r}: unknown value {sorted(value)!r} in the description"
         )

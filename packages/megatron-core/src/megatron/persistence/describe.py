@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from pathlib import Path
+from os import PathLike
 from typing import Any
 
 from megatron.outline import MetricStep, Outline, Step, describe
 from megatron.persistence import schema
-from megatron.persistence.archive import DESCRIPTION, ArchiveReader
 from megatron.persistence.limits import Limits
+from megatron.persistence.reader import ArchiveReader
 from megatron.specs import UNKNOWN, Spec
 
 CUSTOM = "custom:"
@@ -27,13 +27,13 @@ CORE = "megatron-core"
 __all__ = ["outline_file", "printable"]
 
 
-def outline_file(path: str | Path, limits: Limits | Mapping[str, int] | None = None) -> Outline:
+def outline_file(path: str | PathLike[str], limits: Limits | Mapping[str, int] | None = None) -> Outline:
     """The outline of the pipeline saved at ``path`` (see :mod:`megatron.persistence.describe`).
     A layer's state size counts its arrays' data, and its plugin artifacts (a Keras model, an
     estimator) by the bytes the file stores for them. Every text from the file is
     :func:`printable`."""
     with ArchiveReader(path, Limits.of(limits)) as archive:
-        description = schema.parse(archive.description(), archive.member(DESCRIPTION), archive.members)
+        description = schema.read(archive)
         return _printable(_Reader(archive).outline(description))
 
 
@@ -85,10 +85,10 @@ class _Reader:
     def outline(self, description: schema.Description) -> Outline:
         specs: dict[str, Spec] = {}
         inputs = []
-        for entry in description.inputs:
-            spec = self.input_spec(entry)
-            specs[entry.name] = spec
-            inputs.append((entry.name, str(spec)))
+        for input_entry in description.inputs:
+            spec = self.input_spec(input_entry)
+            specs[input_entry.name] = spec
+            inputs.append((input_entry.name, str(spec)))
         steps = []
         seen: set[int] = set()
         for call in description.calls:
@@ -177,7 +177,8 @@ class _Reader:
     def stored_bytes(self, entry: schema.LayerEntry) -> int:
         """The bytes of a layer's fitted arrays and plugin artifacts."""
         values = [entry.config] + ([entry.state.metadata] if entry.state is not None else [])
-        arrays, files = set(), set()
+        arrays: set[str] = set()
+        files: set[str] = set()
         for value in values:
             for item in schema.tagged_values(value):
                 if "__array__" in item:

@@ -130,8 +130,8 @@ def bind_functions(names: Iterable[str], custom_objects: Mapping[str, Any]) -> d
     records = {text: FunctionRecord.parse(text) for text in names}
     claims: dict[str, list[str]] = {}
     for text, record in records.items():
-        for key in record.binding_keys():
-            claims.setdefault(key, []).append(text)
+        for name in record.binding_keys():
+            claims.setdefault(name, []).append(text)
     bound: dict[str, Callable[..., Any]] = {}
     given: dict[str, str] = {}
     for text, record in records.items():

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from megatron.arguments import positive_int
 from megatron.errors import PersistenceError
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
@@ -56,9 +57,8 @@ class Limits:
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise PersistenceError(f"Limits.{field.name} must be a positive integer; got {value!r}")
+            value = positive_int(getattr(self, field.name), f"Limits.{field.name}", error=PersistenceError)
+            object.__setattr__(self, field.name, int(value))  # a numpy integer as a plain one
 
     @classmethod
     def of(cls, value: Limits | Mapping[str, int] | None) -> Limits:

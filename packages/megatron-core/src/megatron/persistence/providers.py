@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from megatron.errors import PersistenceError
-from megatron.persistence.schema import tagged_values
+from megatron.persistence.schema_values import tagged_values
 from megatron.plugins.registry import Entry, Kind, canonical_name
 
 

@@ -10,8 +10,9 @@ known by the digest of its bytes (not by its member's name). Different state nev
 token; the same file loads with the same token every time, in every process.
 
 Saving gives the layer the token that loading will derive, and remembers the token it
-recorded: saving it again unchanged records that token again, so a file saved from a loaded
-pipeline loads with the same token as the pipeline it was saved from.
+recorded (:attr:`StatefulLayer.recorded_token`): saving it again unchanged records that token
+again, so a file saved from a loaded pipeline loads with the same token as the pipeline it was
+saved from.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SAVED = "_saved_state_token"
-"""Where a saved or loaded layer keeps ``(recorded, derived)``: the token its file records and
-the token it was given."""
+if TYPE_CHECKING:
+    from megatron.layers.base import StatefulLayer
 
 
 def member_digest(data: bytes) -> str:
@@ -53,17 +53,14 @@ def derived_token(recorded: str, digest: str) -> str:
     return hashlib.sha256(f"megatron state token\0{recorded}\0{digest}".encode()).hexdigest()[:32]
 
 
-def recorded_token(layer: Any) -> str:
+def recorded_token(layer: StatefulLayer) -> str:
     """The token to record for ``layer``: the one its file recorded while the layer keeps the
     token it was given then, its own token otherwise (it was fitted since)."""
-    token = layer.state_token
-    saved = layer.__dict__.get(SAVED)
-    if isinstance(saved, tuple) and len(saved) == 2 and saved[1] == token:
-        return str(saved[0])
-    return str(token)
+    recorded = layer.recorded_token
+    return str(layer.state_token if recorded is None else recorded)
 
 
-def bind(layer: Any, recorded: str, derived: str) -> None:
-    """Give ``layer`` the token ``derived`` from its file's ``recorded`` one."""
-    layer.__dict__["state_token"] = derived
-    layer.__dict__[SAVED] = (recorded, derived)
+def bind(layer: StatefulLayer, recorded: str, derived: str) -> None:
+    """Give the saved ``layer`` the token ``derived`` from its file's ``recorded`` one, as
+    loading the file will; what it learned stays as it is."""
+    layer.restore(layer.metadata, layer.fitted, state_token=derived, recorded_token=recorded)

@@ -237,7 +237,7 @@ def save_and_reload(
     pipeline: Pipeline, custom_objects: Mapping[str, Any], trusted: Sequence[str] = ()
 ) -> Pipeline:
     """``pipeline`` saved to a temporary folder and loaded back."""
-    from megatron.persistence import load_pipeline
+    from megatron import load_pipeline
 
     with tempfile.TemporaryDirectory() as folder:
         path = pipeline.save(folder)
