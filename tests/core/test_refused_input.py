@@ -7,7 +7,7 @@ import pytest
 
 import megatron
 from megatron import layers
-from megatron.errors import DataError, LayerInputError, MegatronError, SourceError, SpecError
+from megatron.errors import ConfigError, DataError, LayerInputError, MegatronError, SourceError
 from megatron.io import ArrayGenerator, Batch, BatchSource, CSVData, CSVGenerator, PandasData, PandasGenerator
 from megatron.nodes import Input
 
@@ -126,7 +126,7 @@ def test_a_missing_file_is_also_a_file_not_found_error(tmp_path):
 # -- layers ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("replacement", [[7, 8], (7, 8), np.array([7, 8]), {"a": 1}, {7}])
 def test_impute_refuses_a_replacement_that_is_not_one_value(replacement):
-    with pytest.raises(SpecError, match="replaces each value with one value"):
+    with pytest.raises(ConfigError, match="replaces each value with one value"):
         layers.Impute({0: replacement})
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import megatron
 from megatron import layers
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.nodes import Input
 
 
@@ -222,7 +222,7 @@ def test_text_layers():
     counts = run(counts_layer, tokens)
     assert counts_layer.metadata["vocabulary"].tolist() == ["a", "great"]  # top 2 by count, ties by token
     np.testing.assert_array_equal(counts, [[1, 1], [0, 1]])
-    with pytest.raises(SpecError, match="no stopword list for 'klingon'"):
+    with pytest.raises(ConfigError, match="no stopword list for 'klingon'"):
         layers.RemoveStopwords("klingon")
 
 

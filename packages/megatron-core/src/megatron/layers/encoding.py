@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer
 from megatron.specs import Spec
@@ -32,7 +32,7 @@ class OneHotRange(StatefulLayer):
         dtype: str = "float32",
     ) -> None:
         if min_val is not None and max_val is not None and min_val > max_val:
-            raise SpecError(f"OneHotRange needs min_val <= max_val; got {min_val} and {max_val}")
+            raise ConfigError(f"OneHotRange needs min_val <= max_val; got {min_val} and {max_val}")
         self.min_val = min_val
         self.max_val = max_val
         self.strict = strict

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
 from megatron.specs import Spec
@@ -50,7 +50,7 @@ class RGBtoGrey(StatelessLayer):
 
     def __init__(self, method: str = "luminosity", keep_dim: bool = False) -> None:
         if method not in _METHODS:
-            raise SpecError(f"RGBtoGrey method must be one of {_METHODS}; got {method!r}")
+            raise ConfigError(f"RGBtoGrey method must be one of {_METHODS}; got {method!r}")
         self.method = method
         self.keep_dim = keep_dim
 
@@ -138,7 +138,7 @@ def _resized_spec(X: Spec, new_shape: tuple[int, int], direction: str) -> Spec:
 def _new_shape(new_shape: Sequence[int]) -> tuple[int, int]:
     shape = tuple(int(d) for d in new_shape)
     if len(shape) != 2 or min(shape) <= 0:
-        raise SpecError(f"new_shape must be (height, width) with positive sizes; got {new_shape!r}")
+        raise ConfigError(f"new_shape must be (height, width) with positive sizes; got {new_shape!r}")
     return shape  # type: ignore[return-value]
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
 from megatron.specs import Spec
@@ -63,7 +63,7 @@ class SplitDict(StatelessLayer):
 
     def __init__(self, fields: Sequence[str]) -> None:
         if isinstance(fields, str) or not fields:
-            raise SpecError(f"SplitDict needs a list of field names; got {fields!r}")
+            raise ConfigError(f"SplitDict needs a list of field names; got {fields!r}")
         self.fields = list(fields)
 
     def output_spec(self, X: Spec) -> tuple[Spec, ...]:

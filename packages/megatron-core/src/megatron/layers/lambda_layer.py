@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from megatron.arguments import positive_int
 from megatron.layers.base import StatelessLayer
 from megatron.specs import UNKNOWN, Spec
 
@@ -42,7 +43,7 @@ class Lambda(StatelessLayer):
         self.function = function
         self.output_shape = output_shape
         self.dtype = dtype
-        self.n_outputs = n_outputs
+        self.n_outputs = positive_int(n_outputs, "Lambda n_outputs")
 
     def transform(self, *inputs: np.ndarray) -> Any:
         return self.function(*inputs)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
 from megatron.specs import Spec
@@ -64,10 +64,10 @@ class Impute(StatelessLayer):
 
     def __init__(self, mapping: dict[Any, Any]) -> None:
         if not isinstance(mapping, dict) or not mapping:
-            raise SpecError(f"Impute needs a non-empty dict of value -> replacement; got {mapping!r}")
+            raise ConfigError(f"Impute needs a non-empty dict of value -> replacement; got {mapping!r}")
         for missing, replacement in mapping.items():
             if not _scalar(replacement):
-                raise SpecError(
+                raise ConfigError(
                     f"Impute replaces each value with one value; the replacement for {missing!r} is "
                     f"{replacement!r} ({type(replacement).__name__}). Per-feature fills are SimpleImpute's "
                     "job; to fill with a sequence, wrap it in a Lambda."
@@ -98,9 +98,9 @@ class SimpleImpute(StatefulLayer):
 
     def __init__(self, strategy: str = "mean", fill_value: Any = None, missing_values: Any = np.nan) -> None:
         if strategy not in STRATEGIES:
-            raise SpecError(f"SimpleImpute strategy must be one of {STRATEGIES}; got {strategy!r}")
+            raise ConfigError(f"SimpleImpute strategy must be one of {STRATEGIES}; got {strategy!r}")
         if strategy == "constant" and fill_value is None:
-            raise SpecError("SimpleImpute(strategy='constant') needs a fill_value")
+            raise ConfigError("SimpleImpute(strategy='constant') needs a fill_value")
         self.strategy = strategy
         self.fill_value = fill_value
         self.missing_values = missing_values

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
 from megatron.specs import Spec
@@ -152,7 +152,9 @@ class StaticDot(StatelessLayer):
     def __init__(self, W: Any) -> None:
         self.W = np.asarray(W)
         if self.W.ndim not in (1, 2) or self.W.dtype.kind not in checks.NUMERIC_KINDS:
-            raise SpecError(f"StaticDot needs a numeric vector or matrix W; got {self.W.dtype}{self.W.shape}")
+            raise ConfigError(
+                f"StaticDot needs a numeric vector or matrix W; got {self.W.dtype}{self.W.shape}"
+            )
 
     def output_spec(self, X: Spec) -> Spec:
         checks.spec_numeric(X)
@@ -230,7 +232,7 @@ class Clip(StatelessLayer):
 
     def __init__(self, min_val: float | None = None, max_val: float | None = None) -> None:
         if min_val is None and max_val is None:
-            raise SpecError("Clip needs min_val, max_val or both")
+            raise ConfigError("Clip needs min_val, max_val or both")
         self.min_val = min_val
         self.max_val = max_val
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from megatron.arguments import positive_int
 from megatron.errors import LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
@@ -37,9 +38,7 @@ class TimeSeries(StatelessLayer):
     stream_stateful = True  # windows depend on neighbouring rows of the same batch
 
     def __init__(self, window_size: int, time_axis: int = 1, reverse: bool = False) -> None:
-        if not isinstance(window_size, int | np.integer) or window_size < 1:
-            raise SpecError(f"TimeSeries needs a positive integer window_size; got {window_size!r}")
-        self.window_size = int(window_size)
+        self.window_size = int(positive_int(window_size, "TimeSeries window_size"))
         self.time_axis = time_axis
         self.reverse = reverse
 

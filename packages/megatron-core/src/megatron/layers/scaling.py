@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
 from megatron.specs import Spec
@@ -128,7 +128,7 @@ class MinMaxScale(StatefulLayer):
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0), ignore_nan: bool = False) -> None:
         low, high = feature_range
         if not low < high:
-            raise SpecError(
+            raise ConfigError(
                 f"MinMaxScale needs feature_range (low, high) with low < high; got {feature_range}"
             )
         self.feature_range = (low, high)

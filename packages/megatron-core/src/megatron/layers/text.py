@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import LayerInputError, SpecError
+from megatron.arguments import positive_int
+from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
 from megatron.specs import Spec
@@ -24,7 +25,7 @@ def stopwords(language: str) -> frozenset[str]:
     folder = resources.files("megatron.layers") / "stopwords"
     available = sorted(p.name.removesuffix(".txt") for p in folder.iterdir() if p.name.endswith(".txt"))
     if language not in available:
-        raise SpecError(f"no stopword list for {language!r}; available: {available}")
+        raise ConfigError(f"no stopword list for {language!r}; available: {available}")
     return frozenset((folder / f"{language}.txt").read_text(encoding="utf-8").split())
 
 
@@ -124,9 +125,7 @@ class CountVectorize(StatefulLayer):
     """
 
     def __init__(self, max_features: int | None = None, min_count: int = 1) -> None:
-        if max_features is not None and max_features < 1:
-            raise SpecError(f"max_features must be positive; got {max_features}")
-        self.max_features = max_features
+        self.max_features = positive_int(max_features, "CountVectorize max_features", allow_none=True)
         self.min_count = min_count
 
     fixed_shape = False  # one vocabulary, whatever the shape: transform checks its input itself

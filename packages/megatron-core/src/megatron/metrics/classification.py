@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from megatron.errors import SpecError
+from megatron.errors import ConfigError
 from megatron.metrics.base import Metric
 
 
@@ -55,7 +55,7 @@ class _Confusion(Metric):
 
     def __init__(self, average: str = "binary", pos_label: object = 1) -> None:
         if average not in ("binary", "macro", "micro"):
-            raise SpecError(f"average must be 'binary', 'macro' or 'micro'; got {average!r}")
+            raise ConfigError(f"average must be 'binary', 'macro' or 'micro'; got {average!r}")
         self.average = average
         self.pos_label = pos_label
 
