@@ -254,10 +254,9 @@ def test_sql_storage_conformance(check, database_url):
 
 
 def test_portable_upsert_for_dialects_without_one(database_url, monkeypatch):
-    from megatron_sql import statements
-    from megatron_sql import storage as storage_module
+    from megatron_sql import statements, writing
 
-    monkeypatch.setattr(storage_module, "upsert", lambda table, dialect: statements.DeleteThenInsert(table))
+    monkeypatch.setattr(writing, "upsert", lambda table, dialect: statements.DeleteThenInsert(table))
     storage = SQLStorage(database_url, "portable", None)
     storage.write([1, 2], {"x": np.array([1.0, 2.0])})
     storage.write([2, 3], {"x": np.array([20.0, 30.0])})

@@ -16,12 +16,13 @@ class Outputs(Mapping[str, np.ndarray]):
     Works as a mapping (``outputs['preds']``) and by position (``outputs[0]``).
     """
 
-    __slots__ = ("_arrays", "_index", "_names", "_table")
+    __slots__ = ("_arrays", "_given_index", "_index", "_names", "_table")
 
     def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], index: Any = None) -> None:
         self._names = names if type(names) is tuple else tuple(names)
         self._arrays = dict(zip(self._names, arrays))
-        self._index = index
+        self._given_index = index
+        self._index: np.ndarray | None = index if type(index) is np.ndarray else None
         self._table: np.ndarray | None = None
 
     @classmethod
@@ -36,12 +37,20 @@ class Outputs(Mapping[str, np.ndarray]):
     @property
     def index(self) -> np.ndarray:
         """The observation index of the rows (0..n-1 unless an index was given)."""
-        if type(self._index) is not np.ndarray:
-            if self._index is None:
+        if self._index is None:
+            given = self._given_index
+            if given is None:
                 self._index = np.arange(len(self[0]) if self._names else 0)
             else:  # a list of keys, turned into an array only when someone asks
-                self._index = np.asarray(self._index)
+                self._index = np.asarray(given)
         return self._index
+
+    @property
+    def given_index(self) -> Any:
+        """The index as it was given (a list of keys stays that list, whose Python ints numpy
+        would turn into floats beyond int64), or :attr:`index` where none was given. Storage
+        checks these keys, so that a write refuses exactly the keys it was given."""
+        return self.index if self._given_index is None else self._given_index
 
     def __getitem__(self, key: str | int) -> np.ndarray:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, overload
 
 import numpy as np
 
 from megatron.errors import MissingKeyError
 from megatron.outputs import Outputs
-from megatron.storage.domain import Key, key_list
+from megatron.storage.domain import Key, as_outputs, key_list
+
+_NOTHING: Any = object()  # an argument not given (None is a fingerprint)
 
 
 class Storage(abc.ABC):
@@ -28,14 +30,41 @@ class Storage(abc.ABC):
         """The storage of pipeline ``name``/``version`` at ``url``."""
         raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL.")
 
-    @abc.abstractmethod
+    @overload
+    def write(self, outputs: Outputs, fingerprint: str | None = None, /) -> None: ...
+
+    @overload
+    def write(self, outputs: Outputs, /, *, fingerprint: str | None = None) -> None: ...
+
+    @overload
     def write(
         self,
         index: Sequence[Key] | np.ndarray,
-        outputs: Outputs | dict[str, np.ndarray],
+        outputs: Mapping[str, Any],
         fingerprint: str | None = None,
-    ) -> None:
-        """Insert or replace the rows of ``index``; all of them or none."""
+    ) -> None: ...
+
+    def write(self, index: Any = _NOTHING, outputs: Any = _NOTHING, fingerprint: str | None = None) -> None:
+        """Insert or replace rows, all of them or none, recording ``fingerprint`` with each.
+
+        ``write(outputs)`` stores an :class:`~megatron.outputs.Outputs` under its own index
+        (what ``transform`` returns, or ``read`` of another storage); ``write(index, outputs)``
+        stores a mapping of output name to array under the keys ``index``. Both are checked the
+        same way (see :mod:`megatron.storage.domain`), and a backend receives both as one
+        ``Outputs`` in :meth:`put`.
+        """
+        self.put(*_write_arguments(index, outputs, fingerprint))
+
+    @abc.abstractmethod
+    def put(self, outputs: Outputs, fingerprint: str | None) -> None:
+        """The backend's one write method: insert or replace the rows of ``outputs`` under its
+        own keys, all of them or none, each recording ``fingerprint``.
+
+        :meth:`write` calls it with both of its forms made into one ``Outputs``, whose keys are
+        as the caller gave them: check them with
+        :func:`~megatron.storage.domain.checked_outputs` (against the storage's key type) before
+        any row changes.
+        """
 
     @abc.abstractmethod
     def lookup(
@@ -80,3 +109,22 @@ class Storage(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_arguments(index: Any, outputs: Any, fingerprint: str | None) -> tuple[Outputs, str | None]:
+    """The outputs and fingerprint of a call of ``write`` in either form."""
+    if isinstance(index, Outputs) and (outputs is _NOTHING or outputs is None or isinstance(outputs, str)):
+        if outputs is _NOTHING:
+            return index, fingerprint
+        if fingerprint is not None:
+            raise TypeError("Storage.write(outputs, fingerprint) got the fingerprint twice.")
+        return index, outputs  # write(outputs, fingerprint), by position
+    if index is _NOTHING and isinstance(outputs, Outputs):  # write(outputs=...)
+        return outputs, fingerprint
+    if index is _NOTHING or outputs is _NOTHING:
+        given = "nothing" if index is outputs else f"{(outputs if index is _NOTHING else index)!r:.80} alone"
+        raise TypeError(
+            "Storage.write takes an Outputs (write(outputs, fingerprint=None)), or an index and a "
+            f"mapping of output name to array (write(index, outputs, fingerprint=None)); got {given}."
+        )
+    return as_outputs(index, outputs), fingerprint

@@ -58,14 +58,19 @@ def output_schema(name: str, array: np.ndarray) -> tuple[str, tuple[int, ...]]:
     return tag, tuple(int(d) for d in array.shape[1:])
 
 
-def checked_write(
-    index: Sequence[Key] | np.ndarray,
-    outputs: Outputs | dict[str, np.ndarray],
-    int_keys: bool | None = None,
-) -> Write:
-    """A write's keys, output names and arrays, checked: keys in the key domain, converted to
-    the storage's key type ``int_keys`` (decided from the keys when None), one row per key in
-    every output, no key twice, and string outputs that text columns can hold."""
+def key_array(index: Any) -> np.ndarray:
+    """A write's index as a one-dimensional array of its keys, unchecked. A list's or tuple's
+    values stay as they are (an object array): numpy would turn ``[0, 2**63]`` into floats."""
+    array = np.array(index, dtype=object) if isinstance(index, list | tuple) else np.asarray(index)
+    if array.size == 0:
+        return array.astype(np.int64)  # no keys: whatever dtype an empty index came in
+    return array
+
+
+def as_outputs(index: Any, outputs: Any) -> Outputs:
+    """The arguments of ``write(index, outputs)`` as the :class:`Outputs` that
+    ``write(outputs)`` takes: ``outputs``'s arrays under the keys of ``index``, as given (they
+    are checked by :func:`checked_outputs`)."""
     if not isinstance(outputs, Mapping):
         raise StorageError(
             f"Cannot store outputs: expected a mapping of output name to array; got {outputs!r:.80}."
@@ -74,10 +79,15 @@ def checked_write(
         raise StorageError(
             f"Cannot store rows under the index {index!r:.80}: expected a list or array of keys."
         )
-    # a list's values are checked as they are: numpy would turn [0, 2**63] into floats
-    index = np.array(index, dtype=object) if isinstance(index, list | tuple) else np.asarray(index)
-    if index.size == 0:
-        index = index.astype(np.int64)  # no keys: whatever dtype an empty index came in
+    return Outputs(tuple(outputs), [outputs[name] for name in outputs], key_array(index))
+
+
+def checked_outputs(outputs: Outputs, int_keys: bool | None = None) -> Write:
+    """A write of ``outputs`` under its own keys (:attr:`Outputs.given_index`), checked: keys in
+    the key domain, converted to the storage's key type ``int_keys`` (decided from the keys when
+    None), one row per key in every output, no key twice, and string outputs that text columns
+    can hold. Every backend checks its writes with this before changing anything."""
+    index = key_array(outputs.given_index)
     if index.ndim != 1:
         raise StorageError(f"Cannot store rows: the index must be one key per row; got shape {index.shape}.")
     keys, all_ints = _checked_keys(index)
@@ -105,6 +115,15 @@ def checked_write(
     if not increasing and len(set(keys)) != len(keys):
         raise StorageError("Cannot store rows: the index holds duplicate keys.")
     return Write(keys, int_keys, names, arrays, schemas)
+
+
+def checked_write(
+    index: Sequence[Key] | np.ndarray,
+    outputs: Mapping[str, Any],
+    int_keys: bool | None = None,
+) -> Write:
+    """:func:`checked_outputs` of the arguments of ``write(index, outputs)``."""
+    return checked_outputs(as_outputs(index, outputs), int_keys)
 
 
 def _checked_keys(index: np.ndarray) -> tuple[list[Key], bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,7 @@ import numpy as np
 from megatron.errors import StorageError, UnknownOutputError
 from megatron.outputs import Outputs
 from megatron.storage.base import Storage
-from megatron.storage.domain import Key, checked_write, lookup_keys, to_key_type
+from megatron.storage.domain import Key, checked_outputs, lookup_keys, to_key_type
 
 
 class MemoryStorage(Storage):
@@ -40,14 +40,9 @@ class MemoryStorage(Storage):
     def open(cls, url: str, name: str, version: str | None) -> MemoryStorage:
         return cls(name, version)
 
-    def write(
-        self,
-        index: Sequence[Key] | np.ndarray,
-        outputs: Outputs | dict[str, np.ndarray],
-        fingerprint: str | None = None,
-    ) -> None:
+    def put(self, outputs: Outputs, fingerprint: str | None) -> None:
         with self._lock:
-            write = checked_write(index, outputs, self._int_keys)
+            write = checked_outputs(outputs, self._int_keys)
             if self._names is None and not write.keys:
                 return  # no rows, and nothing stored yet to decide the key type by
             schema = dict(zip(write.names, write.schemas))

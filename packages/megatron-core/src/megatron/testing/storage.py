@@ -10,6 +10,7 @@ import attrs
 import numpy as np
 
 from megatron.errors import MegatronError, MissingKeyError, StorageError
+from megatron.outputs import Outputs
 from megatron.storage.base import Storage
 
 
@@ -124,10 +125,86 @@ def check_failed_write_changes_nothing(case: StorageCase) -> None:
     assert storage.read()["x"].tolist() == [1.0, 2.0], str(case)
 
 
+def check_write_forms(case: StorageCase) -> None:
+    """``write(outputs)`` stores an :class:`Outputs` under its own index as ``write(index,
+    mapping)`` stores the mapping's arrays under ``index``, with the fingerprint given by
+    position or keyword (no index: keys 0..n-1); both refuse the same keys the same way."""
+    keys = ["b", "a", "c"]
+    with (
+        case.make("conformance_forms_outputs", None) as whole,
+        case.make("conformance_forms_mapping", None) as parts,
+    ):
+        whole.write(Outputs(list(OUTPUTS), list(OUTPUTS.values()), keys), "a" * 32)
+        parts.write(keys, OUTPUTS, fingerprint="a" * 32)
+        _assert_same_rows(case, case.fresh(whole).read(rows=keys), case.fresh(parts).read(rows=keys))
+        found, _ = whole.lookup(keys, fingerprint="a" * 32)
+        assert found.tolist() == [0, 1, 2], f"{case}: write(outputs, fingerprint) kept no fingerprint"
+        whole.write(whole.read(rows=["c"]), fingerprint="b" * 32)  # what read gives writes back
+        assert whole.lookup(["c"], fingerprint="b" * 32)[0].tolist() == [0], f"{case}: keyword fingerprint"
+    with case.make("conformance_forms_positions", None) as storage:
+        storage.write(Outputs(["x"], [np.array([5.0, 6.0])]))
+        assert storage.read().index.tolist() == [0, 1], f"{case}: an Outputs without index"
+    for bad in ([0, 2**63], ["a", "a"], [1, "1"], ["a\x00"]):
+        outputs = Outputs(["x"], [np.zeros(len(bad))], bad)
+        _ = outputs.index  # an array of the keys, made as a caller may: the keys given are still checked
+        refusals = []
+        for whole in (True, False):
+            with case.make(f"conformance_forms_refused_{whole}", None) as storage:
+                try:
+                    if whole:
+                        storage.write(outputs)
+                    else:
+                        storage.write(bad, {"x": outputs["x"]})
+                except StorageError as error:
+                    refusals.append(str(error))
+                assert len(storage) == 0, f"{case}: keys {bad!r} stored (write(outputs): {whole})"
+        assert len(refusals) == 2 and refusals[0] == refusals[1], f"{case}: keys {bad!r}: {refusals}"
+
+
+def check_generated_write_forms(case: StorageCase) -> None:
+    """``write(Outputs(names, arrays, keys))`` and ``write(keys, dict(zip(names, arrays)))``
+    agree on generated schemas and keys (inside and outside the key domain, lists, tuples and
+    arrays): the same rows read back, or the same StorageError."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from megatron.testing import strategies as gen
+
+    counter = iter(range(10**9))
+
+    @settings(
+        max_examples=max(1, case.examples // 2),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        database=None,
+    )
+    @given(data=st.data(), schema=gen.output_schemas(), keys=gen.any_keys(max_size=6))
+    def prop(data: Any, schema: tuple[Any, ...], keys: Any) -> None:
+        run = next(counter)
+        batch = data.draw(gen.output_values(schema, len(keys)))
+        outcomes = []
+        with contextlib.ExitStack() as opened:
+            for whole in (True, False):
+                storage = opened.enter_context(case.make(f"conformance_form_{whole}#{run}", None))
+                try:
+                    _write(storage, whole, keys, batch)
+                except StorageError as error:
+                    outcomes.append(str(error))
+                else:
+                    outcomes.append(opened.enter_context(_reader(case, storage)).read())
+            if isinstance(outcomes[0], str) or isinstance(outcomes[1], str):
+                assert outcomes[0] == outcomes[1], f"{case}: keys {keys!r}: {outcomes}"
+            else:
+                _assert_same_rows(case, outcomes[0], outcomes[1])
+
+    prop()
+
+
 def check_generated_writes(case: StorageCase) -> None:
-    """Generated output schemas written in random overlapping batches under generated keys read
-    back exactly from a freshly opened storage, or are refused whole with a StorageError when a
-    key is outside the key domain; a look-alike pipeline's rows are never touched."""
+    """Generated output schemas written in random overlapping batches (in either form of
+    ``write``) under generated keys read back exactly from a freshly opened storage, or are
+    refused whole with a StorageError when a key is outside the key domain; a look-alike
+    pipeline's rows are never touched."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
@@ -148,49 +225,74 @@ def check_generated_writes(case: StorageCase) -> None:
         with contextlib.ExitStack() as opened:  # close each storage, so no connection lingers
             storage = opened.enter_context(case.make(f"{name}#{run}", version))
             neighbour = opened.enter_context(case.make(f"{other_name}#{run}", other_version))
-            check(data, schema, storage, neighbour, opened)
-
-    def check(data: Any, schema: tuple[Any, ...], storage: Storage, neighbour: Storage, opened: Any) -> None:
-        neighbour.write([0], data.draw(gen.output_values(schema, 1), label="neighbour"))
-        expected_neighbour = neighbour.read()
-        model: dict[Any, dict[str, np.ndarray]] = {}
-        for _ in range(data.draw(st.integers(1, 3), label="batches")):
-            keys = data.draw(
-                gen.key_sets(max_size=8) | st.lists(gen.OUT_OF_DOMAIN_KEYS, min_size=1, max_size=3)
-            )
-            if model and keys and type(next(iter(model))) is not type(keys[0]):
-                continue  # a storage keeps one key type
-            batch = data.draw(gen.output_values(schema, len(keys)))
-            if not gen.keys_in_domain(keys):
-                try:
-                    storage.write(keys, batch)
-                except StorageError:
-                    continue
-                raise AssertionError(f"{case}: keys {keys!r} outside the key domain were stored")
-            storage.write(keys, batch)
-            for i, key in enumerate(keys):
-                model[key] = {n: a[i] for n, a in batch.items()}
-        reader = case.fresh(storage)
-        if reader is not storage:
-            opened.enter_context(reader)
-        keys = list(model)
-        back = reader.read(rows=keys)
-        assert back.index.tolist() == keys, f"{case}: keys {back.index.tolist()} != {keys}"
-        assert sorted(reader.keys(), key=repr) == sorted(keys, key=repr), f"{case}: stored keys"
-        for output in schema if keys else ():
-            got = back[output.name]
-            want = np.stack([model[k][output.name] for k in keys])
-            assert got.shape == want.shape, f"{case}: {output} shape {got.shape} != {want.shape}"
-            assert got.dtype.kind == want.dtype.kind, f"{case}: {output} dtype {got.dtype}"
-            np.testing.assert_array_equal(got, want, err_msg=f"{case}: {output}")
-        again_storage = case.fresh(neighbour)
-        if again_storage is not neighbour:
-            opened.enter_context(again_storage)
-        again = again_storage.read()
-        for output in schema:
-            np.testing.assert_array_equal(again[output.name], expected_neighbour[output.name], str(case))
+            neighbour.write([0], data.draw(gen.output_values(schema, 1), label="neighbour"))
+            expected_neighbour = neighbour.read()
+            model = _write_batches(case, data, schema, storage)
+            keys = list(model)
+            reader = opened.enter_context(_reader(case, storage))
+            back = reader.read(rows=keys)
+            assert back.index.tolist() == keys, f"{case}: keys {back.index.tolist()} != {keys}"
+            assert sorted(reader.keys(), key=repr) == sorted(keys, key=repr), f"{case}: stored keys"
+            for output in schema if keys else ():
+                want = np.stack([model[k][output.name] for k in keys])
+                got = back[output.name]
+                assert got.shape == want.shape, f"{case}: {output} shape {got.shape} != {want.shape}"
+                assert got.dtype.kind == want.dtype.kind, f"{case}: {output} dtype {got.dtype}"
+                np.testing.assert_array_equal(got, want, err_msg=f"{case}: {output}")
+            again = opened.enter_context(_reader(case, neighbour)).read()
+            for output in schema:
+                np.testing.assert_array_equal(again[output.name], expected_neighbour[output.name], str(case))
 
     prop()
+
+
+def _write_batches(case: StorageCase, data: Any, schema: tuple[Any, ...], storage: Storage) -> dict[Any, Any]:
+    """Write one to three generated batches to ``storage``, each in either form of ``write``;
+    the rows it must then hold, by key."""
+    from hypothesis import strategies as st
+
+    from megatron.testing import strategies as gen
+
+    model: dict[Any, dict[str, np.ndarray]] = {}
+    for _ in range(data.draw(st.integers(1, 3), label="batches")):
+        keys = data.draw(gen.key_sets(max_size=8) | st.lists(gen.OUT_OF_DOMAIN_KEYS, min_size=1, max_size=3))
+        if model and keys and type(next(iter(model))) is not type(keys[0]):
+            continue  # a storage keeps one key type
+        batch = data.draw(gen.output_values(schema, len(keys)))
+        try:
+            _write(storage, data.draw(st.booleans(), label="write(outputs)"), keys, batch)
+        except StorageError:
+            if gen.keys_in_domain(keys):
+                raise
+            continue
+        assert gen.keys_in_domain(keys), f"{case}: keys {keys!r} outside the key domain were stored"
+        for i, key in enumerate(keys):
+            model[key] = {n: a[i] for n, a in batch.items()}
+    return model
+
+
+def _write(storage: Storage, whole: bool, keys: Any, batch: dict[str, np.ndarray]) -> None:
+    """Write ``batch`` under ``keys``: as one :class:`Outputs` (``whole``), or as the index
+    and a mapping."""
+    if whole:
+        storage.write(Outputs(list(batch), list(batch.values()), keys))
+    else:
+        storage.write(keys, batch)
+
+
+def _reader(case: StorageCase, storage: Storage) -> contextlib.AbstractContextManager[Storage]:
+    """A fresh instance on what ``storage`` wrote, closed on exit; ``storage`` itself (left
+    open) where the case has no other."""
+    fresh = case.fresh(storage)
+    return contextlib.nullcontext(fresh) if fresh is storage else fresh
+
+
+def _assert_same_rows(case: StorageCase, one: Outputs, other: Outputs) -> None:
+    assert one.index.tolist() == other.index.tolist(), f"{case}: keys {one.index} != {other.index}"
+    assert list(one) == list(other), f"{case}: outputs {list(one)} != {list(other)}"
+    for name in one:
+        assert one[name].dtype == other[name].dtype, f"{case}: {name!r} dtype {one[name].dtype}"
+        np.testing.assert_array_equal(one[name], other[name], err_msg=f"{case}: {name!r}")
 
 
 def storage_checks() -> list[Callable[[StorageCase], None]]:
@@ -202,5 +304,7 @@ def storage_checks() -> list[Callable[[StorageCase], None]]:
         check_upsert_and_delete,
         check_fingerprints,
         check_failed_write_changes_nothing,
+        check_write_forms,
         check_generated_writes,
+        check_generated_write_forms,
     ]

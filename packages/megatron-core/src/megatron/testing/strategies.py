@@ -101,6 +101,24 @@ def key_sets(min_size: int = 0, max_size: int = 20) -> st.SearchStrategy[list[An
     )
 
 
+def any_keys(max_size: int = 8) -> st.SearchStrategy[Any]:
+    """Keys as a write may be given: distinct keys of one type, keys outside the key domain, or
+    a mix of both kinds with duplicates (``1`` and ``'1'`` are one key); as a list, a tuple or
+    a numpy array (whatever dtype numpy gives them)."""
+    mixed = st.lists(INT_KEYS | STR_KEYS | OUT_OF_DOMAIN_KEYS | st.sampled_from([1, "1"]), max_size=max_size)
+    keys = key_sets(max_size=max_size) | st.lists(OUT_OF_DOMAIN_KEYS, min_size=1, max_size=3) | mixed
+    return st.tuples(keys, st.sampled_from([list, tuple, _array_or_list])).map(
+        lambda drawn: drawn[1](drawn[0])
+    )
+
+
+def _array_or_list(keys: list[Any]) -> Any:
+    try:
+        return np.asarray(keys)
+    except (ValueError, TypeError, OverflowError):  # keys numpy cannot put in one array
+        return keys
+
+
 def keys_in_domain(keys: list[Any]) -> bool:
     """Whether every key is one storage must keep: an int64 integer, or a string of at most
     :data:`MAX_KEY_LENGTH` characters without NUL that UTF-8 can encode."""
