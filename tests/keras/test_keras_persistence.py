@@ -129,3 +129,21 @@ def test_models_of_many_layer_kinds_pass_the_weight_check(tmp_path):
     assert [w.shape for w in loaded.get_weights()] == [w.shape for w in model.get_weights()]
     for after, before in zip(loaded.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(after, before)
+
+
+def test_keras_refuses_an_option_it_does_not_read_or_custom_objects_that_are_not_a_mapping(
+    saved_model, tmp_path
+):
+    path = tmp_path / "model.megatron"
+    write(path, saved_model)
+    with pytest.raises(
+        PersistenceError,
+        match=r"option 'custom_object', which the 'keras' serializer .*Did you mean 'custom_objects'",
+    ):
+        megatron.load_pipeline(path, serializer_options={"keras": {"custom_object": {}}})
+    with pytest.raises(PersistenceError, match=r"option 'custom_objects' takes a mapping.*got a list"):
+        megatron.load_pipeline(path, serializer_options={"keras": {"custom_objects": [keras.layers.Dense]}})
+    loaded = megatron.load_pipeline(
+        path, serializer_options={"keras": {"custom_objects": {"Dense": keras.layers.Dense}}}
+    )
+    assert loaded.layers[0].model.count_params() == 8

@@ -214,3 +214,54 @@ def test_an_artifact_with_a_few_npz_members_still_loads(tmp_path):
     with_npz_members(path, count=2)
     loaded = megatron.load_pipeline(path)
     assert loaded.transform({"x": np.arange(6.0).reshape(2, 3)})["scaled"].shape == (2, 3)
+
+
+# Options: serializer_options["skops"], and trusted= for short ------------------------------------
+
+
+def saved_forest(tmp_path):
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    x, label = Input("x", (3,)), Input("y")
+    forest = Sklearn(RandomForestClassifier(n_estimators=5, random_state=0))([x, label], "forest")
+    pipeline = megatron.Pipeline([x, label], forest, name="forest")
+    pipeline.fit({"x": X, "y": y})
+    return pipeline, pipeline.save(tmp_path), X
+
+
+TREE = "sklearn.tree._tree.Tree"
+
+
+def test_skops_trust_through_serializer_options_equals_the_trusted_shortcut(tmp_path):
+    pipeline, path, X = saved_forest(tmp_path)
+    by_mapping = megatron.load_pipeline(path, serializer_options={"skops": {"trusted": [TREE]}})
+    by_shortcut = megatron.load_pipeline(path, trusted=[TREE])
+    expected = pipeline.transform({"x": X})["forest"]
+    np.testing.assert_array_equal(by_mapping.transform({"x": X})["forest"], expected)
+    np.testing.assert_array_equal(by_shortcut.transform({"x": X})["forest"], expected)
+    assert by_mapping.fingerprint == by_shortcut.fingerprint == pipeline.fingerprint
+    with pytest.raises(PersistenceError, match=r"serializer_options=\{'skops': \{'trusted': \[\.\.\.\]\}\}"):
+        megatron.load_pipeline(path, serializer_options={"skops": {"trusted": []}})
+    listed = megatron.persistence.audit_report(path, serializer_options={"skops": {"trusted": [TREE]}}).lines
+    assert f"  type {TREE} (NOT trusted by skops: trusted by the options given)" in listed
+
+
+@pytest.mark.parametrize(
+    ("options", "pattern"),
+    [
+        (
+            {"trust": [TREE]},
+            r"option 'trust', which the 'skops' serializer .*SkopsSerializer.*Did you mean 'trusted'",
+        ),
+        ({"trusted": TREE}, r"option 'trusted' \(trusted=\) takes a list of type names.*got a str"),
+        ({"trusted": [1]}, r"option 'trusted' \(trusted=\) takes type names as strings"),
+    ],
+    ids=["unknown-option", "a-string", "not-strings"],
+)
+def test_skops_refuses_an_option_it_does_not_read_or_a_malformed_one(tmp_path, options, pattern):
+    _, path, _ = saved_forest(tmp_path)
+    with pytest.raises(PersistenceError, match=pattern):
+        megatron.load_pipeline(path, serializer_options={"skops": options})
+    if "trusted" not in options:
+        with pytest.raises(PersistenceError, match=pattern):
+            megatron.persistence.audit_report(path, serializer_options={"skops": options})
