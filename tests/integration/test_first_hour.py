@@ -61,7 +61,7 @@ def test_summary_of_a_keras_pipeline_file_imports_no_tensorflow(tmp_path):
     pytest.importorskip(
         "megatron_keras", reason="needs megatron_keras: pip install -e packages/megatron-keras"
     )
-    from megatron.demo import build_pipeline
+    from megatron_keras.demo import build_pipeline
 
     path = build_pipeline(storage=None).save(tmp_path)
     code = textwrap.dedent(f"""

@@ -126,11 +126,15 @@ def test_an_unknown_name_stays_an_attribute_error():
     assert not hasattr(megatron.layers, "NoSuchLayer")
 
 
-def test_the_demo_without_its_plugins_names_the_repository_install(core_only, capsys):
+def test_the_demo_without_its_plugin_names_the_package_that_provides_it(core_only, capsys):
     from megatron.cli import main
 
     assert main(["demo"]) == 1
-    assert "pip install -e packages/megatron-keras -e packages/megatron-sql" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "megatron demo: The command 'demo' comes from megatron-keras, which is not installed." in err
+    assert (
+        'from the root of a clone of the Megatron repository: pip install -e "packages/megatron-keras"' in err
+    )
 
 
 def test_pandas_data_of_a_dict_says_what_it_expects():

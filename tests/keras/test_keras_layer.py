@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_example():
-    import megatron.demo
+    import megatron_keras.demo
 
-    return megatron.demo
+    return megatron_keras.demo
 
 
 def test_seed_tutorial_end_to_end(tmp_path, monkeypatch):

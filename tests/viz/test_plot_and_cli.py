@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import megatron
-from megatron.demo import build_pipeline, make_data
 
 pydot = pytest.importorskip("pydot", reason="needs pydot: pip install -e 'packages/megatron-core[viz]'")
 
@@ -17,6 +16,8 @@ def tutorial():
     pytest.importorskip(
         "megatron_keras", reason="needs megatron_keras: pip install -e packages/megatron-keras"
     )  # the tutorial's model is a Keras CNN
+    from megatron_keras.demo import build_pipeline, make_data
+
     pipeline = build_pipeline(storage=None)
     pipeline.fit(make_data(50), progress=False)
     return pipeline

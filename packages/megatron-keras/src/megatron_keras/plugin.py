@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from megatron.plugins import hookimpl
+from megatron.plugins import Command, hookimpl
 
 
 @hookimpl
@@ -15,6 +15,18 @@ def register_layers(register: Any) -> None:
 @hookimpl
 def register_serializers(register: Any) -> None:
     register("keras", "megatron_keras.serializer:KerasSerializer")
+
+
+@hookimpl
+def register_commands(register: Any) -> None:
+    register(
+        "demo",
+        Command(
+            "run the getting-started tutorial in the current folder (needs megatron-sql too, whose "
+            "SQLite file megatron.db is the default storage)",
+            run="megatron_keras.demo:run",
+        ),
+    )
 
 
 @hookimpl

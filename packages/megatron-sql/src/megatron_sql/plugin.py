@@ -7,6 +7,8 @@ from typing import Any
 from megatron.plugins import hookimpl
 
 SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")
+DEFAULT_URL = "sqlite:///megatron.db"
+"""The default storage: the embedded SQLite file ``megatron.db`` in the working directory."""
 
 
 @hookimpl
@@ -20,6 +22,12 @@ def register_sources(register: Any) -> None:
     register("SQLData", "megatron_sql.sources:SQLData")
     register("SQLGenerator", "megatron_sql.sources:SQLGenerator")
     register("from_sql", "megatron_sql.sources:from_sql")
+
+
+@hookimpl
+def default_storage_url() -> str:
+    """``storage='default'`` keeps outputs in ``megatron.db``, SQLite, in the working directory."""
+    return DEFAULT_URL
 
 
 @hookimpl

@@ -16,13 +16,16 @@ def as_layer(obj: Any) -> Layer:
     if isinstance(obj, Layer):
         return obj
     from megatron.plugins import get_plugin_manager
+    from megatron.plugins.hints import missing_adapter
 
-    layer = get_plugin_manager().adapt_layer(obj)
+    manager = get_plugin_manager()
+    layer = manager.adapt_layer(obj)
     if layer is None:
+        kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
+        missing = missing_adapter("adapt_layer", obj, f"Wrapping a {kind} as a layer", manager.distributions)
         raise MegatronError(
-            f"Expected a megatron Layer, or an object an installed plugin can wrap as one; got "
-            f"{type(obj).__module__}.{type(obj).__qualname__}. Install the plugin for it "
-            "(e.g. megatron-sklearn, megatron-keras) or wrap it in a Layer."
+            f"Expected a megatron Layer, or an object an installed plugin can wrap as one; got {kind}. "
+            + (str(missing) if missing is not None else "Install the plugin for it or wrap it in a Layer.")
         )
     return layer
 

@@ -58,7 +58,7 @@ def _entries(given: Any) -> dict[str, dict[str, Any]]:
         return {}
     usage = (
         "serializer_options= takes a mapping of serializer format names to mappings of their options, "
-        "such as {'skops': {'trusted': ['sklearn.tree._tree.Tree']}}"
+        "such as {'format': {'option': value}} (the formats are the serializers 'megatron plugins' lists)"
     )
     if not isinstance(given, Mapping):
         raise PersistenceError(f"{usage}; got a {type(given).__name__}")

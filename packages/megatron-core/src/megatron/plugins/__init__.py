@@ -1,14 +1,9 @@
 """The plugin door: hookspecs, the manager that loads plugins in isolation, and the registry."""
 
+from megatron.plugins.commands import Command
 from megatron.plugins.hookspecs import hookimpl, hookspec
-from megatron.plugins.manager import (
-    PluginFailure,
-    PluginLoadWarning,
-    PluginManager,
-    SkippedPlugin,
-    get_plugin_manager,
-    reset_plugin_manager,
-)
+from megatron.plugins.loading import PluginFailure, PluginLoadWarning, SkippedPlugin
+from megatron.plugins.manager import PluginManager, get_plugin_manager, reset_plugin_manager
 from megatron.plugins.registry import Entry, PluginInfo, Registry
 
 
@@ -18,6 +13,7 @@ def get_registry() -> Registry:
 
 
 __all__ = [
+    "Command",
     "Entry",
     "PluginFailure",
     "PluginInfo",

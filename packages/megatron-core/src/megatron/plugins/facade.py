@@ -27,13 +27,14 @@ def registry_module(
             value = getattr(importlib.import_module(module), attribute)
             namespace[name] = value
             return value
-        from megatron.plugins import get_registry
+        from megatron.plugins.manager import get_plugin_manager
 
-        return get_registry().get(kind, name)
+        return get_plugin_manager().registry.get(kind, name)
 
     def __dir__() -> list[str]:
-        from megatron.plugins import get_registry
+        from megatron.plugins.manager import get_plugin_manager
 
-        return sorted(set(namespace.get("__all__", ())) | set(lazy) | set(get_registry().names(kind)))
+        names = get_plugin_manager().registry.names(kind)
+        return sorted(set(namespace.get("__all__", ())) | set(lazy) | set(names))
 
     return __getattr__, __dir__

@@ -66,6 +66,30 @@ def register_executors(register: Register) -> None:
     """Register executors (objects with ``run(plan, feeds)``) by name."""
 
 
+@hookspec
+def register_commands(register: Register) -> None:
+    """Register subcommands of the ``megatron`` command, by name (lower-case letters, digits
+    and ``-``): ``register("demo", Command("run the tutorial", run="myplugin.demo:run"))``.
+
+    The target is a :class:`~megatron.plugins.Command` itself (``megatron --help`` lists its
+    help line without importing anything); its ``run`` may be a lazy ``"module:function"``
+    path. The built-in commands (``plugins``, ``summary``, ``plot``, ``audit``) cannot be
+    replaced: a plugin command of one of their names is left out, with a warning.
+    """
+
+
+@hookspec
+def default_storage_url() -> str | None:
+    """The storage URL that ``storage='default'`` opens, or None for no opinion.
+
+    ``MEGATRON_STORAGE`` overrides it. The URL is opened as any other, so its scheme is one a
+    plugin registers with ``register_storage``. Two plugins that answer different URLs are a
+    conflict: ``storage='default'`` then raises ``PluginConflictError`` naming both (set
+    ``MEGATRON_STORAGE``, or disable one). With no plugin answering, it raises an error saying
+    what to install or pass instead.
+    """
+
+
 @hookspec(firstresult=True)
 def adapt_layer(obj: Any) -> Layer | None:
     """Wrap a foreign object (an sklearn estimator, a Keras model) as a layer, or return None.

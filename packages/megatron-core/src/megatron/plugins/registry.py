@@ -9,10 +9,25 @@ from typing import Any, Literal
 
 import attrs
 
-from megatron.errors import PluginConflictError, PluginError, UnknownNameError
+from megatron.errors import MegatronError, PluginConflictError, PluginError, UnknownNameError
+from megatron.suggest import did_you_mean
 
-Kind = Literal["layer", "metric", "source", "storage", "serializer", "executor"]
-KINDS: tuple[Kind, ...] = ("layer", "metric", "source", "storage", "serializer", "executor")
+Kind = Literal["layer", "metric", "source", "storage", "serializer", "executor", "command"]
+KINDS: tuple[Kind, ...] = ("layer", "metric", "source", "storage", "serializer", "executor", "command")
+
+WhyMissing = Callable[[Kind, str], "MegatronError | str"]
+"""Why a name is not registered: an error to raise instead of the registry's own (a plugin that
+provides it is not installed), or a sentence to append to it ("" when nothing is known)."""
+
+
+def import_path(path: str) -> Any:
+    """The object at a lazy ``"module:attribute"`` path (``attribute`` may be dotted, or absent
+    for the module itself), imported now. Raises what the import or lookup raises."""
+    module, _, attribute = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in attribute.split(".") if attribute else ():
+        obj = getattr(obj, part)
+    return obj
 
 
 def canonical_name(name: str) -> str:
@@ -55,11 +70,8 @@ class Entry:
     def resolve(self) -> Any:
         if not isinstance(self.target, str):
             return self.target
-        module, _, attribute = self.target.partition(":")
         try:
-            obj = importlib.import_module(module)
-            for part in attribute.split(".") if attribute else ():
-                obj = getattr(obj, part)
+            obj = import_path(self.target)
         except Exception as exc:
             raise PluginError(
                 f"Plugin {self.plugin!r} (distribution {self.distribution}) registers {self.kind} "
@@ -80,10 +92,10 @@ class Registry:
     """Names registered by plugins, per kind. A name registered twice is a conflict, raised
     when that name is used (other names keep working)."""
 
-    def __init__(self, explain_missing: Callable[[Kind, str], str] | None = None) -> None:
+    def __init__(self, why_missing: WhyMissing | None = None) -> None:
         self._entries: dict[Kind, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self._conflicts: dict[tuple[Kind, str], list[Entry]] = {}
-        self._explain_missing = explain_missing
+        self._why_missing = why_missing
 
     def add(self, entry: Entry) -> None:
         existing = self._entries[entry.kind].get(entry.name)
@@ -123,17 +135,11 @@ class Registry:
         try:
             return self._entries[kind][name]
         except KeyError:
-            import difflib
-
-            from megatron.dependencies import missing_plugin
-
-            missing = missing_plugin(kind, name)
-            if missing is not None:
-                raise missing from None
-            close = difflib.get_close_matches(name, self._entries[kind], n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            why = self._why_missing(kind, name) if self._why_missing is not None else ""
+            if isinstance(why, MegatronError):
+                raise why from None
+            hint = did_you_mean(name, self._entries[kind])
             known = ", ".join(self.names(kind)) or "none"
-            why = self._explain_missing(kind, name) if self._explain_missing is not None else ""
             raise UnknownNameError(
                 f"No installed plugin registers a {kind} named {name!r}.{hint} Installed: {known}.{why}"
             ) from None

@@ -3,45 +3,32 @@
 RGB images are turned grey, labels one-hot encoded, and both fed to a small Keras CNN whose
 accuracy is tracked by a metric. The data is synthetic: random images, those of label 1 a
 little brighter. The pipeline is fitted on 800 of them, its predictions for all 1000 are stored
-in the embedded SQLite database ``megatron.db`` (in the working directory) by observation
-index and looked up, and it is evaluated on the 200 it was not fitted on; then it is saved to
-``pipelines/`` and reloaded, storage reattached.
+in the default storage (with megatron-sql, the embedded SQLite database ``megatron.db`` in the
+working directory) by observation index and looked up, and it is evaluated on the 200 it was
+not fitted on; then it is saved to ``pipelines/`` and reloaded, storage reattached.
 
     python examples/getting_started.py      # or: megatron demo
 
-It needs the Keras and SQL plugins: from a clone of the repository,
-``pip install -e packages/megatron-keras -e packages/megatron-sql``.
+It needs this plugin and a plugin that provides the default storage: from a clone of the
+repository, ``pip install -e packages/megatron-keras -e packages/megatron-sql``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import argparse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import megatron
-from megatron.dependencies import REPOSITORY
-from megatron.errors import MissingDependencyError
+from megatron.storage import default_url
 
 N_TRAIN = 800
 
 
-def _require_plugins(*modules: str) -> None:
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            raise MissingDependencyError(
-                f"The demo needs the Keras and SQL plugins. Install them from the root of {REPOSITORY}: "
-                "pip install -e packages/megatron-keras -e packages/megatron-sql",
-                name=module,
-            )
-
-
 def _keras() -> Any:
-    """Keras, imported without TensorFlow's start-up log lines (megatron-keras filters them)."""
-    _require_plugins("megatron_keras")
+    """Keras, imported without TensorFlow's start-up log lines."""
     from megatron_keras.quiet import import_keras
 
     return import_keras()
@@ -82,15 +69,13 @@ def build_pipeline(storage: object = "default") -> megatron.Pipeline:
 
 def database_path() -> str:
     """Where ``storage='default'`` keeps outputs: the SQLite file's absolute path, or the URL."""
-    from megatron.storage import DEFAULT_URL
-
-    url = os.environ.get("MEGATRON_STORAGE", DEFAULT_URL)
+    url = default_url()
     return str(Path(url[len("sqlite:///") :]).resolve()) if url.startswith("sqlite:///") else url
 
 
 def main() -> dict[str, object]:
     """Run the tutorial in the working directory, print what it did, and return its results."""
-    _require_plugins("megatron_keras", "megatron_sql")
+    where = database_path()  # first: says what to install when there is no default storage
     _keras().utils.set_random_seed(0)
     pipeline = build_pipeline()
     data = make_data()
@@ -99,7 +84,9 @@ def main() -> dict[str, object]:
 
     pipeline.fit(train)
     outputs = pipeline.transform(data)  # all 1000 rows, stored by observation index
-    one_output = pipeline.storage.read(rows=["0"])
+    storage = pipeline.storage
+    assert storage is not None  # storage='default'
+    one_output = storage.read(rows=["0"])
     train_metrics = pipeline.evaluate(train)
     metrics = pipeline.evaluate(held_out)
 
@@ -111,7 +98,7 @@ def main() -> dict[str, object]:
     print(pipeline)
     print("outputs[0].shape    ", outputs[0].shape)  # (1000, 2)
     print("one_output[0].shape ", one_output[0].shape)  # (1, 2)
-    print("outputs stored in   ", database_path(), "(SQLite, one row per observation)")
+    print("outputs stored in   ", where, "(one row per observation)")
     print(f"model_acc            {metrics['model_acc']:.3f} on {n_held_out} held-out images", end=" ")
     print(f"({train_metrics['model_acc']:.3f} on the {N_TRAIN} it was fitted on)")
     print("                     synthetic data: random images, those of label 1 slightly brighter")
@@ -126,6 +113,12 @@ def main() -> dict[str, object]:
         "reloaded": reloaded,
         "same": same,
     }
+
+
+def run(args: argparse.Namespace) -> int:
+    """``megatron demo``: run the tutorial in the working directory."""
+    main()
+    return 0
 
 
 if __name__ == "__main__":
