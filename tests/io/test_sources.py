@@ -1,11 +1,16 @@
 """Data in: DataFrames, CSV files and arrays, whole or in batches, and inputs from schemas."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import megatron
 from megatron import layers
-from megatron.errors import DataError, MissingInputError, SourceError
+from megatron.errors import ConfigError, DataError, MissingInputError, SourceError
 from megatron.io import Batch
 from megatron.nodes import Input
 from megatron.testing import SourceCase, source_checks
@@ -209,7 +214,7 @@ def test_generator_batch_missing_an_input_names_the_batch():
 
 @pytest.mark.parametrize("size", [0, -3, 2.5, None])
 def test_batch_size_must_be_positive(frame, size):
-    with pytest.raises(DataError, match="batch_size must be a positive integer"):
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
         megatron.io.PandasGenerator(frame, batch_size=size)
 
 
@@ -238,3 +243,91 @@ def source_cases(tmp_path):
 def test_sources_pass_the_conformance_suite(check, tmp_path):
     for case in source_cases(tmp_path):
         check(case)
+
+
+# -- one column selection per source ----------------------------------------------------------------
+COLUMNS = ["a", "b", "c", "d", "e"]
+
+
+@st.composite
+def selections(draw):
+    """Keyword arguments selecting columns of a table of COLUMNS: an index column, excluded
+    columns and a group, each perhaps absent."""
+    index_col = draw(st.none() | st.sampled_from(COLUMNS))
+    rest = [c for c in COLUMNS if c != index_col]
+    excluded = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2))
+    free = [c for c in rest if c not in excluded]
+    grouped = draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
+    return {"exclude_cols": excluded, "groups": {"g": grouped} if grouped else None, "index_col": index_col}
+
+
+def expected_batch(values, exclude_cols, groups, index_col):
+    """What a source reading a table of COLUMNS gives: each column not excluded, grouped or the
+    index on its own, the group's columns stacked, the index from the index column or 0..n-1."""
+    grouped = [c for cols in (groups or {}).values() for c in cols]
+    arrays = {c: values[:, i] for i, c in enumerate(COLUMNS) if c not in (*exclude_cols, *grouped, index_col)}
+    for name, cols in (groups or {}).items():
+        arrays[name] = values[:, [COLUMNS.index(c) for c in cols]]
+    index = values[:, COLUMNS.index(index_col)] if index_col else np.arange(len(values))
+    return arrays, index
+
+
+def joined(batches):
+    """Batches of one pass as one: arrays and index concatenated."""
+    names = batches[0].keys()
+    return {n: np.concatenate([b[n] for b in batches]) for n in names}, np.concatenate(
+        [b.index for b in batches]
+    )
+
+
+def assert_same(got, expected):
+    (arrays, index), (want, want_index) = got, expected
+    assert arrays.keys() == want.keys()
+    for name in want:
+        np.testing.assert_array_equal(arrays[name], want[name], err_msg=name)
+    np.testing.assert_array_equal(index, want_index)
+
+
+def edit_in_place(selection):
+    """Change the caller's list and dict after the source is built: the source keeps the
+    selection it was given."""
+    selection["exclude_cols"].append("nope")
+    if selection["groups"]:
+        selection["groups"]["g"].append("nope")
+        selection["groups"]["other"] = ["nope"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(selection=selections(), n=st.integers(1, 12), batch_size=st.integers(1, 5))
+def test_every_source_reads_every_batch_with_the_selection_it_was_given(selection, n, batch_size):
+    values = np.arange(n * len(COLUMNS), dtype=np.int64).reshape(n, len(COLUMNS))
+    table = pd.DataFrame(values, columns=COLUMNS)
+    expected = expected_batch(values, **selection)
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_csv(Path(folder) / "t.csv", table)
+        whole = [megatron.io.PandasData(table, **selection), megatron.io.CSVData(path, **selection)]
+        sources = [
+            megatron.io.PandasGenerator(table, batch_size, **selection),
+            megatron.io.CSVGenerator(path, batch_size, **selection),
+        ]
+        inputs = megatron.nodes.from_dataframe(table, **selection)
+        edit_in_place(selection)
+        for batch in whole:
+            assert_same((dict(batch), batch.index), expected)
+        for source in sources:
+            assert_same(joined(list(source)), expected)
+            assert_same(joined(list(source)), expected)  # each pass alike
+    assert set(inputs) == set(expected[0])
+
+
+def test_a_mistyped_column_is_suggested_even_when_short(frame):
+    with pytest.raises(DataError, match=r"Did you mean 'x' for 'X'\?.*Did you mean 'city' for 'ctiy'\?"):
+        megatron.io.PandasData(frame, exclude_cols=["X", "ctiy"])
+
+
+def test_sample_rows_must_be_a_positive_count(tmp_path, frame):
+    path = write_csv(tmp_path / "d.csv", frame)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(DataError, match="sample_rows must be a positive integer"):
+            megatron.nodes.from_csv(path, sample_rows=bad)
+    assert set(megatron.nodes.from_csv(path, sample_rows=3)) == set(frame.columns)

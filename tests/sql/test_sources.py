@@ -1,12 +1,16 @@
 """SQL sources: whole queries, streamed batches, inputs from a result's schema."""
 
+import uuid
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import megatron
 from megatron import layers
-from megatron.errors import DataError, SourceError
+from megatron.errors import ConfigError, DataError, SourceError
 from megatron.testing import SourceCase, source_checks
 from megatron_sql import SQLGenerator, from_sql
 
@@ -60,8 +64,11 @@ def test_inputs_from_a_query_schema_without_altering_the_query(engine):
 def test_bad_queries_and_batch_sizes(engine):
     with pytest.raises(SourceError, match="The query failed"):
         megatron.io.SQLData(engine, "SELECT nope FROM people")
-    with pytest.raises(DataError, match="batch_size must be a positive integer"):
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer"):
         SQLGenerator(engine, "SELECT age FROM people", batch_size=0)
+    for bad in (0, 2.5, True):
+        with pytest.raises(DataError, match="sample_rows must be a positive integer"):
+            from_sql(engine, "people", sample_rows=bad)
 
 
 @pytest.mark.parametrize("check", source_checks(), ids=lambda c: c.__name__)
@@ -75,3 +82,61 @@ def test_sql_generator_passes_the_conformance_suite(check, engine):
             "sql",
         )
     )
+
+
+# -- one column selection per source ----------------------------------------------------------------
+COLUMNS = ["a", "b", "c", "d", "e"]
+
+
+@st.composite
+def selections(draw):
+    """Keyword arguments selecting columns of a table of COLUMNS: an index column, excluded
+    columns and a group, each perhaps absent."""
+    index_col = draw(st.none() | st.sampled_from(COLUMNS))
+    rest = [c for c in COLUMNS if c != index_col]
+    excluded = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2))
+    free = [c for c in rest if c not in excluded]
+    grouped = draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
+    return {"exclude_cols": excluded, "groups": {"g": grouped} if grouped else None, "index_col": index_col}
+
+
+def expected_batch(values, exclude_cols, groups, index_col):
+    grouped = [c for cols in (groups or {}).values() for c in cols]
+    arrays = {c: values[:, i] for i, c in enumerate(COLUMNS) if c not in (*exclude_cols, *grouped, index_col)}
+    for name, cols in (groups or {}).items():
+        arrays[name] = values[:, [COLUMNS.index(c) for c in cols]]
+    index = values[:, COLUMNS.index(index_col)] if index_col else np.arange(len(values))
+    return arrays, index
+
+
+def assert_same(batches, expected):
+    want, want_index = expected
+    assert all(b.keys() == want.keys() for b in batches)
+    for name in want:
+        np.testing.assert_array_equal(np.concatenate([b[name] for b in batches]), want[name], err_msg=name)
+    np.testing.assert_array_equal(np.concatenate([b.index for b in batches]), want_index)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(selection=selections(), n=st.integers(1, 9), batch_size=st.integers(1, 4))
+def test_every_sql_source_reads_every_batch_with_the_selection_it_was_given(engine, selection, n, batch_size):
+    table = f"t_{uuid.uuid4().hex[:10]}"
+    values = np.arange(n * len(COLUMNS), dtype=np.int64).reshape(n, len(COLUMNS))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} ({', '.join(f'{c} INTEGER' for c in COLUMNS)})")
+        conn.execute(
+            sa.text(f"INSERT INTO {table} VALUES ({', '.join(':' + c for c in COLUMNS)})"),
+            [dict(zip(COLUMNS, row.tolist())) for row in values],
+        )
+    query = f"SELECT * FROM {table} ORDER BY a"
+    expected = expected_batch(values, **selection)
+    data = megatron.io.SQLData(engine, query, **selection)
+    source = SQLGenerator(engine, query, batch_size, **selection)
+    inputs = from_sql(engine, query, **selection)
+    selection["exclude_cols"].append("nope")  # the caller's list and dict, edited after: not seen
+    if selection["groups"]:
+        selection["groups"]["g"].append("nope")
+    assert_same([data], expected)
+    assert_same(list(source), expected)
+    assert_same(list(source), expected)  # each pass alike
+    assert set(inputs) == set(expected[0])

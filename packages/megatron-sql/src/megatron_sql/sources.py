@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from megatron.arguments import positive_int
 from megatron.errors import DataError, SourceError
 from megatron.io.batch import Batch
 from megatron.io.frames import ColumnSelection, Groups
@@ -52,26 +53,21 @@ def _column(values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def _batch(
-    columns: Sequence[str],
-    rows: Sequence[Any],
-    *,
-    exclude_cols: Sequence[str],
-    groups: Groups | None,
-    index_col: str | None,
-    start: int,
-    where: str,
-) -> Batch:
-    """Rows of a result as a :class:`Batch`, selected like the columns of a DataFrame."""
+_WHERE = "the query's result"
+
+
+def _batch(columns: Sequence[str], rows: Sequence[Any], selection: ColumnSelection, start: int = 0) -> Batch:
+    """Rows of a result as a :class:`Batch`, selected like the columns of a DataFrame; rows
+    are numbered from ``start`` unless the selection names an index column."""
     names = list(columns)
     values = list(zip(*rows)) if rows else [() for _ in names]
     arrays = {name: _column(list(column)) for name, column in zip(names, values)}
-    return ColumnSelection(exclude_cols, groups, index_col).batch(
+    return selection.batch(
         names,
         arrays.__getitem__,
         lambda group: np.column_stack([arrays[c] for c in group]),
         lambda: np.arange(start, start + len(rows)),
-        where,
+        _WHERE,
     )
 
 
@@ -104,15 +100,7 @@ def SQLData(
         raise SourceError(f"The query failed: {exc.orig}") from exc
     finally:
         db.close()
-    return _batch(
-        columns,
-        rows,
-        exclude_cols=exclude_cols,
-        groups=groups,
-        index_col=index_col,
-        start=0,
-        where="the query's result",
-    )
+    return _batch(columns, rows, ColumnSelection(exclude_cols, groups, index_col))
 
 
 class SQLGenerator(BatchSource):
@@ -141,9 +129,7 @@ class SQLGenerator(BatchSource):
         self.engine = self._db.engine
         self.statement = _statement(self._db, query)
         self.params = dict(params or {})
-        self.exclude_cols = tuple(exclude_cols)
-        self.groups = groups
-        self.index_col = index_col
+        self.selection = ColumnSelection(exclude_cols, groups, index_col)
 
     def one_pass(self) -> Iterator[Batch]:
         start = 0
@@ -154,15 +140,7 @@ class SQLGenerator(BatchSource):
                 )
                 columns = list(result.keys())
                 for rows in result.partitions(self.batch_size):
-                    yield _batch(
-                        columns,
-                        rows,
-                        exclude_cols=self.exclude_cols,
-                        groups=self.groups,
-                        index_col=self.index_col,
-                        start=start,
-                        where="the query's result",
-                    )
+                    yield _batch(columns, rows, self.selection, start)
                     start += len(rows)
         except sa.exc.DBAPIError as exc:
             raise SourceError(f"The query failed: {exc.orig}") from exc
@@ -184,8 +162,8 @@ def from_sql(
 
         inputs = from_sql(engine, 'SELECT age, income FROM customers')
     """
-    if sample_rows <= 0:
-        raise DataError(f"sample_rows must be positive; got {sample_rows}")
+    positive_int(sample_rows, "sample_rows", error=DataError)
+    selection = ColumnSelection(exclude_cols, groups, index_col)
     db = open_database(connection)
     try:
         statement = _statement(db, query_or_table)
@@ -195,13 +173,4 @@ def from_sql(
             result.close()
     finally:
         db.close()
-    batch = _batch(
-        columns,
-        rows,
-        exclude_cols=exclude_cols,
-        groups=groups,
-        index_col=index_col,
-        start=0,
-        where="the query's result",
-    )
-    return inputs_from_batch(batch, groups)
+    return inputs_from_batch(_batch(columns, rows, selection), selection.groups)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from megatron.errors import DataError
 from megatron.io.batch import Batch
+from megatron.suggest import closest
 
 Groups = Mapping[str, Sequence[str]]
 
@@ -38,8 +38,10 @@ def check_columns(available: Sequence[str], wanted: Sequence[str], what: str, wh
     """Raise a DataError naming the ``wanted`` columns that ``available`` lacks."""
     missing = [c for c in wanted if c not in available]
     if missing:
-        hints = [difflib.get_close_matches(c, list(available), n=1) for c in missing]
-        suggestions = "".join(f" Did you mean {h[0]!r} for {c!r}?" for c, h in zip(missing, hints) if h)
+        hints = [closest(c, available) for c in missing]
+        suggestions = "".join(
+            f" Did you mean {h!r} for {c!r}?" for c, h in zip(missing, hints) if h is not None
+        )
         raise DataError(f"{where}: {what} {missing} not among the columns {list(available)}.{suggestions}")
 
 
@@ -64,20 +66,30 @@ def stack_columns(frame: Any, columns: list[str]) -> np.ndarray:
     return np.column_stack([column_array(frame[c]) for c in columns])
 
 
+def _names(columns: Sequence[str]) -> tuple[str, ...]:
+    return tuple(columns)
+
+
+def _groups(groups: Groups | None) -> dict[str, tuple[str, ...]] | None:
+    return None if groups is None else {name: tuple(columns) for name, columns in groups.items()}
+
+
 @attrs.frozen
 class ColumnSelection:
     """Which columns of a table become which inputs: all but ``exclude_cols`` and the index
-    column, with ``groups`` stacking several columns into one (n, k) input."""
+    column, with ``groups`` stacking several columns into one (n, k) input. A source builds
+    one from its keyword arguments (copied: later edits of the caller's list or dict do not
+    reach it) and reads every batch with it."""
 
-    exclude_cols: Sequence[str] = ()
-    groups: Groups | None = None
+    exclude_cols: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    groups: dict[str, tuple[str, ...]] | None = attrs.field(default=None, converter=_groups)
     index_col: str | None = None
 
     def check(self, columns: Sequence[str], where: str) -> None:
         """A DataError naming any column the selection mentions that ``columns`` lacks."""
-        check_columns(columns, list(self.exclude_cols), "excluded columns", where)
+        check_columns(columns, self.exclude_cols, "excluded columns", where)
         for name, cols in (self.groups or {}).items():
-            check_columns(columns, list(cols), f"columns of group {name!r}", where)
+            check_columns(columns, cols, f"columns of group {name!r}", where)
         if self.index_col is not None:
             check_columns(columns, [self.index_col], "index column", where)
 
@@ -103,25 +115,13 @@ class ColumnSelection:
             arrays[name] = stack(list(cols))
         return Batch(arrays, column(self.index_col) if self.index_col is not None else index())
 
-
-def frame_to_batch(
-    frame: Any,
-    *,
-    exclude_cols: Sequence[str] = (),
-    groups: Groups | None = None,
-    index_col: str | None = None,
-    where: str = "DataFrame",
-) -> Batch:
-    """The columns of ``frame`` as a :class:`Batch`, one array per column (or group).
-
-    ``groups`` maps an input name to several columns, stacked as one (n, k) array. The index
-    comes from ``index_col``, else from the frame's own index.
-    """
-    selection = ColumnSelection(exclude_cols, groups, index_col)
-    return selection.batch(
-        [str(c) for c in frame.columns],
-        lambda name: column_array(frame[name]),
-        lambda names: stack_columns(frame, names),
-        lambda: frame.index.to_numpy(),
-        where,
-    )
+    def frame_batch(self, frame: Any, where: str = "DataFrame") -> Batch:
+        """The columns of a pandas ``frame`` as a :class:`Batch`, one array per column (or
+        group); the index from the index column, else from the frame's own index."""
+        return self.batch(
+            [str(c) for c in frame.columns],
+            lambda name: column_array(frame[name]),
+            lambda names: stack_columns(frame, names),
+            lambda: frame.index.to_numpy(),
+            where,
+        )

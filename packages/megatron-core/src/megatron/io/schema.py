@@ -6,9 +6,12 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from megatron.arguments import positive_int
+from megatron.errors import DataError
 from megatron.graph.node import Input
 from megatron.io.batch import Batch
-from megatron.io.frames import Groups, check_frame, frame_to_batch, require_pandas
+from megatron.io.frames import ColumnSelection, Groups, check_frame
+from megatron.io.sources import read_csv_batch
 
 
 def inputs_from_batch(batch: Batch, groups: Groups | None = None, eager: bool = False) -> dict[str, Input]:
@@ -40,9 +43,9 @@ def from_dataframe(
         inputs = megatron.nodes.from_dataframe(df, groups={'xy': ['x', 'y']})
     """
     check_frame(df, "from_dataframe")
-    frame = df if eager else df.iloc[:1000]
-    batch = frame_to_batch(frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col)
-    return inputs_from_batch(batch, groups, eager)
+    selection = ColumnSelection(exclude_cols, groups, index_col)
+    batch = selection.frame_batch(df if eager else df.iloc[:1000])
+    return inputs_from_batch(batch, selection.groups, eager)
 
 
 def from_csv(
@@ -62,13 +65,10 @@ def from_csv(
 
         inputs = megatron.nodes.from_csv('train.csv', exclude_cols=['id'])
     """
-    from megatron.io.sources import CSVData
-
-    require_pandas("from_csv")
-    batch = CSVData(
-        path, exclude_cols, None if eager else sample_rows, groups=groups, index_col=index_col, **read_csv
-    )
-    return inputs_from_batch(batch, groups, eager)
+    nrows = None if eager else positive_int(sample_rows, "sample_rows", error=DataError)
+    selection = ColumnSelection(exclude_cols, groups, index_col)
+    batch = read_csv_batch(path, nrows, selection, read_csv, feature="from_csv")
+    return inputs_from_batch(batch, selection.groups, eager)
 
 
 __all__ = ["from_csv", "from_dataframe", "inputs_from_batch"]

@@ -15,15 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from megatron.arguments import positive_int
 from megatron.errors import DataError, MissingSourceError, SourceError
 from megatron.io.batch import Batch
-from megatron.io.frames import ColumnSelection, Groups, check_frame, frame_to_batch, require_pandas
-
-
-def _positive(batch_size: Any) -> int:
-    if not isinstance(batch_size, int | np.integer) or isinstance(batch_size, bool) or batch_size <= 0:
-        raise DataError(f"batch_size must be a positive integer; got {batch_size!r}")
-    return int(batch_size)
+from megatron.io.frames import ColumnSelection, Groups, check_frame, require_pandas
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -35,12 +30,28 @@ def _existing(path: str | os.PathLike[str]) -> Path:
 
 
 def _row_count(nrows: Any) -> int | None:
-    """``nrows`` if it is None or a positive integer (a number of rows to read)."""
-    if nrows is None:
-        return None
-    if not isinstance(nrows, int | np.integer) or isinstance(nrows, bool) or nrows <= 0:
-        raise DataError(f"nrows must be a positive integer (rows to read) or None for all; got {nrows!r}")
-    return int(nrows)
+    """``nrows`` if it is None (all rows) or a positive integer (a number of rows to read)."""
+    count = positive_int(nrows, "nrows", allow_none=True, error=DataError)
+    return None if count is None else int(count)
+
+
+def read_csv_batch(
+    path: str | os.PathLike[str],
+    nrows: Any,
+    selection: ColumnSelection,
+    read_csv: Mapping[str, Any],
+    feature: str = "CSVData",
+) -> Batch:
+    """The first ``nrows`` rows (all, with None) of a CSV file, selected by ``selection``;
+    ``feature`` is what a missing pandas is needed for."""
+    pd = require_pandas(feature)
+    nrows = _row_count(nrows)
+    path = _existing(path)
+    try:
+        frame = pd.read_csv(path, nrows=nrows, **read_csv)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise SourceError(f"Cannot read CSV file {str(path)!r}: {exc}") from exc
+    return selection.frame_batch(frame, str(path))
 
 
 def PandasData(
@@ -61,7 +72,7 @@ def PandasData(
     check_frame(df, "PandasData")
     nrows = _row_count(nrows)
     frame = df if nrows is None else df.iloc[:nrows]
-    return frame_to_batch(frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col)
+    return ColumnSelection(exclude_cols, groups, index_col).frame_batch(frame)
 
 
 def CSVData(
@@ -79,23 +90,14 @@ def CSVData(
 
         data = CSVData('train.csv', index_col='id')
     """
-    pd = require_pandas("CSVData")
-    nrows = _row_count(nrows)
-    path = _existing(path)
-    try:
-        frame = pd.read_csv(path, nrows=nrows, **read_csv)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise SourceError(f"Cannot read CSV file {str(path)!r}: {exc}") from exc
-    return frame_to_batch(
-        frame, exclude_cols=exclude_cols, groups=groups, index_col=index_col, where=str(path)
-    )
+    return read_csv_batch(path, nrows, ColumnSelection(exclude_cols, groups, index_col), read_csv)
 
 
 class BatchSource:
     """Base of the batch sources: ``batch_size`` rows at a time, one pass per ``iter()``."""
 
     def __init__(self, batch_size: int, repeat: bool = False) -> None:
-        self.batch_size = _positive(batch_size)
+        self.batch_size = int(positive_int(batch_size, "batch_size"))
         self.repeat = repeat
 
     def __iter__(self) -> Iterator[Batch]:
@@ -143,24 +145,15 @@ class PandasGenerator(BatchSource):
         super().__init__(batch_size, repeat)
         check_frame(df, "PandasGenerator")
         self.df = df
-        self.exclude_cols = tuple(exclude_cols)
-        self.groups = groups
-        self.index_col = index_col
-        frame_to_batch(
-            df.iloc[:0], exclude_cols=exclude_cols, groups=groups, index_col=index_col
-        )  # fail early
+        self.selection = ColumnSelection(exclude_cols, groups, index_col)
+        self.selection.frame_batch(df.iloc[:0])  # fail early
 
     def __len__(self) -> int:
         return math.ceil(len(self.df) / self.batch_size)
 
     def one_pass(self) -> Iterator[Batch]:
         for start in range(0, len(self.df), self.batch_size):
-            yield frame_to_batch(
-                self.df.iloc[start : start + self.batch_size],
-                exclude_cols=self.exclude_cols,
-                groups=self.groups,
-                index_col=self.index_col,
-            )
+            yield self.selection.frame_batch(self.df.iloc[start : start + self.batch_size])
 
 
 class CSVGenerator(BatchSource):
@@ -189,15 +182,11 @@ class CSVGenerator(BatchSource):
     ) -> None:
         super().__init__(batch_size, repeat)
         self.path = _existing(path)
-        self.exclude_cols = tuple(exclude_cols)
-        self.groups = groups
-        self.index_col = index_col
+        self.selection = ColumnSelection(exclude_cols, groups, index_col)
         self.read_csv = read_csv
         pd = require_pandas("CSVGenerator")
         header = pd.read_csv(self.path, nrows=0, **read_csv)
-        ColumnSelection(self.exclude_cols, groups, index_col).check(
-            [str(c) for c in header.columns], str(self.path)
-        )
+        self.selection.check([str(c) for c in header.columns], str(self.path))
 
     def one_pass(self) -> Iterator[Batch]:
         pd = require_pandas("CSVGenerator")
@@ -216,16 +205,10 @@ class CSVGenerator(BatchSource):
                                 f"{dtypes.get(column)} in the first batch, {dtype} now. Pass dtype= "
                                 f"{{{column!r}: ...}} to CSVGenerator to fix it."
                             )
-                if self.index_col is None:
+                if self.selection.index_col is None:
                     chunk.index = pd.RangeIndex(start, start + len(chunk))
                 start += len(chunk)
-                yield frame_to_batch(
-                    chunk,
-                    exclude_cols=self.exclude_cols,
-                    groups=self.groups,
-                    index_col=self.index_col,
-                    where=str(self.path),
-                )
+                yield self.selection.frame_batch(chunk, str(self.path))
         except pd.errors.ParserError as exc:
             raise SourceError(f"Cannot read CSV file {str(self.path)!r}: {exc}") from exc
 
