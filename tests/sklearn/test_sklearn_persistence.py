@@ -265,3 +265,15 @@ def test_skops_refuses_an_option_it_does_not_read_or_a_malformed_one(tmp_path, o
     if "trusted" not in options:
         with pytest.raises(PersistenceError, match=pattern):
             megatron.persistence.audit_report(path, serializer_options={"skops": options})
+
+
+def test_megatron_audit_passes_serializer_options_from_the_command_line(tmp_path, capsys):
+    from megatron.cli import main
+
+    _, path, _ = saved_forest(tmp_path)
+    assert main(["audit", str(path), "--serializer-option", f"skops:trusted={TREE}"]) == 0
+    assert f"  type {TREE} (NOT trusted by skops: trusted by the options given)" in capsys.readouterr().out
+    assert main(["audit", str(path), "--serializer-option", f"skops:trust={TREE}"]) == 1
+    assert "option 'trust', which the 'skops' serializer" in capsys.readouterr().err
+    assert main(["audit", str(path), "--serializer-option", f"trusted={TREE}"]) == 2
+    assert "--serializer-option takes FORMAT:NAME=VALUE; got 'trusted=" in capsys.readouterr().err
