@@ -238,7 +238,8 @@ def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
         default=[],
         metavar="FORMAT:NAME=VALUE",
         help="an option of the serializer of a format, as load_pipeline(serializer_options=...) takes it, "
-        "e.g. skops:trusted=sklearn.tree._tree.Tree (repeatable; the values given for one option form a list)",
+        "e.g. FORMAT:trusted=package.module.Class, a FORMAT being a serializer 'megatron plugins' lists "
+        "(repeatable; the values given for one option form a list)",
     )
     if plugin_commands:
         _plugin_commands(commands)
