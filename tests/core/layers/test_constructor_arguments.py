@@ -44,7 +44,8 @@ def refused(make, *args, **kwargs) -> ConfigError:
         (lambda: layers.Clip(), "Clip needs min_val, max_val or both"),
         (lambda: layers.MinMaxScale(feature_range=(1.0, 1.0)), "MinMaxScale needs feature_range"),
         (lambda: layers.RGBtoGrey(method="hue"), "RGBtoGrey method must be one of"),
-        (lambda: layers.Downsample((0, 2)), "new_shape must be \\(height, width\\) with positive sizes"),
+        (lambda: layers.Downsample((0, 2)), "each size of new_shape \\(0, 2\\) must be a positive integer"),
+        (lambda: layers.Upsample((4, 2.5)), "each size of new_shape .* must be a positive integer; got 2.5"),
         (lambda: layers.Upsample((2, 2, 2)), "new_shape must be \\(height, width\\)"),
         (lambda: layers.Impute({}), "Impute needs a non-empty dict"),
         (lambda: layers.Impute({0: [1, 2]}), "Impute replaces each value with one value"),
@@ -74,25 +75,26 @@ not_positive_ints = st.one_of(
     st.text(max_size=3),
     st.just(np.int64(0)),
 )
-POSITIVE_INT_ARGUMENTS = [
-    (lambda v: layers.TimeSeries(window_size=v), "window_size"),
-    (lambda v: layers.CountVectorize(max_features=v), "max_features"),
-    (lambda v: layers.Lambda(np.negative, n_outputs=v), "n_outputs"),
+POSITIVE_INT_ARGUMENTS = [  # (make a layer with the count, the argument's name, read it back)
+    (lambda v: layers.TimeSeries(window_size=v), "window_size", lambda layer: layer.window_size),
+    (lambda v: layers.CountVectorize(max_features=v), "max_features", lambda layer: layer.max_features),
+    (lambda v: layers.Lambda(np.negative, n_outputs=v), "n_outputs", lambda layer: layer.n_outputs),
+    (lambda v: layers.Downsample((v, 3)), "new_shape", lambda layer: layer.new_shape[0]),
 ]
 
 
 @EXAMPLES
 @given(value=not_positive_ints, which=st.sampled_from(POSITIVE_INT_ARGUMENTS))
 def test_a_positive_integer_argument_refuses_anything_else(value, which):
-    make, name = which
+    make, name, _ = which
     assert name in str(refused(make, value))
 
 
 @EXAMPLES
 @given(value=st.integers(min_value=1, max_value=10**6), which=st.sampled_from(POSITIVE_INT_ARGUMENTS))
 def test_a_positive_integer_argument_takes_any_positive_integer(value, which):
-    make, name = which
-    assert getattr(make(value), name) == value
+    make, _, read = which
+    assert read(make(value)) == value
 
 
 def test_an_optional_count_takes_none():

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from megatron.arguments import positive_int
 from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
@@ -136,10 +137,11 @@ def _resized_spec(X: Spec, new_shape: tuple[int, int], direction: str) -> Spec:
 
 
 def _new_shape(new_shape: Sequence[int]) -> tuple[int, int]:
-    shape = tuple(int(d) for d in new_shape)
-    if len(shape) != 2 or min(shape) <= 0:
+    sizes = tuple(new_shape)
+    if len(sizes) != 2:
         raise ConfigError(f"new_shape must be (height, width) with positive sizes; got {new_shape!r}")
-    return shape  # type: ignore[return-value]
+    height, width = (int(positive_int(size, f"each size of new_shape {new_shape!r}")) for size in sizes)
+    return height, width
 
 
 class Downsample(StatelessLayer):
