@@ -176,7 +176,7 @@ class Walk(FunctionWalk, ClassWalk):
             return
         dtype = repr(a.dtype.descr) if a.dtype.fields else a.dtype.str
         self.put("array", f"{kind}{dtype}{a.shape}")
-        self.hash.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # any dtype, no copy
+        self.hash.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)  # any dtype, no copy
         mask = getattr(a, "mask", None)  # a masked array's mask is part of its value
         if kind and isinstance(mask, np.ndarray):
             self.array(mask)

@@ -104,7 +104,7 @@ def broadcast_shapes(specs: tuple[Spec, ...]) -> tuple[int | None, ...] | None:
     """The per-observation shape of an element-wise combination, or ``None`` if unknown."""
     if any(s.shape is None for s in specs):
         return None
-    shapes = [s.shape for s in specs]
+    shapes = [s.shape for s in specs if s.shape is not None]
     ndim_out = max(len(s) for s in shapes)
     out: list[int | None] = []
     for axis in range(-ndim_out, 0):

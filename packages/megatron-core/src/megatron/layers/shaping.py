@@ -79,6 +79,11 @@ def _check_cast(X: np.ndarray, target: np.dtype) -> None:
         )
 
 
+def _size(shape: tuple[int | None, ...]) -> int:
+    """The number of values in an observation of ``shape`` (its known sizes)."""
+    return math.prod(d for d in shape if d is not None)
+
+
 def _axis(axis: int, ndim: int) -> int:
     """A per-observation axis (negative counts from the end) as an axis of the batch array."""
     position = axis if axis >= 0 else ndim + 1 + axis
@@ -127,7 +132,7 @@ class Reshape(StatelessLayer):
     def output_spec(self, X: Spec) -> Spec:
         if X.shape is None or None in X.shape:
             return Spec(None if -1 in self.new_shape else self.new_shape, X.dtype)
-        size = int(np.prod(X.shape))
+        size = _size(X.shape)
         try:
             shape = np.empty(size, dtype=np.int8).reshape(self.new_shape).shape
         except ValueError:
@@ -160,7 +165,7 @@ class Flatten(StatelessLayer):
     def output_spec(self, X: Spec) -> Spec:
         if X.shape is None or None in X.shape:
             return Spec((None,), X.dtype)
-        return Spec((int(np.prod(X.shape)),), X.dtype)
+        return Spec((_size(X.shape),), X.dtype)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return X.reshape(len(X), math.prod(X.shape[1:]))

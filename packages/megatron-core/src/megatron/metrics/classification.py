@@ -81,7 +81,7 @@ class _Confusion(Metric):
         if self.average == "binary":
             counts = [state.get(self.pos_label, np.zeros(3))]
         elif self.average == "micro":
-            counts = [sum(state.values())]
+            counts = [np.sum(list(state.values()), axis=0)]
         else:
             counts = list(state.values())
         return float(np.mean([self.score(*c) for c in counts]))
