@@ -102,9 +102,10 @@ class _Auditor:
         self.options = options
 
     def description(self, description: schema.Description) -> None:
-        for kind, entries in (("layer", description.layers), ("metric", description.metrics)):
-            for entry in entries:
-                self.class_line(kind, entry.class_name, entry.plugin)  # type: ignore[arg-type]
+        for layer in description.layers:
+            self.class_line("layer", layer.class_name, layer.plugin)
+        for metric in description.metrics:
+            self.class_line("metric", metric.class_name, metric.plugin)
         values = encoded_values(description)
         shipped = recorded_functions(values)
         for name in needed_functions(values):
