@@ -81,6 +81,25 @@ def test_a_command_that_cannot_be_imported_names_its_plugin(megatron_plugins, ca
     assert "megatron broken: plugin 'broken'" in err and "'no_such_module_here:run'" in err
 
 
+def test_a_command_whose_arguments_fail_breaks_no_other_command(megatron_plugins, capsys):
+    def arguments(parser):
+        raise RuntimeError("no such option")
+
+    class Broken:
+        @hookimpl
+        def register_commands(self, register):
+            register("broken", Command("never runs", run=hello, arguments=arguments))
+
+    megatron_plugins(Broken(), "broken")
+    megatron_plugins(HelloPlugin(), "hello")
+    assert main(["hello", "you"]) == 0
+    assert main(["broken"]) == 1
+    assert (
+        "the arguments of the command 'broken' failed: RuntimeError('no such option')"
+        in capsys.readouterr().err
+    )
+
+
 def test_a_megatron_error_of_a_command_is_printed_with_exit_status_1(megatron_plugins, capsys):
     def refuse(args):
         raise ConfigError("expected a positive count; got -1")

@@ -145,7 +145,13 @@ def _plugin_commands(commands: Any) -> None:
         )
         sub.set_defaults(handler=_run_plugin_command(entry, command))
         if command.arguments is not None:
-            command.arguments(sub)
+            try:
+                command.arguments(sub)
+            except Exception as exc:  # one broken plugin command breaks no other command
+                error = PluginError(
+                    f"{entry.provider}: the arguments of the command {name!r} failed: {exc!r}"
+                )
+                sub.set_defaults(handler=_raises(error))
 
 
 def _run_plugin_command(entry: Entry, command: Command) -> Callable[[argparse.Namespace], int]:
