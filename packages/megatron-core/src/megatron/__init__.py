@@ -8,6 +8,7 @@ sources and storage backends come from plugins, built-ins included.
 import logging as _logging
 from collections.abc import Mapping as _Mapping
 from os import PathLike as _PathLike
+from pathlib import Path as _Path
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
@@ -58,7 +59,7 @@ def plot(
     """Draw a pipeline; see :func:`megatron.viz.plot`."""
     from megatron.viz import plot as draw
 
-    return draw(pipeline, path, rankdir, show_shapes)
+    return draw(pipeline, None if path is None else _Path(path), rankdir, show_shapes)
 
 
 def audit(path: str | _PathLike[str], limits: "Limits | _Mapping[str, int] | None" = None) -> list[str]:

@@ -72,7 +72,7 @@ class Sklearn(StatefulLayer):
         self._iterative = iterative
 
     @property
-    def iterative(self) -> bool:  # type: ignore[override]
+    def iterative(self) -> bool:
         """Whether more passes over the data teach the estimator more (see the class docstring)."""
         if self._iterative is not None:
             return bool(self._iterative)

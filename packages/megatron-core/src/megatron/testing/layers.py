@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -47,7 +47,7 @@ class LayerCase:
     function raises on odd input are its own, so the generated-batch check lets them through."""
 
     def __str__(self) -> str:
-        return self.name or getattr(self.make, "__name__", repr(self.make))
+        return self.name or str(getattr(self.make, "__name__", repr(self.make)))
 
     def layer(self) -> Layer:
         return self.make()
@@ -74,7 +74,7 @@ def named_pipeline(case: LayerCase, *, declare: bool = True) -> tuple[Pipeline, 
     called = layer(nodes if len(nodes) > 1 else nodes[0])
     outputs = [called] if isinstance(called, Node) else list(called)
     names = [f"out{i}" for i in range(len(outputs))]
-    renamed = [Rename(n)(node, n) for node, n in zip(outputs, names)]
+    renamed = [cast(Node, Rename(n)(node, n)) for node, n in zip(outputs, names)]
     return Pipeline(nodes, renamed, name=f"conformance_{layer.name}"), layer
 
 

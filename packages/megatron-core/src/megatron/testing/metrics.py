@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -13,8 +13,8 @@ from megatron.metrics.base import Metric
 from megatron.pipeline import Pipeline
 
 
-def _tuple(value: object) -> tuple:
-    return tuple(value)  # type: ignore[call-overload]
+def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -30,7 +30,7 @@ class MetricCase:
     given already)."""
 
     def __str__(self) -> str:
-        return self.name or getattr(self.make, "__name__", repr(self.make))
+        return self.name or str(getattr(self.make, "__name__", repr(self.make)))
 
     def pipeline(self) -> Pipeline:
         nodes = [Input(f"in{i}", a.shape[1:]) for i, a in enumerate(self.inputs)]

@@ -131,5 +131,5 @@ def source_case(
         lambda: source(*args, batch_size=batch_size, **kwargs),
         expected,
         batch_size,
-        name or getattr(source, "__name__", "source"),
+        name or str(getattr(source, "__name__", "source")),
     )
