@@ -197,3 +197,16 @@ def test_keras_model_round_trips_and_code_in_a_model_is_refused(tmp_path, monkey
     with pytest.raises(PersistenceError, match="refused or could not be loaded"):
         megatron.load_pipeline(hostile_path)
     assert not marker.exists()
+
+
+def test_an_empty_batch_through_a_model_with_an_axis_of_any_length():
+    # a sequence model's output has an axis of unknown length: no rows of it have none either
+    sequence = keras.Input((None, 3))
+    model = keras.Model(sequence, keras.layers.Dense(2)(sequence))
+    model.compile(loss="mse")
+    x = Input("x", (None, 3))
+    pipeline = megatron.Pipeline(x, layers.Keras(model)(x, "out"), name="sequences")
+    layer = pipeline.layers[0]
+    layer.restore({}, fitted=True)  # the compiled model as it is: nothing to learn for this check
+    out = pipeline.transform({"x": np.zeros((0, 4, 3), dtype="float32")})["out"]
+    assert out.shape == (0, 0, 2) and out.dtype == np.float32

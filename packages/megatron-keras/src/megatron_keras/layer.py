@@ -27,6 +27,11 @@ def _spec(tensor: Any) -> Spec:
     return Spec(tuple(tensor.shape)[1:], str(tensor.dtype))
 
 
+def _empty_shape(tensor: Any) -> tuple[int, ...]:
+    """The shape of no rows of ``tensor``: an axis of unknown length (None) has none either."""
+    return (0, *(0 if d is None else int(d) for d in tuple(tensor.shape)[1:]))
+
+
 class Keras(StatefulLayer):
     """A compiled Keras model as a layer, called on ``[features..., targets...]``.
 
@@ -142,7 +147,7 @@ class Keras(StatefulLayer):
     def transform(self, *features: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         x = features[0] if len(features) == 1 else tuple(features)
         if len(features[0]) == 0:
-            empty = tuple(np.empty((0, *_spec(t).shape), dtype=str(t.dtype)) for t in self.model.outputs)
+            empty = tuple(np.empty(_empty_shape(t), dtype=str(t.dtype)) for t in self.model.outputs)
             return empty[0] if self.n_outputs == 1 else empty
         kwargs = {"verbose": 0, **self.predict_kwargs}
         predictions = self.model.predict(x, **kwargs)

@@ -53,7 +53,7 @@ def native_logs_filtered() -> Iterator[None]:
         yield
         return
     with tempfile.TemporaryFile() as capture:
-        for stream in (sys.stderr, sys.__stderr__):
+        for stream in (s for s in (sys.stderr, sys.__stderr__) if s is not None):
             with contextlib.suppress(Exception):
                 stream.flush()
         saved = os.dup(stderr_fd)
@@ -61,7 +61,7 @@ def native_logs_filtered() -> Iterator[None]:
         try:
             yield
         finally:
-            for stream in (sys.stderr, sys.__stderr__):
+            for stream in (s for s in (sys.stderr, sys.__stderr__) if s is not None):
                 with contextlib.suppress(Exception):
                     stream.flush()
             os.dup2(saved, stderr_fd)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from megatron.config import init_parameters, init_config, record_arguments_of, recorded_argument
+from megatron.config import init_config, init_parameters, record_arguments_of, recorded_argument
 from megatron.errors import GraphError, LayerInputError, SpecError
 from megatron.graph.call import Call
 from megatron.graph.names import Names, automatic_name, join_graphs

@@ -130,7 +130,7 @@ def check_one_pass_over_epochs(case: LayerCase, examples: int = 10) -> None:
     ``fit`` on all of them: a stateful layer that is not iterative learns a one-pass statistic
     and gets exactly one pass (skipped for other layers)."""
     pipeline, layer = named_pipeline(case)
-    if not layer.stateful or not layer.supports_partial_fit() or layer.iterative:  # type: ignore[attr-defined]
+    if not layer.stateful or not layer.supports_partial_fit() or layer.iterative:
         return
     whole = _run(case, case.inputs, pipeline, layer)
 
@@ -206,7 +206,7 @@ def check_generated_round_trip(
         after = loaded.transform(case.feed(rows))
         _assert_identical(case, after, before, "after reloading")
         assert loaded.fingerprint == pipeline.fingerprint, f"{case}: the reloaded fingerprint differs"
-        if layer.stateful and layer.supports_partial_fit() and not layer.iterative:  # type: ignore[attr-defined]
+        if layer.stateful and layer.supports_partial_fit() and not layer.iterative:
             pipeline.partial_fit(case.feed(more))
             loaded.partial_fit(case.feed(more))
             _assert_identical(
@@ -233,13 +233,13 @@ def check_refuses_non_mappings(case: LayerCase, examples: int = 7) -> None:
     operations: list[tuple[str, Callable[[Any], Any]]] = [("transform", pipeline.transform)]
     if layer.stateful:
         operations.append(("fit", pipeline.fit))
-        if layer.supports_partial_fit() or layer.drives_its_own_loop():  # type: ignore[attr-defined]
+        if layer.supports_partial_fit() or layer.drives_its_own_loop():
             operations.append(("fit_generator", lambda data: pipeline.fit_generator([data])))
 
     @_settings(examples)
     @given(data=not_mappings(case))
     def run(data: Any) -> None:
-        if layer.stateful and not layer.fitted:  # type: ignore[attr-defined]
+        if layer.stateful and not layer.fitted:
             pipeline.fit(case.feed(case.inputs))  # again: a refused fit_generator resets the layer
         for operation, call in operations:
             try:
