@@ -33,7 +33,7 @@ def _refusal(kind: str, example: str) -> Any:
     return refuse
 
 
-class FrozenDict(dict):  # type: ignore[type-arg]
+class FrozenDict(dict):
     """A dict that refuses changes: a layer's mapping hyperparameter (``Impute(mapping)``).
 
     It is a ``dict`` for everything that reads it (``isinstance``, ``==``, JSON, ``**``).
@@ -41,7 +41,7 @@ class FrozenDict(dict):  # type: ignore[type-arg]
 
     _refuse = _refusal("mapping", "layer.mapping = {**layer.mapping, key: value}")
     __setitem__ = __delitem__ = __ior__ = _refuse
-    clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
         # dict's own pickling would rebuild the copy item by item, through __setitem__
@@ -51,15 +51,15 @@ class FrozenDict(dict):  # type: ignore[type-arg]
         return self
 
 
-class FrozenList(list):  # type: ignore[type-arg]
+class FrozenList(list):
     """A list that refuses changes: a layer's list hyperparameter, its items frozen too.
 
     It is a ``list`` for everything that reads it (``isinstance``, ``==``, JSON, ``+``).
     """
 
     _refuse = _refusal("list", "layer.tables = [*layer.tables, item]")
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
-    append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (freeze, (list(self),))
@@ -68,16 +68,16 @@ class FrozenList(list):  # type: ignore[type-arg]
         return self
 
 
-class FrozenSet(set):  # type: ignore[type-arg]
+class FrozenSet(set):
     """A set that refuses changes: a layer's set hyperparameter.
 
     It is a ``set`` for everything that reads it (``isinstance``, ``==``, ``|``).
     """
 
     _refuse = _refusal("set", "layer.labels = layer.labels | {item}")
-    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse  # type: ignore[assignment]
-    add = discard = remove = pop = clear = update = _refuse  # type: ignore[assignment]
-    difference_update = intersection_update = symmetric_difference_update = _refuse  # type: ignore[assignment]
+    __ior__ = __iand__ = __isub__ = __ixor__ = _refuse
+    add = discard = remove = pop = clear = update = _refuse
+    difference_update = intersection_update = symmetric_difference_update = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (freeze, (set(self),))
