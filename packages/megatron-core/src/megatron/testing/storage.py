@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -130,35 +131,40 @@ def check_write_forms(case: StorageCase) -> None:
     mapping)`` stores the mapping's arrays under ``index``, with the fingerprint given by
     position or keyword (no index: keys 0..n-1); both refuse the same keys the same way."""
     keys = ["b", "a", "c"]
-    with (
-        case.make("conformance_forms_outputs", None) as whole,
-        case.make("conformance_forms_mapping", None) as parts,
-    ):
-        whole.write(Outputs(list(OUTPUTS), list(OUTPUTS.values()), keys), "a" * 32)
-        parts.write(keys, OUTPUTS, fingerprint="a" * 32)
-        _assert_same_rows(case, case.fresh(whole).read(rows=keys), case.fresh(parts).read(rows=keys))
-        found, _ = whole.lookup(keys, fingerprint="a" * 32)
-        assert found.tolist() == [0, 1, 2], f"{case}: write(outputs, fingerprint) kept no fingerprint"
-        whole.write(whole.read(rows=["c"]), fingerprint="b" * 32)  # what read gives writes back
-        assert whole.lookup(["c"], fingerprint="b" * 32)[0].tolist() == [0], f"{case}: keyword fingerprint"
-    with case.make("conformance_forms_positions", None) as storage:
-        storage.write(Outputs(["x"], [np.array([5.0, 6.0])]))
-        assert storage.read().index.tolist() == [0, 1], f"{case}: an Outputs without index"
-    for bad in ([0, 2**63], ["a", "a"], [1, "1"], ["a\x00"]):
+    with contextlib.ExitStack() as opened:
+        whole = _outcome(
+            case,
+            opened,
+            "conformance_forms_outputs",
+            lambda s: s.write(Outputs(list(OUTPUTS), list(OUTPUTS.values()), keys), "a" * 32),
+        )
+        parts = _outcome(
+            case, opened, "conformance_forms_mapping", lambda s: s.write(keys, OUTPUTS, fingerprint="a" * 32)
+        )
+        assert isinstance(whole, Outputs) and isinstance(parts, Outputs), f"{case}: {whole}, {parts}"
+        _assert_same_rows(case, whole, parts)
+        storage = opened.enter_context(case.make("conformance_forms_fingerprints", None))
+        storage.write(Outputs(["x"], [np.array([5.0, 6.0])]), "a" * 32)  # no index: keys 0 and 1
+        assert storage.lookup([0, 1], fingerprint="a" * 32)[0].tolist() == [0, 1], (
+            f"{case}: write(outputs, fp)"
+        )
+        storage.write(storage.read(rows=[1]), fingerprint="b" * 32)  # what read gives writes back
+        assert storage.lookup([0, 1], fingerprint="b" * 32)[0].tolist() == [1], f"{case}: fingerprint="
+    refused: list[list[Any]] = [[0, 2**63], ["a", "a"], [1, "1"], ["a\x00"], [True], [0.5]]
+    for i, bad in enumerate(refused):
         outputs = Outputs(["x"], [np.zeros(len(bad))], bad)
         _ = outputs.index  # an array of the keys, made as a caller may: the keys given are still checked
-        refusals = []
-        for whole in (True, False):
-            with case.make(f"conformance_forms_refused_{whole}", None) as storage:
-                try:
-                    if whole:
-                        storage.write(outputs)
-                    else:
-                        storage.write(bad, {"x": outputs["x"]})
-                except StorageError as error:
-                    refusals.append(str(error))
-                assert len(storage) == 0, f"{case}: keys {bad!r} stored (write(outputs): {whole})"
-        assert len(refusals) == 2 and refusals[0] == refusals[1], f"{case}: keys {bad!r}: {refusals}"
+        with contextlib.ExitStack() as opened:
+            one, other = (
+                _outcome(
+                    case,
+                    opened,
+                    f"conformance_refused_{whole}_{i}",
+                    partial(_write, whole=whole, outputs=outputs),
+                )
+                for whole in (True, False)
+            )
+        assert isinstance(one, str) and one == other, f"{case}: keys {bad!r}: {one}, {other}"
 
 
 def check_generated_write_forms(case: StorageCase) -> None:
@@ -182,20 +188,21 @@ def check_generated_write_forms(case: StorageCase) -> None:
     def prop(data: Any, schema: tuple[Any, ...], keys: Any) -> None:
         run = next(counter)
         batch = data.draw(gen.output_values(schema, len(keys)))
-        outcomes = []
+        outputs = Outputs(list(batch), list(batch.values()), keys)
         with contextlib.ExitStack() as opened:
-            for whole in (True, False):
-                storage = opened.enter_context(case.make(f"conformance_form_{whole}#{run}", None))
-                try:
-                    _write(storage, whole, keys, batch)
-                except StorageError as error:
-                    outcomes.append(str(error))
-                else:
-                    outcomes.append(opened.enter_context(_reader(case, storage)).read())
-            if isinstance(outcomes[0], str) or isinstance(outcomes[1], str):
-                assert outcomes[0] == outcomes[1], f"{case}: keys {keys!r}: {outcomes}"
+            one, other = (
+                _outcome(
+                    case,
+                    opened,
+                    f"conformance_form_{whole}#{run}",
+                    partial(_write, whole=whole, outputs=outputs),
+                )
+                for whole in (True, False)
+            )
+            if isinstance(one, Outputs) and isinstance(other, Outputs):
+                _assert_same_rows(case, one, other)
             else:
-                _assert_same_rows(case, outcomes[0], outcomes[1])
+                assert one == other, f"{case}: keys {keys!r}: {one}, {other}"
 
     prop()
 
@@ -260,7 +267,8 @@ def _write_batches(case: StorageCase, data: Any, schema: tuple[Any, ...], storag
             continue  # a storage keeps one key type
         batch = data.draw(gen.output_values(schema, len(keys)))
         try:
-            _write(storage, data.draw(st.booleans(), label="write(outputs)"), keys, batch)
+            outputs = Outputs(list(batch), list(batch.values()), keys)
+            _write(storage, data.draw(st.booleans(), label="write(outputs)"), outputs)
         except StorageError:
             if gen.keys_in_domain(keys):
                 raise
@@ -271,13 +279,30 @@ def _write_batches(case: StorageCase, data: Any, schema: tuple[Any, ...], storag
     return model
 
 
-def _write(storage: Storage, whole: bool, keys: Any, batch: dict[str, np.ndarray]) -> None:
-    """Write ``batch`` under ``keys``: as one :class:`Outputs` (``whole``), or as the index
-    and a mapping."""
-    if whole:
-        storage.write(Outputs(list(batch), list(batch.values()), keys))
+def _outcome(
+    case: StorageCase, opened: contextlib.ExitStack, name: str, write: Callable[[Storage], None]
+) -> Outputs | str:
+    """What a fresh storage ``name`` holds after ``write(storage)``, read from a fresh instance
+    (closed with ``opened``); or the message of the StorageError refusing the write, which
+    must leave it empty."""
+    storage = opened.enter_context(case.make(name, None))
+    try:
+        write(storage)
+    except StorageError as error:
+        message = str(error)
     else:
-        storage.write(keys, batch)
+        return opened.enter_context(_reader(case, storage)).read()
+    assert len(storage) == 0, f"{case}: a refused write stored rows ({message})"
+    return message
+
+
+def _write(storage: Storage, whole: bool, outputs: Outputs) -> None:
+    """Write ``outputs`` as they are (``whole``), or as the keys they were given and a
+    mapping of their arrays."""
+    if whole:
+        storage.write(outputs)
+    else:
+        storage.write(outputs.given_index, dict(outputs))
 
 
 def _reader(case: StorageCase, storage: Storage) -> contextlib.AbstractContextManager[Storage]:

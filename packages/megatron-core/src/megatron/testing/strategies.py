@@ -2,7 +2,9 @@
 inside and outside the key domain, and pipeline names and versions that look alike.
 
 Needs ``hypothesis`` (``pip install -e "packages/megatron-core[testing]"``). A third-party
-storage backend runs the same property through :func:`megatron.testing.storage.check_generated_writes`.
+storage backend runs the same properties through
+:func:`megatron.testing.storage.check_generated_writes` and
+:func:`~megatron.testing.storage.check_generated_write_forms`.
 """
 
 from __future__ import annotations
