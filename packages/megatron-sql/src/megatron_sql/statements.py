@@ -143,7 +143,9 @@ class BulkUpsert:
 
     def _compile(self, count: int) -> Statement:
         names = [f"{c}__{r}" for r in range(count) for c in self.columns]
-        values = [{c: sa.bindparam(f"{c}__{r}") for c in self.columns} for r in range(count)]
+        values: list[dict[str, Any]] = [
+            {c: sa.bindparam(f"{c}__{r}") for c in self.columns} for r in range(count)
+        ]
         return Statement.compile(self._statement(values), self.dialect, names)
 
     def execute(self, connection: sa.Connection, rows: Rows) -> None:
@@ -154,9 +156,9 @@ class BulkUpsert:
             full = n - n % self.rows
             if full:
                 statement = self.statement(self.rows)
-                cursor.executemany(
+                cursor.executemany(  # sqlite3 and psycopg take any iterable: one chunk of rows at a time
                     statement.sql,
-                    (statement.bind(rows.flat(i, i + self.rows)) for i in range(0, full, self.rows)),
+                    (statement.bind(rows.flat(i, i + self.rows)) for i in range(0, full, self.rows)),  # type: ignore[arg-type]
                 )
             if full < n:
                 statement = self.statement(n - full)

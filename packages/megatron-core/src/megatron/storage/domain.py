@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import attrs
 import numpy as np
@@ -162,6 +162,10 @@ def key_value(key: Any) -> Key:
     )
 
 
+@overload
+def to_key_type(key: Any, int_keys: bool, strict: Literal[True]) -> Key: ...
+@overload
+def to_key_type(key: Any, int_keys: bool, strict: bool = False) -> Key | None: ...
 def to_key_type(key: Any, int_keys: bool, strict: bool = False) -> Key | None:
     """``key`` as a key of a storage with int keys (``int_keys``) or str keys: ``'7'`` is the
     int key 7 and 7 the str key ``'7'``. A string that is no integer's canonical form has no
@@ -186,12 +190,15 @@ def lookup_keys(rows: Iterable[Any], int_keys: bool) -> tuple[list[Any], list[Ke
     key_type = int if int_keys else str
     if len(asked) == 1:  # the cache's one-row case, first
         key = asked[0]
-        if type(key) is key_type and (INT64_MIN <= key <= INT64_MAX if int_keys else _storable_text(key)):
+        if int_keys:
+            if type(key) is int and INT64_MIN <= key <= INT64_MAX:
+                return asked, asked
+        elif type(key) is str and _storable_text(key):
             return asked, asked
     elif not asked:
         return asked, []
     elif set(map(type, asked)) == {key_type}:
-        if int_keys and min(asked) >= INT64_MIN and max(asked) <= INT64_MAX:  # type: ignore[type-var]
+        if int_keys and min(asked) >= INT64_MIN and max(asked) <= INT64_MAX:
             return asked, asked
         if not int_keys and max(map(len, asked)) <= MAX_KEY_LENGTH:
             joined = "".join(asked)

@@ -87,7 +87,7 @@ class MemoryStorage(Storage):
 
     def keys(self) -> list[Key]:
         with self._lock:
-            return sorted(self._rows)  # type: ignore[type-var]  # one key type: as SQL orders them
+            return sorted(self._rows)  # one key type: as SQL orders them
 
     def delete(self, rows: Iterable[Key]) -> None:
         with self._lock:
