@@ -117,7 +117,7 @@ def test_nodes_hold_no_run_data():
     y = Lambda(np.abs)(x, "y")
     megatron.Pipeline(x, y, name="p").transform({"x": [-1.0]})
     assert not y.is_eager
-    with pytest.raises(megatron.MegatronError, match="holds no value"):
+    with pytest.raises(megatron.errors.GraphError, match="holds no value"):
         y.output
 
 

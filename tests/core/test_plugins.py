@@ -113,7 +113,7 @@ def test_adapt_layer_hook_claims_foreign_objects(megatron_plugins):
 
     megatron_plugins(Adapter(), "adapter")
     assert isinstance(as_layer(Foreign()), Lambda)
-    with pytest.raises(megatron.MegatronError, match="Expected a megatron Layer"):
+    with pytest.raises(megatron.errors.ConfigError, match="Expected a megatron Layer"):
         as_layer(object())
 
 

@@ -98,3 +98,22 @@ def _sizes_of(path: Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
     _functions(ast.parse(path.read_text()), "", path.name, sizes)
     return sizes
+
+
+def bare_base_raises(paths: list[Path]) -> list[str]:
+    """Every ``raise MegatronError(...)``: each error deserves its specific class (a
+    ``ConfigError``, a ``GraphError``...), which is also the natural built-in to catch."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                if name == "MegatronError":
+                    found.append(f"  {_relative(path)}:{node.lineno}")
+    return found
+
+
+def test_no_error_is_raised_as_the_bare_base_class():
+    found = bare_base_raises(SOURCES)
+    assert not found, "raise MegatronError(...) instead of a specific class:\n" + "\n".join(found)

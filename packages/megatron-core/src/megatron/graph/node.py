@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from megatron.errors import GraphError, InputDtypeError, InputShapeError, MegatronError, SpecError
+from megatron.errors import GraphError, InputDtypeError, InputShapeError, SpecError
 from megatron.graph.names import Names
 from megatron.specs import Spec
 
@@ -79,7 +79,7 @@ class Node:
     def output(self) -> np.ndarray:
         """The node's value in eager mode."""
         if self._value is _NO_VALUE:
-            raise MegatronError(
+            raise GraphError(
                 f"Node {self.name!r} holds no value: only nodes built in eager mode do. "
                 "Call an Input on an array (Input('x', (3,))(array)) to build eagerly, or run "
                 "a Pipeline to compute values."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from megatron.errors import GraphError, MegatronError
+from megatron.errors import ConfigError, GraphError, MissingDependencyError
 from megatron.graph.node import Node
 from megatron.layers.base import Layer
 
@@ -23,10 +23,10 @@ def as_layer(obj: Any) -> Layer:
     if layer is None:
         kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
         missing = missing_adapter("adapt_layer", obj, f"Wrapping a {kind} as a layer", manager.distributions)
-        raise MegatronError(
-            f"Expected a megatron Layer, or an object an installed plugin can wrap as one; got {kind}. "
-            + (str(missing) if missing is not None else "Install the plugin for it or wrap it in a Layer.")
-        )
+        expected = f"Expected a megatron Layer, or an object an installed plugin can wrap as one; got {kind}."
+        if missing is not None:  # a known library whose plugin is not installed or not loaded
+            raise MissingDependencyError(f"{expected} {missing}", name=missing.name)
+        raise ConfigError(f"{expected} Install the plugin for it or wrap it in a Layer.")
     return layer
 
 
