@@ -55,3 +55,4 @@ def register_storage(register: Register) -> None:
 @hookimpl
 def register_executors(register: Register) -> None:
     register("local", "megatron.execution.local:LocalExecutor")
+    register("threads", "megatron.execution.threads:ThreadExecutor")
