@@ -9,27 +9,30 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from megatron.arguments import positive_int
-from megatron.errors import DataError, GraphError, MegatronError, StorageError
+from megatron.errors import ConfigError, DataError, GraphError, StorageError
+from megatron.execution.elsewhere import HERE, run_elsewhere
+from megatron.execution.evaluation import metric_inputs, updated_states
 from megatron.execution.executor import Executor, resolve_executor
 from megatron.execution.plan import Plan, Plans
 from megatron.execution.readiness import check_fitted, check_incremental
-from megatron.execution.stages import StagedFit, stateful_stages
+from megatron.execution.stages import StagedFit, inputs_by_layer, inputs_plan
 from megatron.fingerprint import GraphFingerprint
 from megatron.graph.node import Input, Node
 from megatron.graph.topology import Graph
-from megatron.io.feeds import Data, columns_of, not_a_mapping, read_batch, read_feeds, rows_in
+from megatron.io.feeds import Data, foreign_part, read_batch, read_feeds, rows_in
 from megatron.io.streams import check_stream, numbered
-from megatron.layers.base import Layer
+from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
 from megatron.outputs import Outputs
 from megatron.progress import progress_scope
+from megatron.showing import Showing
 from megatron.storage import Storage, open_storage
 from megatron.storage.cache import cached_outputs
 
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("megatron")
 
 
-class Pipeline:
+class Pipeline(Showing):
     """A named, versioned graph from :class:`~megatron.nodes.Input` nodes to output nodes.
 
     Metrics called on nodes of the graph are found without being listed; ``metrics=`` adds
@@ -113,8 +116,15 @@ class Pipeline:
     def fit(self, data: Data, progress: bool | None = None) -> Pipeline:
         """Fit every stateful layer once, in topological order, on its fully transformed inputs.
 
-        ``progress`` switches the progress output of layers that have one (Keras).
+        ``progress`` switches the progress output of layers that have one (Keras). Data the core
+        does not read itself (a dask DataFrame) goes to the plugin that claims it.
         """
+        part = foreign_part(data)
+        if (
+            part is not None
+            and (done := run_elsewhere(self, "fit", data, part, {"progress": progress})) is not HERE
+        ):
+            return done
         layers = self.graph.stateful_layers
         plan = self._plans.get("fit", (), fit=layers)
         feeds, _ = read_feeds(plan.inputs, data, None, self.name, "fit")
@@ -160,7 +170,7 @@ class Pipeline:
         pass; a one-shot iterator is drawn from continuously, and then needs
         ``steps_per_epoch`` when more than one pass is needed.
         """
-        stages = stateful_stages(self.graph.calls)
+        stages = self.stages()
         check_incremental(
             self.name, self.graph, [layer for stage in stages for layer in stage], "fit_generator"
         )
@@ -180,6 +190,13 @@ class Pipeline:
         With ``cache=True``, rows whose keys are already stored for this very fit are read
         from storage and only the others are computed; the result keeps the input order.
         """
+        part = foreign_part(data)
+        if (
+            part is not None
+            and (done := run_elsewhere(self, "transform", data, part, {"index": index, "cache": cache}))
+            is not HERE
+        ):
+            return done
         plan = self._transform_plan("transform")
         feeds, index = read_feeds(plan.inputs, data, index, self.name, "transform")
         if not cache:
@@ -249,70 +266,73 @@ class Pipeline:
     # -- evaluating --------------------------------------------------------------------------
     def evaluate(self, data: Data) -> dict[str, float]:
         """Every metric of the pipeline on ``data``, by metric name."""
-        if columns_of(data)[0] is None:
-            raise DataError(not_a_mapping(self.name, "evaluate", data, self.inputs))
+        part = foreign_part(data)
+        if part is not None and (done := run_elsewhere(self, "evaluate", data, part, {})) is not HERE:
+            return done
         return self.evaluate_generator([data], progress=False)
 
     def evaluate_generator(
         self, batches: Iterable[Data], steps: int | None = None, progress: bool | None = None
     ) -> dict[str, float]:
         """Every metric over all ``batches``, exactly (metric states are merged, not averaged)."""
+        plan, nodes = self._evaluate_plan("evaluate_generator")
+        check_stream(self.name, batches, "evaluate_generator")
+        states = None
+        for number, batch in numbered(batches, steps, f"{self.name}: evaluate", progress, self.name):
+            feeds, _ = read_batch(plan.inputs, batch, number, self.name, "evaluate_generator")
+            states = updated_states(self.graph, nodes, self._executor.run(plan, feeds), states)
+        states = states or [m.metric.initial_state() for m in self.metrics]
+        return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
+
+    def _evaluate_plan(self, operation: str) -> tuple[Plan, list[Node]]:
         if not self.metrics:
             raise GraphError(
                 f"Pipeline {self.name!r} has no metrics to evaluate; attach one, e.g. "
                 "Accuracy()([labels, preds], 'acc')."
             )
-        nodes = list({id(n): n for m in self.metrics for n in m.inputs}.values())
+        nodes = metric_inputs(self.graph)
         plan = self._plans.get("evaluate", nodes)
-        check_fitted(self.name, self.graph, plan.requires_fitted, "evaluate")
-        check_stream(self.name, batches, "evaluate_generator")
-        position = {id(n): i for i, n in enumerate(nodes)}
-        states = [m.metric.initial_state() for m in self.metrics]
-        for number, batch in numbered(batches, steps, f"{self.name}: evaluate", progress, self.name):
-            feeds, _ = read_batch(plan.inputs, batch, number, self.name, "evaluate_generator")
-            values = self._executor.run(plan, feeds)
-            for i, metric in enumerate(self.metrics):
-                states[i] = metric.update(states[i], *[values[position[id(n)]] for n in metric.inputs])
-        return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
+        check_fitted(self.name, self.graph, plan.requires_fitted, operation)
+        return plan, nodes
 
-    # -- showing and saving ------------------------------------------------------------------
-    def summary(self, print_fn: Callable[[str], Any] | None = None) -> None:
-        """Print a table of the graph, as Keras's ``model.summary()`` does: each node, its layer
-        and key hyperparameters, output spec, inputs and fitted state; inputs, outputs and
-        metrics marked. ``print_fn`` receives the text instead of ``print``;
-        :meth:`summary_text` returns it."""
-        from megatron.summary import summary
+    # -- the stages of operations, for executors and plugins that run them elsewhere ---------
+    def stages(self) -> list[list[StatefulLayer]]:
+        """The stateful layers in the stages of a staged fit (:meth:`fit_generator`): each stage
+        learns once everything upstream of it is final."""
+        return self.graph.stages()
 
-        summary(self, print_fn)
+    def stage_inputs(self, k: int, batch: Data) -> list[tuple[np.ndarray, ...]]:
+        """What each layer of stage ``k`` (in :meth:`stages` order) learns from in ``batch``:
+        its arguments for ``partial_fit``, computed with every other layer as it is."""
+        stage = self.stages()[k]
+        plan = inputs_plan(self._plans, self.graph, stage)
+        feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "stage_inputs")
+        return inputs_by_layer(self.graph, stage, self._executor.run(plan, feeds))
 
-    def summary_text(self) -> str:
-        """The table that :meth:`summary` prints, as a string."""
-        from megatron.summary import summary_text
+    def metric_states(self, batch: Data) -> list[Any]:
+        """Each metric's state after ``batch`` alone, in :attr:`metrics` order: merge the states
+        of several batches with each metric's ``merge``, then take its ``result``."""
+        plan, nodes = self._evaluate_plan("metric_states")
+        feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "metric_states")
+        return updated_states(self.graph, nodes, self._executor.run(plan, feeds))
 
-        return summary_text(self)
+    def feeds(self, batch: Data, operation: str = "transform") -> tuple[list[np.ndarray], Any]:
+        """``batch`` read as the input arrays of ``operation`` (``"transform"``, ``"fit"``,
+        ``"evaluate"``), checked against the inputs' specs, and the index of its rows (None for
+        positions)."""
+        return read_feeds(self.plan_of(operation).inputs, batch, None, self.name, operation)
 
-    def plot(self, path: str | Path | None = None, rankdir: str = "TB", show_shapes: bool = True) -> Any:
-        """Draw the graph to ``path`` (PNG, SVG, PDF or DOT by extension), or return an inline
-        image for a notebook. Needs pydot and Graphviz (:meth:`to_dot` needs pydot only)."""
-        from megatron.viz import plot
+    def plan_of(self, operation: str) -> Plan:
+        """The compiled plan of ``operation`` (``"transform"``, ``"fit"``, ``"evaluate"``)."""
+        if operation == "transform":
+            return self._plans.get("transform", (*self.outputs, *self.graph.rows))
+        if operation == "fit":
+            return self._plans.get("fit", (), fit=self.graph.stateful_layers)
+        if operation == "evaluate":
+            return self._evaluate_plan("feeds")[0]
+        raise ConfigError(f"feeds() reads data for 'transform', 'fit' or 'evaluate'; got {operation!r}.")
 
-        return plot(self, path, rankdir, show_shapes)
-
-    def to_dot(self, rankdir: str = "TB", show_shapes: bool = True) -> str:
-        """The graph in Graphviz's DOT language."""
-        from megatron.viz import to_dot
-
-        return to_dot(self, rankdir, show_shapes)
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """Notebooks show a pipeline as its graph (as text where Graphviz is missing)."""
-        try:
-            from megatron.viz import render
-
-            return {"image/svg+xml": render(self, "svg").decode(), "text/plain": repr(self)}
-        except MegatronError:
-            return {"text/plain": repr(self)}
-
+    # -- saving ----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Save to ``directory/{name}-{version}.megatron`` as data (a JSON graph, numpy arrays,
         plugin artifacts; no pickle) and return the path. Reload with :func:`megatron.load_pipeline`."""

@@ -3,7 +3,8 @@
 from megatron.execution.executor import Executor, resolve_executor
 from megatron.execution.local import LocalExecutor
 from megatron.execution.plan import Plan, Plans, Step, compile_plan
-from megatron.execution.stages import StagedFit, stateful_stages
+from megatron.execution.stages import StagedFit
+from megatron.graph.topology import stateful_stages
 
 __all__ = [
     "Executor",

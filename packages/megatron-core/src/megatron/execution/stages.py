@@ -11,70 +11,50 @@ from typing import TYPE_CHECKING
 import attrs
 import numpy as np
 
-from megatron.errors import DataError, GraphError, MegatronError, layer_failure
+from megatron.errors import DataError, MegatronError, layer_failure
 from megatron.execution.executor import Executor
-from megatron.execution.plan import Plans
-from megatron.graph.topology import upstream_calls
+from megatron.execution.plan import Plan, Plans
 from megatron.io.feeds import Data, read_batch, rows_in
 from megatron.io.streams import Passes, numbered
 from megatron.progress import batch_count, progress_scope
 
 if TYPE_CHECKING:
-    from megatron.graph.call import Call
     from megatron.graph.topology import Graph
-    from megatron.layers.base import Layer, StatefulLayer
+    from megatron.layers.base import StatefulLayer
 
 logger = logging.getLogger("megatron")
 
 
-def stateful_stages(calls: Sequence[Call]) -> list[list[StatefulLayer]]:
-    """Group the stateful layers of ``calls`` into stages that can be fitted in order.
-
-    A layer's stage is one more than the latest stage of any stateful layer upstream of any of
-    its calls, so everything upstream of a stage is final before that stage is fitted. A layer
-    upstream of itself (called on its own output) cannot be fitted and raises ``GraphError``.
-    """
-    layers = {id(call.layer): call.layer for call in calls if call.layer.stateful}
-    for key, layer in layers.items():
-        own = [call for call in calls if id(call.layer) == key]
-        if len(own) > 1 and any(_depends_on_layer(call, layer) for call in own):
-            raise GraphError(
-                f"Layer {layer.name!r} is called on a node computed from its own output: "
-                "it cannot be fitted before it is used."
-            )
-    # A layer called several times sits at the stage of its latest call, which can push its
-    # earlier calls, and their consumers, later: iterate until the stages settle.
-    layer_stage: dict[int, int] = {}
-    changed = True
-    while changed:
-        changed = False
-        call_stage: dict[int, int] = {}
-        for call in calls:  # topological order
-            upstream = max(
-                (call_stage.get(id(p.call), 0) for p in call.inputs if p.call is not None), default=0
-            )
-            if not call.layer.stateful:
-                call_stage[id(call)] = upstream
-                continue
-            stage = max(upstream + 1, layer_stage.get(id(call.layer), 0))
-            if stage != layer_stage.get(id(call.layer)):
-                layer_stage[id(call.layer)] = stage
-                changed = True
-            call_stage[id(call)] = stage
-    stages: list[list[StatefulLayer]] = [[] for _ in range(max(layer_stage.values(), default=0))]
-    for key, stage in layer_stage.items():
-        stages[stage - 1].append(layers[key])  # type: ignore[arg-type]
-    return stages
+def inputs_plan(plans: Plans, graph: Graph, layers: Sequence[StatefulLayer]) -> Plan:
+    """The plan computing what ``layers`` learn from: the inputs (targets included) of each of
+    their calls, in order, with every other layer as it is."""
+    key = ("inputs of", tuple(id(layer) for layer in layers))
+    return plans.cached(key) or plans.get(
+        key, [node for layer in layers for call in graph.calls_of(layer) for node in call.inputs]
+    )
 
 
-def _depends_on_layer(call: Call, layer: Layer) -> bool:
-    return any(up.layer is layer for up in upstream_calls(call.inputs))
+def inputs_by_layer(
+    graph: Graph, layers: Sequence[StatefulLayer], values: Sequence[np.ndarray]
+) -> list[tuple[np.ndarray, ...]]:
+    """The results of :func:`inputs_plan` as each layer's arguments: a layer called several
+    times learns from its calls' inputs joined along the observations."""
+    arguments, first = [], 0
+    for layer in layers:
+        calls = graph.calls_of(layer)
+        width = len(calls[0].inputs)
+        groups = [values[first + k * width : first + (k + 1) * width] for k in range(len(calls))]
+        first += width * len(calls)
+        arguments.append(
+            tuple(np.concatenate(parts) for parts in zip(*groups)) if len(groups) > 1 else tuple(groups[0])
+        )
+    return arguments
 
 
 @attrs.frozen
 class StagedFit:
     """One ``fit_generator`` run: each stage of stateful layers fitted in turn from ``batches``,
-    with everything upstream of it final (see :func:`stateful_stages`)."""
+    with everything upstream of it final (see :func:`~megatron.graph.topology.stateful_stages`)."""
 
     pipeline: str
     graph: Graph
@@ -126,13 +106,15 @@ class StagedFit:
         n_epochs = self.epochs if iterative else 1
         for epoch in range(n_epochs):
             fitting = stage if epoch == 0 else iterative
-            key = ("fit_generator", tuple(id(layer) for layer in fitting))
-            plan = self.plans.get(key, (), fit=fitting, mode="partial_fit")
+            plan = inputs_plan(self.plans, self.graph, fitting)
+            calls = [self.graph.calls_of(layer)[0] for layer in fitting]
             drawn = 0
             description = f"{self.pipeline}: fit stage {number + 1}/{n_stages}, epoch {epoch + 1}/{n_epochs}"
             for i, batch in self._pass(description, passes):
                 feeds, _ = read_batch(plan.inputs, batch, i, self.pipeline, "fit_generator")
-                self.executor.run(plan, feeds)
+                arguments = inputs_by_layer(self.graph, fitting, self.executor.run(plan, feeds))
+                for call, args in zip(calls, arguments):
+                    call.run("partial_fit", args)
                 rows += rows_in(feeds)
                 drawn += 1
             passes.finished(drawn)
@@ -152,21 +134,14 @@ class StagedFit:
         """Hand a layer that runs its own training loop (Keras) a stream of its inputs,
         computed upstream batch by batch, once per epoch (once, unless it is iterative)."""
         calls = self.graph.calls_of(layer)
-        plan = self.plans.get(("inputs of", id(layer)), [node for call in calls for node in call.inputs])
-        width = len(calls[0].inputs)
+        plan = inputs_plan(self.plans, self.graph, [layer])
 
         def one_pass() -> Iterator[tuple[np.ndarray, ...]]:
             drawn = 0
             for i, batch in self._pass(f"{self.pipeline}: fit {layer.name}", passes):
                 feeds, _ = read_batch(plan.inputs, batch, i, self.pipeline, "fit_generator")
-                values = self.executor.run(plan, feeds)
-                groups = [values[k : k + width] for k in range(0, len(values), width)]
                 drawn += 1
-                yield (
-                    tuple(np.concatenate(parts) for parts in zip(*groups))
-                    if len(groups) > 1
-                    else tuple(values)
-                )
+                yield inputs_by_layer(self.graph, [layer], self.executor.run(plan, feeds))[0]
             passes.finished(drawn)
 
         try:

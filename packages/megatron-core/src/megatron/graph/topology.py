@@ -47,6 +47,7 @@ class Graph:
         self.calls: tuple[Call, ...] = tuple(upstream_calls(roots))
         self._check_inputs_declared(roots)
         self._check_unique_names()
+        self._stages: list[list[StatefulLayer]] | None = None
 
     @property
     def layers(self) -> list[Layer]:
@@ -69,6 +70,12 @@ class Graph:
     @property
     def output_names(self) -> tuple[str, ...]:
         return tuple(node.name for node in self.outputs)
+
+    def stages(self) -> list[list[StatefulLayer]]:
+        """The stateful layers in the stages of a staged fit (see :func:`stateful_stages`)."""
+        if self._stages is None:
+            self._stages = stateful_stages(self.calls)
+        return [list(stage) for stage in self._stages]
 
     def calls_of(self, layer: Layer) -> list[Call]:
         """The calls of ``layer`` in this graph, in topological order."""
@@ -178,3 +185,47 @@ def needed_inputs(
             if isinstance(node, Input):
                 found.setdefault(id(node), node)
     return list(found.values())
+
+
+def stateful_stages(calls: Sequence[Call]) -> list[list[StatefulLayer]]:
+    """Group the stateful layers of ``calls`` into stages that can be fitted in order.
+
+    A layer's stage is one more than the latest stage of any stateful layer upstream of any of
+    its calls, so everything upstream of a stage is final before that stage is fitted. A layer
+    upstream of itself (called on its own output) cannot be fitted and raises ``GraphError``.
+    """
+    layers = {id(call.layer): call.layer for call in calls if call.layer.stateful}
+    for key, layer in layers.items():
+        own = [call for call in calls if id(call.layer) == key]
+        if len(own) > 1 and any(_depends_on_layer(call, layer) for call in own):
+            raise GraphError(
+                f"Layer {layer.name!r} is called on a node computed from its own output: "
+                "it cannot be fitted before it is used."
+            )
+    # A layer called several times sits at the stage of its latest call, which can push its
+    # earlier calls, and their consumers, later: iterate until the stages settle.
+    layer_stage: dict[int, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        call_stage: dict[int, int] = {}
+        for call in calls:  # topological order
+            upstream = max(
+                (call_stage.get(id(p.call), 0) for p in call.inputs if p.call is not None), default=0
+            )
+            if not call.layer.stateful:
+                call_stage[id(call)] = upstream
+                continue
+            stage = max(upstream + 1, layer_stage.get(id(call.layer), 0))
+            if stage != layer_stage.get(id(call.layer)):
+                layer_stage[id(call.layer)] = stage
+                changed = True
+            call_stage[id(call)] = stage
+    stages: list[list[StatefulLayer]] = [[] for _ in range(max(layer_stage.values(), default=0))]
+    for key, stage in layer_stage.items():
+        stages[stage - 1].append(layers[key])  # type: ignore[arg-type]
+    return stages
+
+
+def _depends_on_layer(call: Call, layer: Layer) -> bool:
+    return any(up.layer is layer for up in upstream_calls(call.inputs))

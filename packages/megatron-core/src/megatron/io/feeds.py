@@ -75,6 +75,23 @@ def rows_in(feeds: Sequence[np.ndarray]) -> int:
     return len(feeds[0]) if feeds else 0
 
 
+_READ_HERE = frozenset({"numpy", "builtins", "pandas"})
+"""Top-level modules of the values a mapping may hold that the core reads itself."""
+
+
+def foreign_part(data: Data) -> Any:
+    """What the core does not read itself in ``data``, or None: ``data`` when it is neither a
+    mapping, a megatron batch nor a DataFrame; else the first value of a mapping that belongs
+    to another library (a dask array). A plugin may claim such data (``run_operation``) before
+    anything collects it into memory."""
+    if isinstance(data, Mapping):
+        for value in data.values():
+            if type(value) is not np.ndarray and type(value).__module__.partition(".")[0] not in _READ_HERE:
+                return value
+        return None
+    return data if columns_of(data)[0] is None else None
+
+
 def columns_of(data: Data) -> tuple[Any, Any]:
     """The name -> column lookup of ``data``, and its own index where it has one; ``(None,
     None)`` for data that is not a mapping or a DataFrame."""

@@ -19,11 +19,14 @@ from megatron.plugins.registry import PluginInfo
 Describe = Callable[[str], PluginInfo]
 """The plugin registered under a name, with its distribution and version."""
 
-RESULT_OF_ADAPTER = {
+RESULT_OF_ADAPTER: dict[str, tuple[str, str] | None] = {
     "adapt_layer": ("megatron.layers.base", "Layer"),
     "adapt_storage": ("megatron.storage.base", "Storage"),
+    "run_operation": None,  # whatever the operation returns
 }
-"""The class each adapter hook returns an instance of, by module and name."""
+"""The class each adapter hook returns an instance of, by module and name (None: any value)."""
+SUBJECT = {"adapt_layer": "obj", "adapt_storage": "obj", "run_operation": "data"}
+"""The keyword argument of each adapter hook that holds the object to claim."""
 
 
 def is_instance(obj: Any, module: str, name: str) -> bool:
@@ -38,7 +41,7 @@ def adapt(pm: pluggy.PluginManager, plugin: Describe, hook: str, **kwargs: Any) 
     """Ask each plugin in turn, as pluggy's ``firstresult`` would. A plugin that raises
     something other than a megatron error is passed over; if no other plugin claims the
     object, its error is raised as a :class:`PluginError` naming it."""
-    module, expected = RESULT_OF_ADAPTER[hook]
+    result_type = RESULT_OF_ADAPTER[hook]
     passed_over: list[tuple[PluginInfo, BaseException]] = []
     for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
         info = plugin(impl.plugin_name)
@@ -51,10 +54,10 @@ def adapt(pm: pluggy.PluginManager, plugin: Describe, hook: str, **kwargs: Any) 
             continue
         if result is None:
             continue
-        if not is_instance(result, module, expected):
+        if result_type is not None and not is_instance(result, *result_type):
             raise PluginError(
                 f"{info} returned a {type(result).__module__}.{type(result).__qualname__} from {hook}; "
-                f"expected a megatron {expected} or None"
+                f"expected a megatron {result_type[1]} or None"
             )
         for other, error in passed_over:
             warnings.warn(
@@ -65,7 +68,7 @@ def adapt(pm: pluggy.PluginManager, plugin: Describe, hook: str, **kwargs: Any) 
         return result
     if passed_over:
         first, error = passed_over[0]
-        obj = kwargs["obj"]
+        obj = kwargs[SUBJECT[hook]]
         raise PluginError(
             f"{first} raised in {hook} for a {type(obj).__module__}.{type(obj).__qualname__}, and no "
             f"other plugin claims it: {describe(error)}"

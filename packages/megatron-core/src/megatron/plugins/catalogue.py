@@ -59,5 +59,10 @@ KNOWN: tuple[KnownDistribution, ...] = (
         provides={"layer": ("Keras",), "serializer": ("keras",), "command": ("demo",)},
         adapts={"adapt_layer": ("keras",)},
     ),
+    KnownDistribution(
+        name="megatron-dask",
+        module="megatron_dask",
+        adapts={"run_operation": ("dask",)},
+    ),
 )
 """Megatron's own plugin distributions."""

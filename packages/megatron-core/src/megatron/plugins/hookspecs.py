@@ -13,13 +13,14 @@ the first time the name is used. Plugin modules should import nothing heavy at t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from megatron.layers.base import Layer
+    from megatron.pipeline import Pipeline
     from megatron.storage.base import Storage
 
 PROJECT = "megatron"
@@ -96,6 +97,20 @@ def adapt_layer(obj: Any) -> Layer | None:
 
     Implementations recognise objects without importing their library (check the type's
     module name first), so that unrelated objects cost nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def run_operation(pipeline: Pipeline, operation: str, data: Any, options: Mapping[str, Any]) -> Any:
+    """Run ``pipeline``'s ``operation`` (``"fit"``, ``"transform"``, ``"evaluate"``) on ``data``
+    of a type the core does not read itself (a distributed collection), with the operation's
+    keyword ``options`` (``index``, ``cache``, ``progress``), and return what the operation
+    returns; or return None to leave the data to another plugin.
+
+    The core asks only for data it does not know: neither a mapping of arrays, a megatron
+    batch nor a pandas DataFrame, or a mapping holding arrays of another library.
+    Implementations recognise the data by the module name of its type (or of its values'),
+    without importing their library for anything else.
     """
 
 

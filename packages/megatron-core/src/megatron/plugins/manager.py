@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -41,6 +42,7 @@ from megatron.plugins.selection import select
 
 if TYPE_CHECKING:
     from megatron.layers.base import Layer
+    from megatron.pipeline import Pipeline
     from megatron.storage.base import Storage
 
 
@@ -243,6 +245,20 @@ class PluginManager:
             self._pm, self._plugin, "adapt_storage", obj=obj, name=name, version=version
         )
         return result
+
+    def run_operation(self, pipeline: Pipeline, operation: str, data: Any, options: Mapping[str, Any]) -> Any:
+        """What the first plugin that claims ``data`` returns for ``pipeline``'s ``operation``
+        (``run_operation``), or ``None`` when no plugin does."""
+        self.load()
+        return adapters.adapt(
+            self._pm,
+            self._plugin,
+            "run_operation",
+            pipeline=pipeline,
+            operation=operation,
+            data=data,
+            options=options,
+        )
 
     def default_storage_url(self) -> str | None:
         """The URL the plugins give for ``storage='default'`` (``default_storage_url``), or None
