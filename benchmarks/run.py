@@ -18,11 +18,12 @@ import bench_io  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_sklearn  # noqa: E402
 import bench_sql  # noqa: E402
+import bench_threads  # noqa: E402
 
 import bench_core  # noqa: E402
 from harness import Result  # noqa: E402
 
-SUITES = [bench_core, bench_layers, bench_io, bench_sql, bench_sklearn]
+SUITES = [bench_core, bench_threads, bench_layers, bench_io, bench_sql, bench_sklearn]
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 

@@ -395,14 +395,26 @@ def test_one_pipeline_transforms_from_several_threads_at_once():
 
 
 # -- the class of defects: generated graphs, run by both executors ------------------------------
-KINDS = ["scale", "clip", "add", "multiply", "concat", "whiten", "minmax", "reuse", "filter", "halves"]
+KINDS = [
+    "scale",
+    "clip",
+    "add",
+    "multiply",
+    "concat",
+    "whiten",
+    "minmax",
+    "shared",
+    "reuse",
+    "filter",
+    "halves",
+]
 STEP = st.tuples(st.sampled_from(KINDS), st.integers(0, 1000), st.integers(0, 1000))
 
 
 @st.composite
 def graph_specs(draw):
     widths = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2))
-    steps = draw(st.lists(STEP, min_size=1, max_size=10))
+    steps = draw(st.lists(STEP, min_size=2, max_size=10))
     return widths, steps, draw(st.integers(0, 1000))
 
 
@@ -449,6 +461,13 @@ class Built:
         elif kind == "reuse":
             layer, _ = self.reusable(first)[b % len(self.reusable(first))]
             self.add(layer(node), width, upstream | {id(layer)})
+        elif kind == "shared":  # a new layer called on two nodes of one width
+            others = [n for n in self.nodes if n[1] == width]
+            _, _, other_upstream = other = others[b % len(others)]
+            layer = layers.MinMaxScale()
+            self.stateful.append((layer, width))
+            self.add(layer(node), width, upstream | {id(layer)})
+            self.add(layer(other[0]), width, other_upstream | {id(layer)})
         else:
             one, rest = Halves()(node)
             self.add(one, 1, upstream)
