@@ -1,10 +1,16 @@
-"""``Outputs``: by name and by position, the index, and outputs kept as the columns of a table."""
+"""``Outputs``: by name and by position, the index, outputs kept as the columns of a table, and
+as a DataFrame (with any number of rows, none included)."""
+
+from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from megatron.errors import UnknownOutputError
+from megatron.errors import ConfigError, UnknownOutputError
 from megatron.outputs import Outputs
+from megatron.testing.strategies import key_sets, output_schemas, output_values
 
 
 def test_outputs_by_name_and_position_with_a_default_index():
@@ -46,3 +52,48 @@ def test_outputs_become_a_dataframe_one_column_per_element():
     assert frame["a"].tolist() == [0.0, 3.0, 6.0, 9.0] and frame.index.tolist() == [10, 11, 12, 13]
     wide = Outputs(["m"], [np.arange(8.0).reshape(2, 2, 2)]).to_frame()
     assert list(wide.columns) == ["m[0, 0]", "m[0, 1]", "m[1, 0]", "m[1, 1]"]
+
+
+def test_outputs_of_no_rows_become_a_frame_with_the_same_columns_and_dtypes():
+    pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
+    arrays = [np.arange(8, dtype=np.int8).reshape(2, 2, 2), np.array(["ab", "c"]), np.ones((2, 0))]
+    full = Outputs(["m", "s", "none"], arrays, np.array(["x", "y"])).to_frame()
+    empty = Outputs(["m", "s", "none"], [a[:0] for a in arrays], np.array(["x", "y"])[:0]).to_frame()
+    assert list(empty.columns) == list(full.columns) == ["m[0, 0]", "m[0, 1]", "m[1, 0]", "m[1, 1]", "s"]
+    assert len(empty) == 0
+    pd.testing.assert_frame_equal(empty, full.iloc[:0])
+
+
+def test_outputs_whose_columns_would_share_a_name_are_refused():
+    pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
+    outputs = Outputs(["a", "a[0]"], [np.zeros((2, 1)), np.ones(2)])
+    with pytest.raises(ConfigError, match=r"outputs 'a' and 'a\[0\]' both give a column named 'a\[0\]'"):
+        outputs.to_frame()
+
+
+@st.composite
+def outputs_and_rows(draw: st.DrawFn) -> tuple[tuple[str, ...], list[np.ndarray], np.ndarray | None]:
+    schema = draw(output_schemas())
+    rows = draw(st.integers(0, 4))
+    values = draw(output_values(schema, rows))
+    keys = draw(st.none() | key_sets(min_size=rows, max_size=rows).map(np.asarray))
+    # an empty list of keys has no type: numpy makes it float, so keys come as arrays here
+    index = None if keys is None else keys.astype(np.int64) if not len(keys) else keys
+    return tuple(o.name for o in schema), [values[o.name] for o in schema], index
+
+
+@settings(max_examples=60, deadline=None)
+@given(drawn=outputs_and_rows())
+def test_the_frame_of_the_first_rows_is_the_first_rows_of_the_frame(drawn):
+    pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
+    names, arrays, index = drawn
+    first = lambda k: Outputs(names, [a[:k] for a in arrays], None if index is None else index[:k])  # noqa: E731
+    try:
+        full = first(len(arrays[0])).to_frame()
+    except ConfigError:  # two outputs whose columns would share a name: refused with any rows
+        for k in range(len(arrays[0])):
+            with pytest.raises(ConfigError):
+                first(k).to_frame()
+        return
+    for k in range(len(arrays[0]) + 1):
+        pd.testing.assert_frame_equal(first(k).to_frame(), full.iloc[:k], obj=f"the first {k} rows")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from megatron.errors import UnknownOutputError
+from megatron.errors import ConfigError, UnknownOutputError
 
 
 class Outputs(Mapping[str, np.ndarray]):
@@ -89,11 +90,30 @@ class Outputs(Mapping[str, np.ndarray]):
         pd = require("pandas", "Outputs.to_frame()")
 
         columns: dict[str, Any] = {}
+        owners: dict[str, str] = {}
         for name, array in self.items():
             if array.ndim == 1:
-                columns[name] = array
-                continue
-            flat = array.reshape(len(array), -1)
-            for j, position in enumerate(np.ndindex(*array.shape[1:])):
-                columns[f"{name}[{', '.join(map(str, position))}]"] = flat[:, j]
-        return pd.DataFrame(columns, index=pd.Index(self.index))
+                named = [(name, array)]
+            else:  # the row length given, not -1, which numpy cannot infer from zero rows
+                flat = array.reshape(len(array), math.prod(array.shape[1:]))
+                named = [
+                    (f"{name}[{', '.join(map(str, position))}]", flat[:, j])
+                    for j, position in enumerate(np.ndindex(*array.shape[1:]))
+                ]
+            for column, values in named:
+                if column in owners:
+                    raise ConfigError(
+                        f"Outputs.to_frame(): outputs {owners[column]!r} and {name!r} both give a column "
+                        f"named {column!r}; rename one of them."
+                    )
+                owners[column] = name
+                columns[column] = values
+        return pd.DataFrame(columns, index=_frame_index(pd, self.index))
+
+
+def _frame_index(pd: Any, index: np.ndarray) -> Any:
+    """The index of the frame, of the same dtype with no rows as with rows: pandas reads the
+    type of numpy strings from their values, and there are none in an empty array."""
+    if not len(index) and index.dtype.kind == "U":
+        return pd.Index(np.zeros(1, index.dtype))[:0]
+    return pd.Index(index)

@@ -97,6 +97,8 @@ class LogLoss(Metric):
         from sklearn.metrics import log_loss
 
         true = _labels(y_true)
+        if not len(true):  # an empty batch (an empty partition, every row filtered out) adds nothing
+            return state
         total = log_loss(true, np.asarray(y_pred), normalize=False, labels=self.labels)
         return (state[0] + float(total), state[1] + len(true))
 

@@ -48,6 +48,14 @@ class Layer:
     """True for layers whose output rows depend on neighbouring rows of the same batch (a
     window): their rows cannot be computed one by one, so a cached transform refuses them."""
 
+    @property
+    def context_rows(self) -> int:
+        """How many preceding rows of the same batch an output row depends on (0: its own row
+        only): a batch that starts with that many rows of the one before gives the rows that
+        follow them as the two batches joined would. A layer with ``context_rows > 0`` is
+        ``stream_stateful``; a stream-stateful layer that leaves this at 0 declares no bound."""
+        return 0
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         record_arguments_of(cls, freeze)

@@ -26,8 +26,8 @@ class TimeSeries(StatelessLayer):
     ``i + window_size - 1``, and keeps that observation's index; a batch of *n* rows gives
     ``max(n - window_size + 1, 0)`` windows. Windows never span batches: ``transform`` is a
     pure function of its batch, so to window a stream, overlap the batches by
-    ``window_size - 1`` rows. The window axis goes at ``time_axis`` (1: right after the
-    observation axis); ``reverse`` puts the latest observation first.
+    ``window_size - 1`` rows (its :attr:`context_rows`). The window axis goes at ``time_axis``
+    (1: right after the observation axis); ``reverse`` puts the latest observation first.
 
     Example::
 
@@ -41,6 +41,11 @@ class TimeSeries(StatelessLayer):
         self.window_size = int(positive_int(window_size, "TimeSeries window_size"))
         self.time_axis = time_axis
         self.reverse = reverse
+
+    @property
+    def context_rows(self) -> int:
+        """``window_size - 1``: a window reaches back that many rows before its last one."""
+        return self.window_size - 1
 
     def output_spec(self, X: Spec) -> tuple[Spec, Spec]:
         if X.shape is None:

@@ -1,8 +1,9 @@
 """Metrics: evaluations attached to nodes, computed by ``Pipeline.evaluate``.
 
 A metric keeps a mergeable state, so evaluating batch by batch gives the exact value over
-all the data: :meth:`Metric.update` folds one batch into the state, :meth:`Metric.result`
-turns the state into the value.
+all the data: :meth:`Metric.update` folds one batch into the state, :meth:`Metric.merge`
+combines the states of two parts of the data (evaluated apart, in parallel), and
+:meth:`Metric.result` turns the state into the value. No method changes a state it is given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from megatron.errors import GraphError, MegatronError, MetricError
 from megatron.graph.names import automatic_name
 from megatron.graph.node import Node, as_node_list, common_rows
 from megatron.layers.frozen import freeze
+from megatron.metrics.states import Batches, merge_states
 
 
 class MetricNode:
@@ -49,7 +51,8 @@ class Metric:
 
     ``Metric(fn)`` collects every batch and returns ``fn(*arrays)`` over all of them, for
     functions that need all the data at once. Subclasses with a mergeable statistic override
-    :meth:`initial_state`, :meth:`update` and :meth:`result` instead.
+    :meth:`initial_state`, :meth:`update` and :meth:`result` instead, and :meth:`merge` where
+    the generic merge does not fit their state.
 
     Example::
 
@@ -92,13 +95,26 @@ class Metric:
 
     def initial_state(self) -> Any:
         """The state before any batch."""
-        return []
+        return Batches()
 
     def update(self, state: Any, *inputs: Any, **options: Any) -> Any:
-        """Fold one batch into ``state`` and return the new state (a subclass's own signature,
-        e.g. ``update(self, state, y_true, y_pred)``, checks against this one)."""
-        state.append(inputs)
-        return state
+        """Fold one batch into ``state`` and return the new state, never changing ``state``
+        (a subclass's own signature, e.g. ``update(self, state, y_true, y_pred)``, checks
+        against this one)."""
+        return Batches([*state, inputs])
+
+    def merge(self, a: Any, b: Any) -> Any:
+        """The state of two disjoint parts of the data from their states, ``a``'s rows first;
+        pure: it changes neither. ``merge(initial_state(), s)`` is ``s``.
+
+        The generic merge follows the state's structure: numbers and arrays add, tuples and
+        lists of the same length merge element by element, mappings merge by key (a key in
+        one state only is kept as it is), and the batches ``Metric(fn)`` collects concatenate.
+        A state it does not fit (a maximum, a sketch, a list of batches a subclass keeps
+        itself) needs its own ``merge``; it raises :class:`~megatron.errors.MetricError` for
+        types it does not know.
+        """
+        return merge_states(a, b, f"Metric {type(self).__name__}'s state")
 
     def result(self, state: Any) -> float:
         """The metric's value from its state."""

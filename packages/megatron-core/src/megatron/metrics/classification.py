@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from megatron.errors import ConfigError
@@ -62,18 +64,27 @@ class _Confusion(Metric):
     def initial_state(self) -> dict[object, np.ndarray]:
         return {}
 
-    def update(self, state: dict[object, np.ndarray], y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    def update(
+        self, state: dict[object, np.ndarray], y_true: np.ndarray, y_pred: np.ndarray
+    ) -> dict[object, np.ndarray]:
         true, pred = _paired(y_true, y_pred)
+        batch = {}
         for label in np.union1d(true, pred).tolist():
-            counts = np.array(
+            batch[label] = np.array(
                 [
                     np.count_nonzero((true == label) & (pred == label)),
                     np.count_nonzero(pred == label),
                     np.count_nonzero(true == label),
                 ]
             )
-            state[label] = state.get(label, 0) + counts
-        return state
+        return self.merge(state, batch)  # a new dict: the given state stays as it was
+
+    def merge(self, a: dict[object, np.ndarray], b: dict[object, np.ndarray]) -> dict[object, np.ndarray]:
+        """Counts added class by class (a class seen in one part only keeps its counts)."""
+        merged = dict(a)
+        for label, counts in b.items():
+            merged[label] = merged[label] + counts if label in merged else counts
+        return merged
 
     def _scores(self, state: dict[object, np.ndarray]) -> float:
         if not state:
@@ -84,7 +95,9 @@ class _Confusion(Metric):
             counts = [np.sum(list(state.values()), axis=0)]
         else:
             counts = list(state.values())
-        return float(np.mean([self.score(*c) for c in counts]))
+        # an exactly rounded mean: the classes' order (which depends on how the data was split
+        # into batches) cannot change the value
+        return math.fsum(self.score(*c) for c in counts) / len(counts)
 
     def result(self, state: dict[object, np.ndarray]) -> float:
         return self._scores(state)
