@@ -5,8 +5,9 @@ each layer that has one.
 
 Budget: derandomized; per case 8 draws of its own rows, 8 generated batches, 5 splits, 5
 splits with epochs, 5 fits with a non-finite value, 5 inputs outside their spec, the 7
-values that are not a mapping and 2 save-and-reload round trips: about 1,900 examples over
-the 49 cases, about 7 s (``pytest --durations`` shows it).
+values that are not a mapping and 2 save-and-reload round trips, and for the 9 cases whose
+layer merges states 10 merges of 2 or 3 generated parts: about 2,000 examples over the 49
+cases, about 8 s (``pytest --durations`` shows it; the merges take about 1 s).
 """
 
 import re
@@ -24,6 +25,7 @@ from megatron.testing.layer_answers import (
     check_accepts_its_own_rows,
     check_declared_spec_guards_inputs,
     check_generated_round_trip,
+    check_merges_on_generated_parts,
     check_nonfinite_fit_data,
     check_one_pass_over_epochs,
     check_refuses_non_mappings,
@@ -164,7 +166,12 @@ def test_own_rows_are_accepted_and_match_the_reference(name):
     check_accepts_its_own_rows(CASES[name], examples=8, reference=REFERENCES.get(name))
 
 
-FITTING = {"check_one_pass_over_epochs": 5, "check_nonfinite_fit_data": 5, "check_generated_round_trip": 2}
+FITTING = {
+    "check_one_pass_over_epochs": 5,
+    "check_nonfinite_fit_data": 5,
+    "check_generated_round_trip": 2,
+    "check_merges_on_generated_parts": 10,
+}
 GUARDS = {"check_refuses_non_mappings": 7, "check_declared_spec_guards_inputs": 5}
 
 
@@ -174,6 +181,7 @@ GUARDS = {"check_refuses_non_mappings": 7, "check_declared_spec_guards_inputs": 
         check_one_pass_over_epochs,
         check_nonfinite_fit_data,
         check_generated_round_trip,
+        check_merges_on_generated_parts,
         check_refuses_non_mappings,
         check_declared_spec_guards_inputs,
     ],

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import copy
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from megatron.errors import IncrementalFitError, LayerInputError, SpecError
 from megatron.layers.base import StatefulLayer
+from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
 METHODS = ("transform", "predict", "predict_proba", "predict_log_proba", "decision_function")
@@ -36,7 +38,10 @@ class Sklearn(StatefulLayer):
     and ``Pipeline.transform`` does not need them. Several feature inputs are joined as
     columns. ``method`` picks the output: ``'transform'``, ``'predict'``, ``'predict_proba'``,
     ``'decision_function'``...; by default ``predict`` for supervised models and for models
-    without ``transform``, ``transform`` otherwise. The fitted estimator is ``layer.estimator``.
+    without ``transform``, ``transform`` otherwise. The fitted estimator is ``layer.estimator``;
+    ``get_state()`` gives a copy of it. Copies fitted on separate parts merge
+    (``merge_states``) where a merge is registered for the estimator's class
+    (``megatron_sklearn.merging``: the scalers and naive Bayes models).
 
     For ``partial_fit``, classifiers get ``classes=`` on the first call: the ``classes``
     argument, or else the classes in the first batch's targets.
@@ -114,6 +119,46 @@ class Sklearn(StatefulLayer):
                 if k.endswith("_") and isinstance(v, np.ndarray)
             )
         )
+
+    # -- learned state ---------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """What the layer learned: its metadata and a copy of its fitted estimator, under
+        ``'estimator'``."""
+        return {**super().get_state(), "estimator": copy.deepcopy(self.estimator)}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Install a learned state: a copy of its ``'estimator'`` becomes the layer's; a state
+        without one (a saved file's, whose estimator is a hyperparameter) keeps the layer's."""
+        if not isinstance(state, Mapping):
+            raise LayerInputError(f"expected a learned state as a mapping; got {type(state).__name__}")
+        if "estimator" in state:
+            estimator = state["estimator"]
+            if not is_estimator(estimator):
+                raise LayerInputError(
+                    f"a state's 'estimator' must be an estimator; got {type(estimator).__name__}"
+                )
+            self.estimator = copy.deepcopy(estimator)
+        super().set_state({key: value for key, value in state.items() if key != "estimator"})
+
+    def merge_exactness(self) -> Exactness | None:
+        """How the estimator's class merges (:mod:`megatron_sklearn.merging`); ``None`` for a
+        class without a registered merge."""
+        from megatron_sklearn.merging import merge_for
+
+        entry = merge_for(self.estimator)
+        return None if entry is None else entry.exactness
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """The estimators of both states merged by the merge registered for their class."""
+        from megatron_sklearn.merging import merge_for
+
+        entry = merge_for(self.estimator)
+        if entry is None:
+            raise NotImplementedError(f"no merge is registered for {type(self.estimator).__name__}")
+        for state in (a, b):
+            if "estimator" not in state:
+                raise LayerInputError("expected states with the layer's 'estimator' (from get_state)")
+        return {"estimator": entry.merged(a["estimator"], b["estimator"])}
 
     # -- data ------------------------------------------------------------------------------------
     @staticmethod

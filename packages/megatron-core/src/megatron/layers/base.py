@@ -23,6 +23,7 @@ from megatron.layers.learning import (
     learning,
     shapes_of,
 )
+from megatron.layers.state import LearnedState
 from megatron.specs import UNKNOWN, Spec
 
 
@@ -217,12 +218,15 @@ class StatelessLayer(Layer):
     """A layer with nothing to learn: its output depends on its inputs alone."""
 
 
-class StatefulLayer(Layer):
+class StatefulLayer(Layer, LearnedState):
     """A layer that learns parameters: implement ``fit`` or ``partial_fit``, and ``transform``.
 
     Learned parameters go into the dict ``self.metadata``. A layer that implements only
     ``partial_fit`` is fitted on a whole dataset by :meth:`reset` then one ``partial_fit``.
-    Layers that keep state outside ``metadata`` override :meth:`reset` as well.
+    Layers that keep state outside ``metadata`` override :meth:`reset` as well, and
+    :meth:`get_state` and :meth:`set_state`, the one door to what a layer learned; a layer
+    whose states merge (fitting in parallel) implements :meth:`merge_exactness` and
+    :meth:`merge_states` (:mod:`megatron.layers.state`).
 
     Every call of ``fit``, ``partial_fit``, ``fit_transform``, ``fit_batches`` or ``reset``,
     through a pipeline or directly, renews :attr:`state_token`, and each but ``reset`` that
@@ -288,30 +292,6 @@ class StatefulLayer(Layer):
     @metadata.setter
     def metadata(self, value: dict[str, Any]) -> None:
         self.__dict__["_metadata"] = value
-
-    def restore(
-        self,
-        metadata: dict[str, Any],
-        fitted: bool = True,
-        state_token: str | None = None,
-        recorded_token: str | None = None,
-    ) -> None:
-        """Put back what the layer learned elsewhere, as loading a file does: its ``metadata``,
-        whether it is :attr:`fitted`, and the :attr:`state_token` naming that state (a new one
-        when ``None``). ``recorded_token`` is the token the file records for this state:
-        :attr:`recorded_token` gives it back for as long as the layer keeps the state."""
-        self.metadata = metadata
-        self.__dict__["_fitted"] = bool(fitted)
-        token = uuid.uuid4().hex if state_token is None else state_token
-        self.__dict__["state_token"] = token
-        self.__dict__["_recorded_token"] = None if recorded_token is None else (recorded_token, token)
-
-    @property
-    def recorded_token(self) -> str | None:
-        """The token a file records for the state the layer holds (see :meth:`restore`), or
-        ``None``: never restored, or it has learned since (its :attr:`state_token` renewed)."""
-        restored = self.__dict__.get("_recorded_token")
-        return restored[0] if restored is not None and restored[1] == self.state_token else None
 
     def state_size(self) -> int:
         """Bytes of what the layer learned, for the summary: the arrays in :attr:`metadata` (and

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,14 +10,15 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer
+from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
 
 class OneHotRange(StatefulLayer):
     """One-hot encode integers in ``[min_val, max_val]``: one column per value.
 
-    A bound that is not given is learned in fit (``partial_fit`` is exact). Values outside the
-    range give all-zero rows, or an error with ``strict=True``.
+    A bound that is not given is learned in fit (``partial_fit`` and merges are exact). Values
+    outside the range give all-zero rows, or an error with ``strict=True``.
 
     Example::
 
@@ -51,9 +52,21 @@ class OneHotRange(StatefulLayer):
 
     def partial_fit(self, X: np.ndarray) -> None:
         X = self._integers(checks.nonempty(X, "partial_fit"))
-        m = self.metadata
-        m["min"] = np.asarray(X.min() if "min" not in m else min(m["min"], X.min()))
-        m["max"] = np.asarray(X.max() if "max" not in m else max(m["max"], X.max()))
+        self.metadata.update(self._extremes(self.metadata, {"min": X.min(), "max": X.max()}))
+
+    def merge_exactness(self) -> Exactness:
+        return "exact"
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """The lowest and the highest value of both states, as ``partial_fit`` keeps them."""
+        return self._extremes(a, b)
+
+    @staticmethod
+    def _extremes(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        if "min" not in a or "min" not in b:  # one part learned nothing
+            learned = b if "min" not in a else a
+            return {key: np.asarray(learned[key]) for key in ("min", "max") if key in learned}
+        return {"min": np.asarray(min(a["min"], b["min"])), "max": np.asarray(max(a["max"], b["max"]))}
 
     def _range(self) -> tuple[int, int]:
         low = self.min_val if self.min_val is not None else int(self.metadata["min"])
@@ -90,8 +103,8 @@ class OneHotRange(StatefulLayer):
 
 class OneHotLabels(StatefulLayer):
     """One-hot encode categorical labels of any type: one column per known label, in sorted
-    order. ``labels`` fixes them; otherwise they are learned in fit (``partial_fit`` is exact).
-    Unknown labels give all-zero rows, or an error with ``strict=True``.
+    order. ``labels`` fixes them; otherwise they are learned in fit (``partial_fit`` and merges
+    are exact). Unknown labels give all-zero rows, or an error with ``strict=True``.
 
     Example::
 
@@ -123,9 +136,24 @@ class OneHotLabels(StatefulLayer):
                 f"cannot learn NaN as a label ({int(np.isnan(X).sum())} in the batch): it equals no "
                 "value, so it would never be encoded; fill missing labels first (Impute)"
             )
-        found = np.unique(X)
-        known = self.metadata.get("labels")
-        self.metadata["labels"] = found if known is None else np.union1d(known, found)
+        self.metadata.update(self._union(self.metadata, {"labels": np.unique(X)}))
+
+    def merge_exactness(self) -> Exactness:
+        return "exact"
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """The labels of both states, sorted as ``partial_fit`` keeps them (those of ``labels``,
+        when given: nothing is learned then)."""
+        if self.labels is not None:
+            return {"labels": a["labels"]} if "labels" in a else {}
+        return self._union(a, b)
+
+    @staticmethod
+    def _union(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        if "labels" not in a or "labels" not in b:  # one part learned nothing
+            learned = b if "labels" not in a else a
+            return {"labels": learned["labels"]} if "labels" in learned else {}
+        return {"labels": np.union1d(a["labels"], b["labels"])}
 
     def output_spec(self, X: Spec) -> Spec:
         width = len(set(self.labels)) if self.labels is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,11 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
 STRATEGIES = ("mean", "median", "most_frequent", "constant")
+_EXACTNESS: dict[str, Exactness] = {"mean": "rounding", "most_frequent": "exact", "constant": "exact"}
 
 
 def _is_nan(value: Any) -> bool:
@@ -89,7 +92,9 @@ class Impute(StatelessLayer):
 class SimpleImpute(StatefulLayer):
     """Fill missing values (``missing_values``, NaN by default) per feature with a value learned
     in fit: the ``'mean'``, ``'median'``, ``'most_frequent'`` value, or ``fill_value`` for
-    ``'constant'``. ``partial_fit`` is exact for every strategy but the median.
+    ``'constant'``. ``partial_fit`` is exact for every strategy but the median, and states
+    fitted on separate parts merge (``merge_states``) for every strategy but the median: the
+    most frequent value exactly, the mean up to rounding.
 
     Example::
 
@@ -136,27 +141,56 @@ class SimpleImpute(StatefulLayer):
         if self.strategy == "mean":
             checks.numeric(X)
             _finite_where_present(X, mask)
-            values = np.where(mask, 0, X).astype(float)
-            m["sum"] = m.get("sum", 0) + values.sum(axis=0)
-            m["count"] = m.get("count", 0) + (~mask).sum(axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                m["fill"] = np.where(m["count"] > 0, m["sum"] / np.maximum(m["count"], 1), np.nan)
+            batch = {"sum": np.where(mask, 0, X).astype(float).sum(axis=0), "count": (~mask).sum(axis=0)}
+            m.update(_summed(m, batch))
             return
-        # most_frequent: exact counts per feature position, merged across batches (a reloaded
-        # layer's counts come back as plain dicts: counted on as Counters)
-        size = int(np.prod(X.shape[1:]))
-        counts = [Counter(c) for c in m.get("_counts", [{}] * size)]
+        # most_frequent: exact counts per feature position, merged across batches
         flat_values = X.reshape(len(X), -1)
         flat_mask = mask.reshape(len(X), -1)
-        for j, counter in enumerate(counts):
-            counter.update(
-                v.item() if isinstance(v, np.generic) else v for v in flat_values[~flat_mask[:, j], j]
-            )
-        m["_counts"] = counts
-        # a feature with no value keeps its missing value
-        fills = [_most_frequent(c) if c else self.missing_values for c in counts]
-        fill = np.array(fills, dtype=X.dtype) if all(counts) else np.array(fills)
-        m["fill"] = fill.reshape(X.shape[1:])
+        counts = [
+            Counter(v.item() if isinstance(v, np.generic) else v for v in flat_values[~flat_mask[:, j], j])
+            for j in range(flat_values.shape[1])
+        ]
+        m.update(self._counted(m.get("_counts", [{}] * len(counts)), counts, X.dtype, X.shape[1:]))
+
+    def merge_exactness(self) -> Exactness | None:
+        """Sums and counts merge (the mean, up to rounding), counts of values merge exactly (the
+        most frequent value); the median does not merge."""
+        return _EXACTNESS.get(self.strategy)
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """The sums and counts (mean) or the counts of values (most frequent) of both states
+        added, and the fill value they give, as ``partial_fit`` over both parts keeps them."""
+        if self.strategy == "constant":  # nothing is learned
+            return {"fill": a["fill"]} if "fill" in a else {}
+        if self.strategy == "mean":
+            return _summed(a, b)
+        if "_counts" not in b:  # nothing learned after a: a as it is
+            a, b = {}, a
+        if "_counts" not in b:
+            return {}
+        # the dtype of the last part's values (a state saved before it was kept: its fill's)
+        dtype = b.get("_dtype", np.asarray(b["fill"]).dtype)
+        return self._counted(
+            a.get("_counts", [{}] * len(b["_counts"])), b["_counts"], dtype, np.shape(b["fill"])
+        )
+
+    def _counted(
+        self,
+        counts: Sequence[Mapping[Any, int]],
+        more: Sequence[Mapping[Any, int]],
+        dtype: np.dtype,
+        shape: tuple[int, ...],
+    ) -> dict[str, Any]:
+        """The state of ``counts`` of values per feature position and ``more``: the counts added
+        (a reloaded state's come back as plain dicts) and the most frequent values, of
+        ``dtype`` where every feature has one (one with no value keeps its missing value)."""
+        added = [Counter(c) for c in counts]
+        for counter, new in zip(added, more):
+            counter.update(new)
+        fills = [_most_frequent(c) if c else self.missing_values for c in added]
+        fill = np.array(fills, dtype=dtype) if all(added) else np.array(fills)
+        return {"_counts": added, "_dtype": dtype, "fill": fill.reshape(shape)}
 
     def output_spec(self, X: Spec) -> Spec:
         return Spec(X.shape, None)
@@ -174,6 +208,17 @@ class SimpleImpute(StatefulLayer):
             out = X.copy()
         out[mask] = fill[mask]
         return out
+
+
+def _summed(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """The sums and counts of present values per feature of both states, and their means
+    (NaN for a feature with no value at all)."""
+    if "sum" not in a and "sum" not in b:
+        return {}
+    total, count = a.get("sum", 0) + b.get("sum", 0), a.get("count", 0) + b.get("count", 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return {"sum": total, "count": count, "fill": fill}
 
 
 def _finite_where_present(X: np.ndarray, mask: np.ndarray) -> None:

@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
 
@@ -48,11 +51,33 @@ class Normalize(StatelessLayer):
 _IGNORE_NAN_HINT = f"{checks.MISSING_HINT}, or leave NaN out of the statistics with ignore_nan=True"
 
 
+def combined_moments(a: Mapping[str, Any], b: Mapping[str, Any], ignore_nan: bool = False) -> dict[str, Any]:
+    """The moments of the rows of ``a`` and then those of ``b``, each ``{'n', 'mean', 'm2'}``
+    (per feature: the count, the mean and the sum of squared deviations; ``{}`` when nothing
+    was learned), by the parallel formula of Chan, Golub and LeVeque. With
+    ``ignore_nan`` the counts are per feature and may be 0."""
+    if "n" not in a or "n" not in b:  # one part learned nothing
+        learned = b if "n" not in a else a
+        return {key: learned[key] for key in ("n", "mean", "m2") if key in learned}
+    n_a, mean_a, n_b, mean_b = a["n"], a["mean"], b["n"], b["mean"]
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    if ignore_nan:
+        share = np.divide(n_b, np.maximum(n, 1))
+        mean = (mean_a + delta * share).astype(mean_a.dtype, copy=False)
+        m2 = (a["m2"] + b["m2"] + delta**2 * (n_a * share)).astype(mean_a.dtype, copy=False)
+    else:
+        mean = mean_a + delta * (n_b / n)
+        m2 = a["m2"] + b["m2"] + delta**2 * (n_a * n_b / n)
+    return {"n": np.asarray(n), "mean": mean, "m2": m2}
+
+
 class Whiten(StatefulLayer):
     """Standard scaling: zero mean and unit variance per feature, learned in fit.
 
-    ``partial_fit`` merges running moments exactly, so fitting batch by batch gives the same
-    result as one fit on all the data. Constant features are centred and left unscaled. Fit
+    ``partial_fit`` merges running moments (Chan et al.'s parallel formula), so fitting batch
+    by batch gives one fit on all the data, up to rounding; states fitted on separate parts
+    merge the same way (``merge_states``). Constant features are centred and left unscaled. Fit
     data must be finite: a NaN or infinity is refused, naming the feature, since it would make
     the feature NaN for every row. With ``ignore_nan=True``, NaN values are left out of each
     feature's statistics (as scikit-learn's ``StandardScaler`` does) and stay NaN in the output.
@@ -69,7 +94,6 @@ class Whiten(StatefulLayer):
         checks.nonempty(checks.numeric(X), "partial_fit")
         X = X.astype(checks.floating(X), copy=False)
         checks.finite(X, allow_nan=self.ignore_nan, hint=_IGNORE_NAN_HINT)
-        m = self.metadata
         if self.ignore_nan:
             present = ~np.isnan(X)
             n_b = present.sum(axis=0)
@@ -79,28 +103,15 @@ class Whiten(StatefulLayer):
             n_b = len(X)
             mean_b = X.mean(axis=0)
             centred = X - mean_b
-        m2_b = np.einsum("i...,i...->...", centred, centred)
-        if "n" not in m:
-            m["n"], m["mean"], m["m2"] = np.asarray(n_b), mean_b, m2_b
-            self._set_scale()
-            return
-        n_a, mean_a = m["n"], m["mean"]
-        n = n_a + n_b
-        delta = mean_b - mean_a
-        if self.ignore_nan:
-            share = np.divide(n_b, np.maximum(n, 1))
-            m["mean"] = (mean_a + delta * share).astype(mean_a.dtype, copy=False)
-            m["m2"] = (m["m2"] + m2_b + delta**2 * (n_a * share)).astype(mean_a.dtype, copy=False)
-        else:
-            m["mean"] = mean_a + delta * (n_b / n)
-            m["m2"] = m["m2"] + m2_b + delta**2 * (n_a * n_b / n)
-        m["n"] = np.asarray(n)
-        self._set_scale()
+        batch = {"n": np.asarray(n_b), "mean": mean_b, "m2": np.einsum("i...,i...->...", centred, centred)}
+        self.metadata.update(_with_scale(combined_moments(self.metadata, batch, self.ignore_nan)))
 
-    def _set_scale(self) -> None:
-        with np.errstate(invalid="ignore", divide="ignore"):  # a feature with no values at all
-            std = np.sqrt(self.metadata["m2"] / self.metadata["n"])
-        self.metadata["scale"] = np.where(std == 0, 1, std).astype(self.metadata["mean"].dtype)
+    def merge_exactness(self) -> Exactness:
+        return "rounding"
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """Chan et al.'s parallel moments, as ``partial_fit`` merges each batch."""
+        return _with_scale(combined_moments(a, b, self.ignore_nan))
 
     def output_spec(self, X: Spec) -> Spec:
         checks.spec_numeric(X)
@@ -114,11 +125,21 @@ class Whiten(StatefulLayer):
         return out
 
 
+def _with_scale(moments: dict[str, Any]) -> dict[str, Any]:
+    """``moments`` and the scale they give (the standard deviation, 1 for a constant feature)."""
+    if moments:
+        with np.errstate(invalid="ignore", divide="ignore"):  # a feature with no values at all
+            std = np.sqrt(moments["m2"] / moments["n"])
+        moments["scale"] = np.where(std == 0, 1, std).astype(moments["mean"].dtype)
+    return moments
+
+
 class MinMaxScale(StatefulLayer):
     """Scale each feature to ``feature_range`` (default [0, 1]) from minima and maxima learned
-    in fit; ``partial_fit`` is exact. Constant features map to the range's lower end. Fit data
-    must be finite (an infinity would map the feature to a constant); with ``ignore_nan=True``,
-    NaN values are left out of the minima and maxima and stay NaN in the output.
+    in fit; ``partial_fit`` and merges of states fitted on separate parts are exact. Constant
+    features map to the range's lower end. Fit data must be finite (an infinity would map the
+    feature to a constant); with ``ignore_nan=True``, NaN values are left out of the minima
+    and maxima and stay NaN in the output.
 
     Example::
 
@@ -143,10 +164,21 @@ class MinMaxScale(StatefulLayer):
                 low, high = np.nanmin(X, axis=0), np.nanmax(X, axis=0)
         else:
             low, high = X.min(axis=0), X.max(axis=0)
-        m = self.metadata
+        self.metadata.update(self._extremes(self.metadata, {"min": low, "max": high}))
+
+    def merge_exactness(self) -> Exactness:
+        return "exact"
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """The minima of both minima and the maxima of both maxima, as ``partial_fit`` keeps them."""
+        return self._extremes(a, b)
+
+    def _extremes(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        if "min" not in a or "min" not in b:  # one part learned nothing
+            learned = b if "min" not in a else a
+            return {key: learned[key] for key in ("min", "max") if key in learned}
         minimum, maximum = (np.fmin, np.fmax) if self.ignore_nan else (np.minimum, np.maximum)
-        m["min"] = low if "min" not in m else minimum(m["min"], low)
-        m["max"] = high if "max" not in m else maximum(m["max"], high)
+        return {"min": minimum(a["min"], b["min"]), "max": maximum(a["max"], b["max"])}
 
     def output_spec(self, X: Spec) -> Spec:
         checks.spec_numeric(X)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -14,6 +15,7 @@ from megatron.arguments import positive_int
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
 TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"
@@ -117,7 +119,8 @@ class CountVectorize(StatefulLayer):
 
     Observations are strings (split on whitespace) or token lists. The vocabulary keeps the
     ``max_features`` most frequent tokens seen at least ``min_count`` times (ties by token),
-    ordered by token. ``partial_fit`` is exact: counts are merged across batches.
+    ordered by token. ``partial_fit`` is exact: counts are merged across batches, and so are
+    the states of copies fitted on separate parts (``merge_states``).
 
     Example::
 
@@ -134,36 +137,48 @@ class CountVectorize(StatefulLayer):
         super().reset()
         self.__dict__.pop("_counter", None)
 
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        super().set_state(state)
+        self.__dict__.pop("_counter", None)  # counts go on from the new state
+
     def partial_fit(self, X: np.ndarray) -> None:
         checks.nonempty(X, "partial_fit")
         if X.ndim != 1:
             raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
         counter = self.__dict__.get("_counter")
         if counter is None:  # a fresh fit, or a reloaded layer: counts go on from its metadata
-            counter = self.__dict__["_counter"] = self._saved_counts()
+            counter = self.__dict__["_counter"] = _saved_counts(self.metadata)
         for value in X.tolist():
             counter.update(_tokens(value))
+        self.metadata.update(self._vocabulary(counter))
+
+    def merge_exactness(self) -> Exactness:
+        return "exact"
+
+    def merge_states(self, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+        """The counts of both states added, and the vocabulary they give, as ``partial_fit``
+        over both parts would keep (every count is kept, the tokens left out too)."""
+        counter = _saved_counts(a)
+        counter.update(_saved_counts(b))
+        return self._vocabulary(counter) if counter else {}
+
+    def _vocabulary(self, counter: Counter) -> dict[str, np.ndarray]:
+        """The state ``counter`` gives: the vocabulary (the ``max_features`` most frequent of the
+        tokens counted at least ``min_count`` times, ties by token), its counts, and the counts
+        of the tokens left out, so that more counts (a further batch, after a reload as well, or
+        a merge) can bring one in exactly."""
         kept = [(t, c) for t, c in counter.items() if c >= self.min_count]
         kept.sort(key=lambda tc: (-tc[1], tc[0]))
         if self.max_features is not None:
             kept = kept[: self.max_features]
         vocabulary = sorted(t for t, _ in kept)
-        m = self.metadata
-        m["vocabulary"] = np.array(vocabulary, dtype=str)
-        m["counts"] = np.array([counter[t] for t in vocabulary], dtype=np.int64)
-        # the tokens left out of the vocabulary are counted on too, so a further batch (after a
-        # reload as well) can bring one in exactly
         others = sorted(set(counter) - set(vocabulary))
-        m["_other_tokens"] = np.array(others, dtype=str)
-        m["_other_counts"] = np.array([counter[t] for t in others], dtype=np.int64)
-
-    def _saved_counts(self) -> Counter:
-        m = self.metadata
-        counter: Counter = Counter()
-        for tokens, counts in (("vocabulary", "counts"), ("_other_tokens", "_other_counts")):
-            if tokens in m:
-                counter.update(dict(zip(m[tokens].tolist(), m[counts].tolist())))
-        return counter
+        return {
+            "vocabulary": np.array(vocabulary, dtype=str),
+            "counts": np.array([counter[t] for t in vocabulary], dtype=np.int64),
+            "_other_tokens": np.array(others, dtype=str),
+            "_other_counts": np.array([counter[t] for t in others], dtype=np.int64),
+        }
 
     def output_spec(self, X: Spec) -> Spec:
         return Spec((None,), np.int64)
@@ -179,3 +194,12 @@ class CountVectorize(StatefulLayer):
                 if j is not None:
                     out[i, j] += 1
         return out
+
+
+def _saved_counts(state: Mapping[str, Any]) -> Counter:
+    """Every token count a state holds: the vocabulary's and those of the tokens left out."""
+    counter: Counter = Counter()
+    for tokens, counts in (("vocabulary", "counts"), ("_other_tokens", "_other_counts")):
+        if tokens in state:
+            counter.update(dict(zip(state[tokens].tolist(), state[counts].tolist())))
+    return counter

@@ -12,6 +12,8 @@
   megatron error, or leaves every output finite where the clean fit's is;
 - :func:`check_generated_round_trip`: saved and loaded back after fitting on generated rows,
   the pipeline gives identical outputs and the same fingerprint;
+- :func:`check_merges_on_generated_parts`: copies of a layer that merges states, fitted on
+  generated parts and merged, give one ``partial_fit`` over the parts in order;
 - :func:`check_refuses_non_mappings` and :func:`check_declared_spec_guards_inputs`: an array,
   list or scalar in place of a mapping, and an input outside its declared spec, are refused
   with a :class:`~megatron.errors.DataError` naming what was expected.
@@ -37,14 +39,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from megatron.errors import DataError, MegatronError
+from megatron.layers.base import StatefulLayer
 from megatron.outputs import Outputs
 from megatron.testing.batches import splits
-from megatron.testing.layer_strategies import epochs, not_mappings, outside_spec, rows_of, with_nonfinite
+from megatron.testing.layer_strategies import (
+    epochs,
+    not_mappings,
+    outside_spec,
+    parts_of,
+    rows_of,
+    with_nonfinite,
+)
 from megatron.testing.layers import (
     LayerCase,
     Rename,
     _assert_same,
     _run,
+    assert_merges,
     named_pipeline,
     objects_for_loading,
     save_and_reload,
@@ -219,6 +230,26 @@ def check_generated_round_trip(
     run()
 
 
+def check_merges_on_generated_parts(
+    case: LayerCase, examples: int = 5, parts: st.SearchStrategy[list[tuple[np.ndarray, ...]]] | None = None
+) -> None:
+    """For a layer that merges states (skipped for others): copies fitted on two or three
+    generated batches of the case's rows (or on ``parts``) and merged give one ``partial_fit``
+    over the batches in order, within the exactness the layer declares; with the identity,
+    associativity and unchanged arguments of
+    :func:`~megatron.testing.layers.check_merge_matches_partial_fit`."""
+    layer = case.layer()
+    if not isinstance(layer, StatefulLayer) or not layer.supports_merge():
+        return
+
+    @_settings(examples)
+    @given(drawn=parts or parts_of(case))
+    def run(drawn: list[tuple[np.ndarray, ...]]) -> None:
+        assert_merges(case, drawn)
+
+    run()
+
+
 def _assert_identical(case: LayerCase, got: Outputs, want: Outputs, what: str) -> None:
     for name in want:
         np.testing.assert_array_equal(got[name], want[name], err_msg=f"{case}: {name!r} {what}")
@@ -289,6 +320,7 @@ def answer_properties() -> list[Callable[..., None]]:
         check_one_pass_over_epochs,
         check_nonfinite_fit_data,
         check_generated_round_trip,
+        check_merges_on_generated_parts,
         check_refuses_non_mappings,
         check_declared_spec_guards_inputs,
     ]

@@ -1,5 +1,6 @@
 """``hypothesis`` strategies for the answers a layer gives: data drawn from a case's own rows
-(valid by construction, so a layer must succeed on it), the same data with NaN or infinities
+(valid by construction, so a layer must succeed on it), parts of such rows for copies of a
+layer to learn from and merge, the same data with NaN or infinities
 put in, batches whose per-observation shape or dtype the declared inputs refuse, values that
 are not a mapping of input name to array, and numbers of epochs.
 
@@ -36,6 +37,16 @@ def rows_of(
     picked = draw(st.lists(st.integers(0, available - 1), min_size=n_rows, max_size=n_rows))
     index = np.array(picked, dtype=np.intp)
     return tuple(a[index] for a in case.inputs)
+
+
+@st.composite
+def parts_of(
+    draw: st.DrawFn, case: LayerCase, min_parts: int = 2, max_parts: int = 3, max_rows: int = 8
+) -> list[tuple[np.ndarray, ...]]:
+    """Two or three (``min_parts`` to ``max_parts``) batches of the case's own rows, none
+    empty: the parts that copies of a layer learn from before their states are merged."""
+    n_parts = draw(st.integers(min_parts, max_parts))
+    return [draw(rows_of(case, min_rows=1, max_rows=max_rows)) for _ in range(n_parts)]
 
 
 @st.composite

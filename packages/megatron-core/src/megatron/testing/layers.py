@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
@@ -11,10 +13,11 @@ import numpy as np
 
 from megatron.errors import MegatronError
 from megatron.graph.node import Input, Node
-from megatron.layers.base import Layer
+from megatron.layers.base import Layer, StatefulLayer
 from megatron.outputs import Outputs
 from megatron.pipeline import Pipeline
 from megatron.specs import Spec
+from megatron.testing.states import rounding, state_difference
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:
@@ -266,6 +269,101 @@ def check_save_and_reload(case: LayerCase) -> None:
     )
 
 
+def check_merge_matches_partial_fit(case: LayerCase) -> None:
+    """For a layer that merges states (skipped for others): copies fitted on two halves of the
+    inputs and merged give one ``partial_fit`` over both halves in order (states and outputs
+    bit for bit when the layer declares ``"exact"``, to 1e-12 relative when ``"rounding"``);
+    ``merge`` does the same; the state of a copy that learned nothing merges as the identity
+    (unless the layer refuses it with a megatron error); three parts merge associatively;
+    and ``merge_states`` changes neither of its arguments."""
+    layer = case.layer()
+    if not isinstance(layer, StatefulLayer) or not layer.supports_merge():
+        return
+    for n in (2, 3):
+        assert_merges(case, [tuple(np.array_split(a, n)[i] for a in case.inputs) for i in range(n)])
+
+
+def assert_merges(case: LayerCase, parts: Sequence[tuple[np.ndarray, ...]]) -> None:
+    """The merge contract on ``parts`` (each a batch of the case's inputs, none empty): see
+    :func:`check_merge_matches_partial_fit`."""
+    first = _learner(case)
+    exact = first.merge_exactness() == "exact"
+    states = [_learned(case, [part]).get_state() for part in parts]
+    before = copy.deepcopy(states)
+    merged = functools.reduce(first.merge_states, states)
+    for i, (state, old) in enumerate(zip(states, before)):
+        _same_state(case, state, old, True, f"merge_states changed its argument {i} (part {i})")
+    whole = _learned(case, parts)
+    _same_state(
+        case, merged, whole.get_state(), exact, f"the merge of {len(parts)} parts, against partial_fit"
+    )
+    installed = _learner(case)
+    installed.set_state(merged)
+    _same_outputs(case, installed, whole, exact, f"after installing the merge of {len(parts)} parts")
+    with_merge = _learned(case, parts[:1])
+    with_merge.merge(_learned(case, parts[1:2]))
+    _same_state(case, with_merge.get_state(), _learned(case, parts[:2]).get_state(), exact, "merge()")
+    _assert_identity(case, first, states[0], exact)
+    if len(states) == 3:
+        right = first.merge_states(states[0], first.merge_states(states[1], states[2]))
+        _same_state(
+            case, right, merged, exact, "a merge of a and (b merged with c), against (a with b) with c"
+        )
+
+
+def _learner(case: LayerCase) -> StatefulLayer:
+    layer = case.layer()
+    assert isinstance(layer, StatefulLayer), f"{case}: a layer that merges is a StatefulLayer"
+    return layer
+
+
+def _learned(case: LayerCase, parts: Sequence[tuple[np.ndarray, ...]]) -> StatefulLayer:
+    """A fresh copy of the case's layer after ``partial_fit`` on each part in order."""
+    layer = _learner(case)
+    layer.reset()
+    for part in parts:
+        layer.partial_fit(*part)
+    return layer
+
+
+def _assert_identity(case: LayerCase, layer: StatefulLayer, state: Mapping[str, Any], exact: bool) -> None:
+    empty = _learner(case).get_state()
+    for merged, order in (
+        (lambda: layer.merge_states(state, empty), "after"),
+        (lambda: layer.merge_states(empty, state), "before"),
+    ):
+        try:
+            found = merged()
+        except MegatronError:  # a layer may refuse the state of a copy that learned nothing
+            continue
+        _same_state(case, found, state, exact, f"merging the state of a copy that learned nothing {order} it")
+
+
+def _same_state(case: LayerCase, got: Any, want: Any, exact: bool, what: str) -> None:
+    floats = [a.dtype for a in case.inputs if a.dtype.kind in "fc"]
+    found = state_difference(got, want, exact, rtol=max((rounding(d) for d in floats), default=0.0))
+    assert found is None, f"{case}: {what}: {found}"
+
+
+def _same_outputs(case: LayerCase, got: StatefulLayer, want: StatefulLayer, exact: bool, what: str) -> None:
+    features = got._features_of(case.inputs)
+    computed, expected = got.transform(*features), want.transform(*features)
+    for i, (a, b) in enumerate(zip(_as_tuple(computed), _as_tuple(expected))):
+        assert a.dtype == b.dtype and a.shape == b.shape, (
+            f"{case}: {what}: output {i} {a.dtype}{a.shape}, not {b.dtype}{b.shape}"
+        )
+        if exact or a.dtype.kind not in "fc":
+            np.testing.assert_array_equal(a, b, err_msg=f"{case}: {what}: output {i}")
+        else:
+            np.testing.assert_allclose(
+                a, b, rtol=case.rtol, atol=case.atol, err_msg=f"{case}: {what}: output {i}"
+            )
+
+
+def _as_tuple(value: Any) -> tuple[np.ndarray, ...]:
+    return tuple(np.asarray(v) for v in value) if isinstance(value, tuple) else (np.asarray(value),)
+
+
 def layer_checks() -> list[Callable[[LayerCase], None]]:
     """Every layer check, for ``pytest.mark.parametrize``."""
     return [
@@ -277,4 +375,5 @@ def layer_checks() -> list[Callable[[LayerCase], None]]:
         check_bad_input_names_the_layer,
         check_empty_batch,
         check_save_and_reload,
+        check_merge_matches_partial_fit,
     ]
