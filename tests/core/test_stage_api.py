@@ -14,7 +14,7 @@ from megatron.errors import ConfigError, DataError, MissingDependencyError
 from megatron.layers import Lambda, MinMaxScale, OneHotRange, Whiten
 from megatron.metrics import Accuracy, MeanSquaredError
 from megatron.nodes import Input
-from megatron.plugins import hookimpl
+from megatron.plugins import get_plugin_manager, hookimpl
 
 
 def two_stage_pipeline():
@@ -109,6 +109,9 @@ class Distributed:
 
 
 def test_a_collection_nobody_claims_names_the_plugin_to_install(megatron_plugins):
+    manager = get_plugin_manager()
+    manager.load()
+    manager.unregister("dask")  # as without megatron-dask (nothing to remove where it is absent)
     pipeline = two_stage_pipeline()
     for call in (pipeline.fit, pipeline.transform, pipeline.evaluate):
         with pytest.raises(MissingDependencyError, match="megatron-dask"):

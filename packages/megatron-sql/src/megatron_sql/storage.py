@@ -24,7 +24,8 @@ class SQLStorage(Storage):
     ``target`` is a SQLAlchemy URL, Engine or Connection, or a ``sqlite3.Connection``. On a
     connection of yours, megatron never commits or rolls back a transaction it did not open:
     its writes join your open transaction, or commit on their own where none is open (see
-    ``megatron_sql.connections``). Opened from a URL, the storage pickles as the URL. A write
+    ``megatron_sql.connections``). Opened from a URL, the storage pickles as the URL and is
+    :attr:`shared` (a copy in another process, a dask worker, writes to the same table). A write
     whose outputs differ from the existing table's is refused unless ``overwrite=True``, which
     replaces the table. A SQLite file opened from a URL is in WAL mode and flushes commits at
     checkpoints: a killed process loses nothing committed, a power cut may lose the last
@@ -68,6 +69,21 @@ class SQLStorage(Storage):
     @table_name.setter
     def table_name(self, value: str) -> None:
         self._tables.table_name = value
+
+    @property
+    def shared(self) -> bool:  # type: ignore[override]
+        """True when opened from a URL of a database other processes reach (a file, a server):
+        a pickled copy reconnects to the same database, so its writes reach the same rows."""
+        try:
+            self._db.portable_url()
+        except StorageError:
+            return False
+        return True
+
+    @property
+    def serial_writes(self) -> bool:  # type: ignore[override]
+        """True on SQLite: one writer at a time, on one machine's file."""
+        return self.engine.dialect.name == "sqlite"
 
     def __getstate__(self) -> dict[str, Any]:
         try:

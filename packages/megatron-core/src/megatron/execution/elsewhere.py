@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from megatron.errors import DataError
-from megatron.io.feeds import not_a_mapping
+from megatron.io.feeds import columns_of, not_a_mapping
 
 if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
@@ -18,7 +18,8 @@ HERE: Any = object()
 def run_elsewhere(pipeline: Pipeline, operation: str, data: Any, part: Any, options: dict[str, Any]) -> Any:
     """``operation`` on data the core does not read itself (``part`` of it), run by the
     plugin that claims it (``run_operation``); an error saying what to install when none
-    does; ``_HERE`` for a mapping of arrays no plugin runs, which the core then reads."""
+    does; ``HERE`` for data no plugin runs that the core can read after all (a mapping holding
+    another library's arrays, a mapping-like or DataFrame-like object), which the core then reads."""
     from megatron.plugins import get_plugin_manager
     from megatron.plugins.hints import missing_adapter
 
@@ -31,7 +32,9 @@ def run_elsewhere(pipeline: Pipeline, operation: str, data: Any, part: Any, opti
     missing = missing_adapter("run_operation", part, feature, manager.distributions)
     if missing is not None:
         raise missing
-    if part is data:
+    if part is data and columns_of(data)[0] is None:
         inputs = pipeline.plan_of(operation).inputs or pipeline.inputs
         raise DataError(not_a_mapping(pipeline.name, operation, data, inputs))
-    return HERE  # a mapping holding arrays of a library no plugin runs: read as numpy reads them
+    # a mapping holding arrays of a library no plugin runs, or another library's frame no plugin
+    # runs: read as numpy and pandas read them
+    return HERE

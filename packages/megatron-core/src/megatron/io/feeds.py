@@ -81,15 +81,20 @@ _READ_HERE = frozenset({"numpy", "builtins", "pandas"})
 
 def foreign_part(data: Data) -> Any:
     """What the core does not read itself in ``data``, or None: ``data`` when it is neither a
-    mapping, a megatron batch nor a DataFrame; else the first value of a mapping that belongs
-    to another library (a dask array). A plugin may claim such data (``run_operation``) before
+    mapping, a megatron batch nor a pandas DataFrame (a type of another library is, even when
+    it looks like a DataFrame); else the first value of a mapping that belongs to another
+    library (a dask array). A plugin may claim such data (``run_operation``) before
     anything collects it into memory."""
     if isinstance(data, Mapping):
         for value in data.values():
             if type(value) is not np.ndarray and type(value).__module__.partition(".")[0] not in _READ_HERE:
                 return value
         return None
-    return data if columns_of(data)[0] is None else None
+    if isinstance(data, Batch) or type(data).__module__.partition(".")[0] in _READ_HERE:
+        return data if columns_of(data)[0] is None else None
+    # another library's collection may look like a DataFrame (a dask DataFrame does) and yet be
+    # lazy: a plugin may claim it first; run_elsewhere reads it here when none does
+    return data
 
 
 def columns_of(data: Data) -> tuple[Any, Any]:

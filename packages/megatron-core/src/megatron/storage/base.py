@@ -25,6 +25,17 @@ class Storage(abc.ABC):
 
     name: str
 
+    shared: bool = False
+    """Whether writes made through a copy of this storage in another process (a pickled copy on
+    a dask worker) reach the same rows as writes made here. False by default (an in-memory
+    storage copies its rows, so a copy's writes are lost to this one); a backend that reopens
+    the same database in every process (a SQL storage opened from a URL) says True. Writing
+    from other processes refuses a storage that is not shared."""
+
+    serial_writes: bool = False
+    """Whether writers in several processes wait for one another (one writer lock, as a SQLite
+    file has), so that more writing processes add no speed, and the data lives on one machine."""
+
     @classmethod
     def open(cls, url: str, name: str, version: str | None) -> Storage:
         """The storage of pipeline ``name``/``version`` at ``url``."""

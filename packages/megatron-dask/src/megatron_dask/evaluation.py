@@ -1,0 +1,57 @@
+"""``evaluate`` on a dask collection: each partition's metric states, merged in a tree with
+each metric's ``merge``; the results on the client."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from megatron.metrics import Metric
+from megatron_dask.partitions import partitions
+from megatron_dask.reduction import check_split_every, tree_reduce
+
+if TYPE_CHECKING:
+    from megatron.pipeline import Pipeline
+
+
+class GatheredRowsWarning(UserWarning):
+    """A metric that collects every row (``Metric(fn)``) gathers them all on one worker."""
+
+
+def evaluate(pipeline: Pipeline, data: Any, *, split_every: int = 8) -> dict[str, float]:
+    """Every metric of ``pipeline`` on ``data``, by metric name, as ``pipeline.evaluate`` of the
+    computed data gives (states merged, not averaged); ``split_every`` states are merged per
+    task. Runs now, on the caller's dask client or dask's default scheduler."""
+    where = f"Pipeline {pipeline.name!r}.evaluate()"
+    split_every = check_split_every(split_every, where)
+    parts = partitions(data, where)
+    pipeline.plan_of("evaluate")  # no metrics, or not fitted: refused before any task
+    gathering = [m.name for m in pipeline.metrics if type(m.metric).initial_state is Metric.initial_state]
+    if gathering:
+        warnings.warn(
+            f"{where}: metrics {gathering} compute a function of all the rows at once (Metric(fn)), "
+            "so every row of their inputs is gathered on one worker and then here.",
+            GatheredRowsWarning,
+            stacklevel=2,
+        )
+    import dask
+    from dask import delayed
+
+    ship = delayed(pipeline, pure=False)
+    states = [delayed(partition_states, pure=True)(part, ship) for part in parts.parts]
+    (merged,) = dask.compute(tree_reduce(states, merged_states, ship, split_every=split_every))
+    return {m.name: m.metric.result(state) for m, state in zip(pipeline.metrics, merged)}
+
+
+def partition_states(batch: Any, pipeline: Pipeline) -> list[Any]:
+    """One partition's metric states (run by a dask task)."""
+    return pipeline.metric_states(batch)
+
+
+def merged_states(pipeline: Pipeline, group: Sequence[list[Any]]) -> list[Any]:
+    """The metric states of consecutive partitions merged, in order (run by a dask task)."""
+    merged = list(group[0])
+    for states in group[1:]:
+        merged = [m.metric.merge(a, b) for m, a, b in zip(pipeline.metrics, merged, states)]
+    return merged

@@ -1,0 +1,101 @@
+"""``transform`` and ``write`` on a dask collection: one task per partition, each running the
+pipeline's own ``transform`` on its rows (and storing them, with storage)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from megatron.errors import StorageError
+from megatron_dask.partitions import Partitions, no_index, partitions
+from megatron_dask.shipping import checked, shipped
+
+if TYPE_CHECKING:
+    from megatron.pipeline import Pipeline
+
+
+def transform(pipeline: Pipeline, data: Any, *, cache: bool = False) -> Any:
+    """The outputs of ``pipeline`` on ``data`` as a lazy dask DataFrame: one column per output
+    element (as :meth:`~megatron.outputs.Outputs.to_frame` names them), indexed by the
+    observation index (a dask DataFrame's index, with its name; positions for dask arrays),
+    one partition per partition of ``data``.
+
+    Its partitions equal a local ``pipeline.transform(partition).to_frame()``. With storage,
+    each partition's task stores its rows when computed, under the client's fingerprint, so a
+    later ``pipeline.transform(df, cache=True)`` here reads them; ``cache=True`` reads stored
+    rows on the workers and computes only the others. Computing the result twice stores the
+    rows twice (an upsert: one row per key).
+    """
+    where = f"Pipeline {pipeline.name!r}.transform()"
+    if cache and pipeline.storage is None:
+        raise StorageError(f"{where}: cache=True needs a storage.")
+    parts = partitions(data, where)
+    ship, fingerprint = shipped(pipeline, where)
+    meta = _meta(pipeline, parts)
+    if parts.frame is not None:
+        return parts.frame.map_partitions(
+            transform_partition, ship, fingerprint, cache, meta=meta, align_dataframes=False
+        )
+    import dask.dataframe as dd
+    from dask import delayed
+
+    task = delayed(transform_partition, pure=True)
+    frames = [task(part, ship, fingerprint, cache) for part in parts.parts]
+    return dd.from_delayed(frames, meta=meta, divisions=parts.divisions, verify_meta=False)
+
+
+def write(pipeline: Pipeline, data: Any) -> int:
+    """Transform every partition of ``data`` and store its rows in the pipeline's storage, now
+    (on the caller's dask client, or dask's default scheduler); the number of rows stored."""
+    where = f"Pipeline {pipeline.name!r}: megatron_dask.write()"
+    if pipeline.storage is None:
+        raise StorageError(f"{where} stores outputs, and the pipeline has no storage.")
+    parts = partitions(data, where)
+    ship, fingerprint = shipped(pipeline, where)
+    _meta(pipeline, parts)  # refuses an unfitted pipeline or unreadable columns before any task
+    import dask
+    from dask import delayed
+
+    task = delayed(write_partition, pure=True)
+    counts = dask.compute(*(task(part, ship, fingerprint) for part in parts.parts))
+    return int(sum(counts))
+
+
+def transform_from_hook(pipeline: Pipeline, data: Any, options: Mapping[str, Any]) -> Any:
+    """``pipeline.transform(data, index=..., cache=...)`` on a dask collection."""
+    no_index(options.get("index"), f"Pipeline {pipeline.name!r}.transform()")
+    return transform(pipeline, data, cache=bool(options.get("cache", False)))
+
+
+def transform_partition(batch: Any, pipeline: Pipeline, fingerprint: str, cache: bool) -> Any:
+    """One partition's outputs as a pandas DataFrame (run by a dask task)."""
+    outputs = checked(pipeline, fingerprint).transform(batch, cache=cache)
+    return _framed(outputs.to_frame(), batch)
+
+
+def write_partition(batch: Any, pipeline: Pipeline, fingerprint: str) -> int:
+    """Store one partition's outputs; its row count (run by a dask task)."""
+    return len(checked(pipeline, fingerprint).transform(batch).index)
+
+
+def _meta(pipeline: Pipeline, parts: Partitions) -> Any:
+    """The outputs of no rows, as dask's ``meta``: a transform of the empty batch (not stored),
+    with the index type the partitions' frames get."""
+    import pandas as pd
+    from dask.dataframe.utils import meta_nonempty
+
+    unstored = copy.copy(pipeline)  # shares the graph and plans; stores nothing
+    unstored.storage = None
+    meta = _framed(unstored.transform(parts.empty).to_frame(), parts.empty)
+    if parts.frame is not None:  # a partition's index goes through numpy as the local transform's
+        sample = meta_nonempty(parts.frame._meta.index)
+        meta.index = pd.Index(sample.to_numpy(), name=sample.name)[:0]
+    return meta
+
+
+def _framed(frame: Any, batch: Any) -> Any:
+    name = getattr(getattr(batch, "index", None), "name", None)  # a pandas index's name
+    if name is not None:
+        frame.index.name = name
+    return frame

@@ -1,0 +1,172 @@
+"""A transform on dask equals a local transform of the computed data, bit for bit, index
+included: several inputs, grouped columns, a string index, row filters, empty partitions, dask
+arrays, and every built-in layer that runs row by row (windowed layers are refused)."""
+
+from __future__ import annotations
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+
+import megatron
+import megatron_dask as md
+from megatron import layers
+from megatron.errors import ConfigError, DataError, GraphError, LengthMismatchError, NotFittedError
+from megatron.nodes import Input
+from megatron.testing import LayerCase
+from megatron.testing.layers import named_pipeline
+
+rng = np.random.default_rng(3)
+N = 60
+
+
+def frame(n: int = N, index=None) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(2, 3, size=n),
+            "c": rng.integers(0, 5, size=n),
+            "label": rng.integers(0, 2, size=n),
+        },
+        index=np.arange(n) * 7 + 100 if index is None else index,
+    )
+
+
+def rich_pipeline() -> megatron.Pipeline:
+    """Two inputs, one of grouped columns: a scaled pair, one-hot codes, a product, a filter."""
+    pair, code = Input("pair", (2,), columns=["a", "b"]), Input("c")
+    scaled = layers.Whiten()(pair, "scaled")
+    onehot = layers.OneHotRange()(code, "onehot")
+    squared = layers.Lambda(lambda v: v**2)(scaled, "squared")
+    return megatron.Pipeline([pair, code], [scaled, onehot, squared], name="rich")
+
+
+def local_frame(pipeline: megatron.Pipeline, data) -> pd.DataFrame:
+    expected = pipeline.transform(data).to_frame()
+    expected.index.name = getattr(getattr(data, "index", None), "name", None)
+    return expected
+
+
+def assert_identical(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    for column in expected:
+        if expected[column].to_numpy().dtype.kind not in "biufcmM":
+            continue  # strings: equal values, checked above (an object array's bytes are pointers)
+        assert got[column].to_numpy().tobytes() == expected[column].to_numpy().tobytes(), column
+
+
+def test_a_dask_dataframe_transforms_as_the_local_data():
+    df = frame()
+    pipeline = rich_pipeline().fit(df)
+    ddf = dd.from_pandas(df, npartitions=4)
+    out = md.transform(pipeline, ddf)
+    assert out.npartitions == 4
+    assert list(out.columns) == ["scaled[0]", "scaled[1]", "onehot[0]", "onehot[1]", "onehot[2]", "onehot[3]",
+                                 "onehot[4]", "squared[0]", "squared[1]"]  # fmt: skip
+    assert out.divisions == ddf.divisions
+    assert_identical(out.compute(), local_frame(pipeline, df))
+
+
+def test_the_pipeline_methods_dispatch_to_megatron_dask():
+    df = frame()
+    pipeline = rich_pipeline().fit(df)
+    ddf = dd.from_pandas(df, npartitions=3)
+    assert_identical(pipeline.transform(ddf).compute(), md.transform(pipeline, ddf).compute())
+    with pytest.raises(ConfigError, match="takes no index= for a dask collection"):
+        pipeline.transform(ddf, index=np.arange(N))
+
+
+def test_a_string_index_and_its_name_are_kept():
+    df = frame(index=pd.Index([f"obs-{i:03d}" for i in range(N)], name="key"))
+    pipeline = rich_pipeline().fit(df)
+    ddf = dd.from_pandas(df, npartitions=5)
+    out = md.transform(pipeline, ddf)
+    assert out._meta.index.dtype == out.compute().index.dtype
+    assert_identical(out.compute(), local_frame(pipeline, df))
+    assert out.compute().index.name == "key"
+
+
+def test_a_filter_keeps_the_index_of_the_kept_rows_and_empty_partitions_stay_empty():
+    df = frame()
+    x = Input("a")
+    kept = layers.Filter(lambda v: v > 0.5)(x, "kept")
+    pipeline = megatron.Pipeline(x, layers.ScalarMultiply(2.0)(kept, "doubled"), name="filtered")
+    ddf = dd.from_pandas(df, npartitions=6)
+    ddf = ddf.map_partitions(lambda p: p[(p.index < 150) | (p.index > 300)])  # a middle one is empty
+    computed = ddf.compute()
+    out = md.transform(pipeline, ddf)
+    sizes = out.map_partitions(len).compute().tolist()
+    assert 0 in sizes
+    assert_identical(out.compute(), local_frame(pipeline, computed))
+
+
+def test_dask_arrays_by_input_name_are_cut_into_aligned_row_chunks():
+    df = frame()
+    pipeline = rich_pipeline().fit(df)
+    pair = df[["a", "b"]].to_numpy()
+    arrays = {"pair": da.from_array(pair, chunks=(25, 1)), "c": da.from_array(df["c"].to_numpy(), chunks=7)}
+    out = md.transform(pipeline, arrays)
+    assert out.npartitions == 3  # the first array's row chunks: 25, 25, 10
+    assert out.divisions == (0, 25, 50, 59)
+    expected = pipeline.transform({"pair": pair, "c": df["c"].to_numpy()}).to_frame()
+    assert_identical(out.compute(), expected)
+    mixed = md.transform(pipeline, {"pair": arrays["pair"], "c": df["c"].to_numpy()})  # numpy cut alike
+    assert_identical(mixed.compute(), expected)
+
+
+def test_dask_arrays_that_cannot_be_aligned_are_refused():
+    df = frame()
+    pipeline = rich_pipeline().fit(df)
+    pair = da.from_array(df[["a", "b"]].to_numpy(), chunks=10)
+    with pytest.raises(LengthMismatchError, match="different numbers of observations"):
+        md.transform(pipeline, {"pair": pair, "c": da.arange(N - 1, chunks=10)})
+    unknown = pair[pair[:, 0] > 0]
+    with pytest.raises(DataError, match="compute_chunk_sizes"):
+        md.transform(pipeline, {"pair": unknown, "c": da.arange(N, chunks=10)})
+    with pytest.raises(DataError, match="got a dask Series named 'a'"):
+        md.transform(pipeline, dd.from_pandas(df, npartitions=2)["a"])
+
+
+def test_an_unfitted_pipeline_and_windowed_layers_are_refused_before_any_task():
+    ddf = dd.from_pandas(frame(), npartitions=2)
+    with pytest.raises(NotFittedError):
+        md.transform(rich_pipeline(), ddf)
+    x = Input("a")
+    windows = megatron.Pipeline(x, layers.TimeSeries(3)(x, "windows"), name="windows")
+    with pytest.raises(GraphError, match=r"layers \['time_series'\] depend on neighbouring rows"):
+        md.transform(windows, ddf)
+
+
+FLOATS = rng.normal(5, 2, size=(N, 3))
+POSITIVE = rng.uniform(0.5, 4, size=(N, 3))
+IMAGES = rng.random((N, 4, 6, 3))
+WORDS = np.array([" ".join(rng.choice(["the", "cat", "sat", "on", "Dog"], size=4)) for _ in range(N)])
+LAYER_CASES = [
+    LayerCase(layers.Whiten, (FLOATS,), name="Whiten"),
+    LayerCase(layers.MinMaxScale, (FLOATS,), name="MinMaxScale"),
+    LayerCase(lambda: layers.Lambda(np.sqrt), (POSITIVE,), name="Lambda"),
+    LayerCase(layers.Add, (FLOATS, POSITIVE), name="Add"),
+    LayerCase(
+        lambda: layers.SimpleImpute("mean"), (np.where(FLOATS > 6, np.nan, FLOATS),), name="SimpleImpute"
+    ),
+    LayerCase(layers.OneHotRange, (rng.integers(0, 4, size=N),), name="OneHotRange"),
+    LayerCase(layers.OneHotLabels, (np.array(["b", "a", "c"] * (N // 3)),), name="OneHotLabels"),
+    LayerCase(lambda: layers.Downsample((2, 3)), (IMAGES,), name="Downsample"),
+    LayerCase(layers.Flatten, (IMAGES,), name="Flatten"),
+    LayerCase(layers.Concatenate, (FLOATS, POSITIVE), name="Concatenate"),
+    LayerCase(lambda: layers.Filter(lambda x: x[:, 0] > 5), (FLOATS,), name="Filter"),
+    LayerCase(lambda: layers.CountVectorize(max_features=4), (WORDS,), name="CountVectorize"),
+    LayerCase(layers.Lowercase, (WORDS,), name="Lowercase"),
+]
+
+
+@pytest.mark.parametrize("case", LAYER_CASES, ids=str)
+def test_built_in_layers_transform_as_locally(case: LayerCase):
+    pipeline, layer = named_pipeline(case)
+    if layer.stateful:
+        pipeline.fit(case.feed(case.inputs))
+    arrays = {name: da.from_array(a, chunks=(17, *a.shape[1:])) for name, a in case.feed(case.inputs).items()}
+    out = md.transform(pipeline, arrays)
+    assert_identical(out.compute(), pipeline.transform(case.feed(case.inputs)).to_frame())
