@@ -21,8 +21,8 @@ from megatron import layers
 from megatron.errors import PersistenceError
 from megatron.nodes import Input
 from megatron.persistence import Limits, audit_report, file_name, schema_fields
-from megatron.persistence.reader import ArchiveReader
 from megatron.persistence.describe import outline_file
+from megatron.persistence.reader import ArchiveReader
 
 from .test_persistence_limits import members_of, refused_within, write_members
 
