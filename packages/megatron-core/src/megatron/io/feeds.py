@@ -85,7 +85,7 @@ def foreign_part(data: Data) -> Any:
     it looks like a DataFrame); else the first value of a mapping that belongs to another
     library (a dask array). A plugin may claim such data (``run_operation``) before
     anything collects it into memory."""
-    if isinstance(data, Mapping):
+    if type(data) is dict or isinstance(data, Mapping):  # a dict first: the ABC check costs more
         for value in data.values():
             if type(value) is not np.ndarray and type(value).__module__.partition(".")[0] not in _READ_HERE:
                 return value
