@@ -8,8 +8,10 @@ SQL tests do (skipped without it, a failure under CI).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,9 +26,13 @@ from distributed import Client, LocalCluster
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """Two worker processes of one thread each, listening on 127.0.0.1 only."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    ) as local:
+    with warnings.catch_warnings():
+        # no dashboard, but the scheduler's small HTTP server tries port 8787 first
+        warnings.filterwarnings("ignore", "Port 8787 is already in use", UserWarning)
+        local = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+    with local:
         yield local
 
 
@@ -55,13 +61,9 @@ def postgres_url() -> str:
     pytest.skip("set MEGATRON_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one) to run on PostgreSQL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
-    """A URL of an empty database: a SQLite file, or a fresh schema on the PostgreSQL server."""
-    pytest.importorskip("megatron_sql", reason="needs megatron_sql: pip install -e packages/megatron-sql")
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'dask.db'}"
-        return
+@contextlib.contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of a fresh schema on the PostgreSQL server, dropped afterwards."""
     import sqlalchemy as sa
 
     base = postgres_url()
@@ -69,8 +71,29 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
     engine = sa.create_engine(base)
     with engine.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    engine.dispose()
+    try:
+        url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        engine.dispose()
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    """A URL of a fresh schema on the PostgreSQL server."""
+    pytest.importorskip("megatron_sql", reason="needs megatron_sql: pip install -e packages/megatron-sql")
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file, or a fresh schema on the PostgreSQL server."""
+    pytest.importorskip("megatron_sql", reason="needs megatron_sql: pip install -e packages/megatron-sql")
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'dask.db'}"
+        return
+    with postgres_schema() as url:
+        yield url

@@ -4,11 +4,16 @@ arrays, and every built-in layer that runs row by row (windowed layers are refus
 
 from __future__ import annotations
 
+import itertools
+
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+from dask import delayed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import megatron
 import megatron_dask as md
@@ -170,3 +175,43 @@ def test_built_in_layers_transform_as_locally(case: LayerCase):
     arrays = {name: da.from_array(a, chunks=(17, *a.shape[1:])) for name, a in case.feed(case.inputs).items()}
     out = md.transform(pipeline, arrays)
     assert_identical(out.compute(), pipeline.transform(case.feed(case.inputs)).to_frame())
+
+
+def filtered_pipeline() -> megatron.Pipeline:
+    """Rows kept by a condition on the grouped columns, then scaled and encoded."""
+    pair, code = Input("pair", (2,), columns=["a", "b"]), Input("c")
+    kept_pair, kept_code = layers.Filter(lambda p, c: p[:, 0] > 0)([pair, code], ["kept_pair", "kept_code"])
+    return megatron.Pipeline(
+        [pair, code],
+        [layers.Whiten()(kept_pair, "scaled"), layers.OneHotRange(0, 4)(kept_code, "code")],
+        name="kept",
+    )
+
+
+INDEXES = {
+    "int": lambda n, rng: pd.Index(rng.integers(-50, 50, size=n)),
+    "str": lambda n, rng: pd.Index([f"k{v}" for v in rng.integers(0, 30, size=n)], name="key"),
+    "float": lambda n, rng: pd.Index(rng.normal(size=n), name="f"),
+    "datetime": lambda n, rng: pd.DatetimeIndex(pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 99, n), "D")),
+}  # fmt: skip
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n=st.integers(0, 30),
+    cuts=st.lists(st.integers(0, 30), max_size=4),
+    kind=st.sampled_from(sorted(INDEXES)),
+    seed=st.integers(0, 2**16),
+)
+def test_generated_partitions_transform_as_the_local_data(n, cuts, kind, seed):
+    """Any split into partitions (empty ones, repeated and unsorted keys, unknown divisions) and
+    any index type: the dask transform equals the local one of the computed data."""
+    rng = np.random.default_rng(seed)
+    df = frame(n, index=INDEXES[kind](n, rng))
+    bounds = [0, *sorted(min(c, n) for c in cuts), n]
+    parts = [delayed(df.iloc[start:stop]) for start, stop in itertools.pairwise(bounds)]
+    ddf = dd.from_delayed(parts, meta=df.iloc[:0])
+    fitted = rich_pipeline().fit(frame(20))
+    filtered = filtered_pipeline().fit(frame(20))
+    for pipeline in (fitted, filtered):
+        assert_identical(md.transform(pipeline, ddf).compute(), local_frame(pipeline, df))
