@@ -3,6 +3,7 @@
 from megatron.execution.executor import Executor, resolve_executor
 from megatron.execution.local import LocalExecutor
 from megatron.execution.plan import Plan, Plans, Step, compile_plan
+from megatron.execution.readiness import check_fitted, check_incremental
 from megatron.execution.stages import StagedFit
 from megatron.graph.topology import stateful_stages
 
@@ -13,6 +14,8 @@ __all__ = [
     "Plans",
     "StagedFit",
     "Step",
+    "check_fitted",
+    "check_incremental",
     "compile_plan",
     "resolve_executor",
     "stateful_stages",
