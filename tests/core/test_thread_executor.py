@@ -3,6 +3,7 @@ results, fitted states, freed values and errors."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
 import time
@@ -128,6 +129,8 @@ def test_max_workers_must_be_a_positive_integer():
     for wrong in (0, -1, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="max_workers must be a positive integer"):
             ThreadExecutor(max_workers=wrong)
+    assert ThreadExecutor(max_workers=3).workers == 3
+    assert 1 <= ThreadExecutor().workers <= (os.cpu_count() or 1)
 
 
 class Meet(StatelessLayer):

@@ -131,21 +131,18 @@ class ThreadExecutor:
     batch run at once, at most ``max_workers`` steps at a time (default: the number of CPUs),
     the calling thread being one of the workers. A plan that is a single chain runs in the
     calling thread, as the local executor runs it. Results, freed values and errors are those
-    of the local executor; when several steps fail, the first in plan order is raised, and no
-    step starts once a failure is seen."""
+    of the local executor; when several steps fail, the first of them in plan order is raised,
+    and no step starts once a failure is seen."""
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_workers: int | None = positive_int(max_workers, "max_workers", allow_none=True)
+        self.workers: int = max_workers or _usable_cpus()
+        """How many steps may run at once (the calling thread and the pool's threads)."""
         self._schedules: dict[int, tuple[weakref.ref[Plan], Schedule]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
         self._local = LocalExecutor()
-
-    @property
-    def workers(self) -> int:
-        """How many steps may run at once (the calling thread and the pool's threads)."""
-        return self.max_workers or os.cpu_count() or 1
 
     def run(self, plan: Plan, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run ``plan`` with ``feeds`` in the order of ``plan.inputs``; results in ``plan.results`` order."""
@@ -192,6 +189,13 @@ class ThreadExecutor:
 
     def __repr__(self) -> str:
         return f"ThreadExecutor(max_workers={self.max_workers!r})"
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class _Run:
