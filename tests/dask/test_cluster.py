@@ -46,7 +46,9 @@ def test_the_cluster_listens_on_127_0_0_1_only(client):
 
 
 def test_a_transform_on_worker_processes_equals_the_local_one(client):
-    df = pd.DataFrame({"a": np.linspace(0, 5, 101)}, index=pd.Index([f"k{i}" for i in range(101)], name="key"))
+    df = pd.DataFrame(
+        {"a": np.linspace(0, 5, 101)}, index=pd.Index([f"k{i}" for i in range(101)], name="key")
+    )
     pipeline = picky_pipeline()
     ddf = dd.from_pandas(df, npartitions=4)  # sorted by its index
     got = pipeline.transform(ddf).compute()
@@ -58,7 +60,9 @@ def test_a_transform_on_worker_processes_equals_the_local_one(client):
 def test_a_layer_error_on_a_worker_reaches_the_client_with_node_and_layer(client):
     df = pd.DataFrame({"a": np.linspace(-1, 5, 60)})
     out = md.transform(picky_pipeline(), dd.from_pandas(df, npartitions=3))
-    with pytest.raises(LayerError, match=r"layer 'lambda' \(Lambda\) at node 'checked' failed in transform\(\)"):
+    with pytest.raises(
+        LayerError, match=r"layer 'lambda' \(Lambda\) at node 'checked' failed in transform\(\)"
+    ):
         out.compute()
 
 

@@ -4,6 +4,7 @@ evaluate for every built-in metric (counts bit-identical, sums to 1e-12 relative
 from __future__ import annotations
 
 import math
+import warnings
 
 import dask.array as da
 import dask.dataframe as dd
@@ -88,3 +89,22 @@ def test_refusals_come_before_any_task():
         md.evaluate(bare, arrays)
     with pytest.raises(ConfigError, match="at least 2"):
         md.evaluate(scored_pipeline(), arrays, split_every=1)
+
+
+def test_scikit_learn_metrics_merge_to_the_local_value():
+    pytest.importorskip("megatron_sklearn", reason="needs megatron_sklearn: its metrics are checked too")
+    sk = metrics
+    labels, scores = Input("labels"), Input("scores")
+    attached = [
+        sk.ROCAUC()([labels, scores], "auc"),
+        sk.AveragePrecision()([labels, scores], "ap"),
+        sk.LogLoss()([labels, scores], "log_loss"),
+    ]
+    pipeline = megatron.Pipeline([labels, scores], scores, name="sk", metrics=attached)
+    probabilities = np.clip(0.5 + (Y_HAT - Y) / 4 + (TRUE - 0.5) / 2, 0.01, 0.99)
+    local = {"labels": TRUE, "scores": probabilities}
+    arrays = {name: da.from_array(a, chunks=50) for name, a in local.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GatheredRowsWarning)  # the ranking metrics need all rows
+        got = md.evaluate(pipeline, arrays, split_every=2)
+    assert_equal_to_local(got, pipeline.evaluate(local))

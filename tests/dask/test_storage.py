@@ -45,7 +45,9 @@ def stored_pipeline(storage, slow: bool = False) -> megatron.Pipeline:
     scaled = layers.Whiten()(a, "scaled")
     if slow:
         scaled = layers.Lambda(slowly)(scaled, "shifted")
-    pipeline = megatron.Pipeline([a, c], [scaled, layers.OneHotRange()(c, "code")], name="stored", storage=storage)
+    pipeline = megatron.Pipeline(
+        [a, c], [scaled, layers.OneHotRange()(c, "code")], name="stored", storage=storage
+    )
     return pipeline.fit(frame())
 
 
@@ -102,7 +104,9 @@ def test_cache_on_the_workers_reads_what_is_stored(client, database_url):
 
 
 def test_a_cluster_restarted_mid_run_loses_and_repeats_no_row(client, tmp_path, postgresql_url):
-    pipelines = [stored_pipeline(url, slow=True) for url in (f"sqlite:///{tmp_path / 'r.db'}", postgresql_url)]
+    pipelines = [
+        stored_pipeline(url, slow=True) for url in (f"sqlite:///{tmp_path / 'r.db'}", postgresql_url)
+    ]
     df = frame()
     ddf = dd.from_pandas(df, npartitions=12)
     futures = client.compute([md.transform(p, ddf).map_partitions(len) for p in pipelines])

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import megatron
 import megatron_dask as md
-from megatron import layers
+from megatron import layers, metrics
 from megatron.errors import ConfigError, DataError, GraphError, LengthMismatchError, NotFittedError
 from megatron.nodes import Input
 from megatron.testing import LayerCase
@@ -203,9 +203,10 @@ INDEXES = {
     kind=st.sampled_from(sorted(INDEXES)),
     seed=st.integers(0, 2**16),
 )
-def test_generated_partitions_transform_as_the_local_data(n, cuts, kind, seed):
+def test_generated_partitions_transform_and_evaluate_as_the_local_data(n, cuts, kind, seed):
     """Any split into partitions (empty ones, repeated and unsorted keys, unknown divisions) and
-    any index type: the dask transform equals the local one of the computed data."""
+    any index type: the dask transform equals the local one of the computed data, and so do
+    metrics of filtered rows (a count exactly, a sum to 1e-12)."""
     rng = np.random.default_rng(seed)
     df = frame(n, index=INDEXES[kind](n, rng))
     bounds = [0, *sorted(min(c, n) for c in cuts), n]
@@ -215,3 +216,21 @@ def test_generated_partitions_transform_as_the_local_data(n, cuts, kind, seed):
     filtered = filtered_pipeline().fit(frame(20))
     for pipeline in (fitted, filtered):
         assert_identical(md.transform(pipeline, ddf).compute(), local_frame(pipeline, df))
+    scored = scored_pipeline()
+    got, expected = md.evaluate(scored, ddf, split_every=2), scored.evaluate(df)
+    assert got["accuracy"] == expected["accuracy"] or (
+        np.isnan(got["accuracy"]) and np.isnan(expected["accuracy"])
+    )
+    assert np.isclose(got["mse"], expected["mse"], rtol=1e-12, atol=0, equal_nan=True)
+
+
+def scored_pipeline() -> megatron.Pipeline:
+    """Metrics of the kept rows: a count and a sum."""
+    a, label = Input("a"), Input("label")
+    kept_a, kept_label = layers.Filter(lambda v, _: v > -0.5)([a, label], ["kept_a", "kept_label"])
+    guess = layers.Lambda(lambda v: (v > 0).astype(np.int64))(kept_a, "guess")
+    attached = [
+        metrics.Accuracy()([kept_label, guess], "accuracy"),
+        metrics.MeanSquaredError()([kept_a, layers.Cast("float64")(kept_label)], "mse"),
+    ]
+    return megatron.Pipeline([a, label], guess, name="scored", metrics=attached)
