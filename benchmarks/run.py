@@ -14,6 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_dask  # noqa: E402
 import bench_io  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_sklearn  # noqa: E402
@@ -23,7 +24,7 @@ import bench_threads  # noqa: E402
 import bench_core  # noqa: E402
 from harness import Result  # noqa: E402
 
-SUITES = [bench_core, bench_threads, bench_layers, bench_io, bench_sql, bench_sklearn]
+SUITES = [bench_core, bench_threads, bench_layers, bench_io, bench_sql, bench_sklearn, bench_dask]
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 
