@@ -12,8 +12,10 @@ OPTIONAL = {
     "keras": ["megatron_keras", "keras", "tensorflow"],
     "sql": ["megatron_sql", "sqlalchemy", "psycopg"],
     # dask's dataframe needs pandas; megatron-sql and megatron-sklearn serve the storage and fit tests
-    "dask": ["megatron_dask", "dask", "distributed", "pandas"]
-    + ["megatron_sql", "sqlalchemy", "psycopg", "megatron_sklearn", "sklearn", "skops"],
+    "dask": [
+        *("megatron_dask", "dask", "distributed", "pandas"),
+        *("megatron_sql", "sqlalchemy", "psycopg", "megatron_sklearn", "sklearn", "skops"),
+    ],
 }
 NEVER_ALONE = ["pandas", "pydot", "tqdm", "IPython"]  # extras of the core, in 'all' only
 
