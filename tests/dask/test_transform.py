@@ -5,6 +5,8 @@ arrays, and every built-in layer that runs row by row (windowed layers are refus
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 
 import dask.array as da
 import dask.dataframe as dd
@@ -237,3 +239,25 @@ def scored_pipeline() -> megatron.Pipeline:
         metrics.MeanSquaredError()([kept_a, layers.Cast("float64")(kept_label)], "mse"),
     ]
     return megatron.Pipeline([a, label], guess, name="scored", metrics=attached)
+
+
+def test_the_plugin_imports_no_dask_for_other_data():
+    """Loading the plugin and running a pipeline on a dict and on a pandas DataFrame imports
+    neither dask nor distributed: the plugin looks at the module name of the data's type."""
+    code = """
+import sys
+import numpy as np, pandas as pd
+import megatron
+from megatron.nodes import Input
+from megatron.layers import ScalarMultiply
+from megatron.plugins import get_plugin_manager
+assert "dask" in [info.name for info in get_plugin_manager().plugins]
+x = Input("x")
+pipeline = megatron.Pipeline(x, ScalarMultiply(2.0)(x, "y"), name="light")
+pipeline.transform({"x": np.arange(3.0)})
+pipeline.transform(pd.DataFrame({"x": np.arange(3.0)}))
+import megatron_dask
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed")))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

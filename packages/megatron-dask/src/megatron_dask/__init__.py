@@ -20,13 +20,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from megatron_dask.evaluation import evaluate
+    from megatron_dask.evaluation import GatheredRowsWarning, evaluate
     from megatron_dask.fitting import fit
+    from megatron_dask.shipping import SerialWritesWarning
     from megatron_dask.transforming import transform, write
 
-__all__ = ["evaluate", "fit", "transform", "write"]
+__all__ = ["GatheredRowsWarning", "SerialWritesWarning", "evaluate", "fit", "transform", "write"]
 
 _HOMES = {
+    "GatheredRowsWarning": "megatron_dask.evaluation",
+    "SerialWritesWarning": "megatron_dask.shipping",
     "evaluate": "megatron_dask.evaluation",
     "fit": "megatron_dask.fitting",
     "transform": "megatron_dask.transforming",
@@ -44,4 +47,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+    return sorted({*globals(), *__all__})
