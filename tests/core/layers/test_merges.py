@@ -176,3 +176,58 @@ def test_simple_impute_merges_strings_and_features_without_values():
     data = X.copy()
     data[:10, 2] = np.nan
     check_merge_matches_partial_fit(LayerCase(layers.SimpleImpute, (data,)))
+
+
+class Center(StatefulLayer):
+    """Subtracts the mean; states merge by adding counts and sums, up to rounding."""
+
+    def partial_fit(self, X):
+        self.metadata["n"] = self.metadata.get("n", 0) + len(X)
+        self.metadata["total"] = self.metadata.get("total", 0.0) + X.sum(axis=0)
+
+    def transform(self, X):
+        return X - self.metadata["total"] / self.metadata["n"]
+
+    def merge_exactness(self):
+        return "rounding"
+
+    def merge_states(self, a, b):
+        return {"n": a.get("n", 0) + b.get("n", 0), "total": a.get("total", 0.0) + b.get("total", 0.0)}
+
+
+class ChangesItsArgument(Center):
+    def merge_states(self, a, b):
+        a["n"], a["total"] = a.get("n", 0) + b.get("n", 0), a.get("total", 0.0) + b.get("total", 0.0)
+        return a
+
+
+class Forgets(Center):
+    def merge_states(self, a, b):
+        return {"n": a.get("n", 0) + b.get("n", 0), "total": a.get("total", 0.0)}
+
+
+class ClaimsExact(Center):
+    def merge_exactness(self):
+        return "exact"
+
+
+class LosesAKey(Center):
+    def partial_fit(self, X):
+        super().partial_fit(X)
+        self.metadata["batches"] = self.metadata.get("batches", 0) + 1
+
+
+@pytest.mark.parametrize(
+    ("cls", "message"),
+    [
+        (ChangesItsArgument, "changed the state of part 0"),
+        (Forgets, r"against partial_fit: state\['total'\]"),
+        (ClaimsExact, "bit for bit"),
+        (LosesAKey, r"keys \[\] that were not expected, and \['batches'\] missing"),
+    ],
+)
+def test_the_merge_check_catches_a_wrong_merge(cls, message):
+    data = np.random.default_rng(0).normal(size=(20, 3))  # sums that round differently by order
+    check_merge_matches_partial_fit(LayerCase(Center, (data,)))
+    with pytest.raises(AssertionError, match=message):
+        check_merge_matches_partial_fit(LayerCase(cls, (data,)))

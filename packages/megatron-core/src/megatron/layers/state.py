@@ -138,7 +138,7 @@ def merging(method: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, An
                 f"it learned from observations of shape {_shown(last)}: what it learns belongs to "
                 "the shape it learned it on"
             )
-        merged = method(self, a, b)
+        merged = dict(method(self, a, b))  # a new dict, even where the method gives one of its own
         shapes = last if last is not None else first
         if shapes is not None:
             merged[FITTED_SHAPES] = shapes

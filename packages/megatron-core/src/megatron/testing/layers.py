@@ -280,7 +280,8 @@ def check_merge_matches_partial_fit(case: LayerCase) -> None:
     if not isinstance(layer, StatefulLayer) or not layer.supports_merge():
         return
     for n in (2, 3):
-        assert_merges(case, [tuple(np.array_split(a, n)[i] for a in case.inputs) for i in range(n)])
+        if len(case.inputs[0]) >= n:
+            assert_merges(case, [tuple(np.array_split(a, n)[i] for a in case.inputs) for i in range(n)])
 
 
 def assert_merges(case: LayerCase, parts: Sequence[tuple[np.ndarray, ...]]) -> None:
@@ -291,8 +292,6 @@ def assert_merges(case: LayerCase, parts: Sequence[tuple[np.ndarray, ...]]) -> N
     states = [_learned(case, [part]).get_state() for part in parts]
     before = copy.deepcopy(states)
     merged = functools.reduce(first.merge_states, states)
-    for i, (state, old) in enumerate(zip(states, before)):
-        _same_state(case, state, old, True, f"merge_states changed its argument {i} (part {i})")
     whole = _learned(case, parts)
     _same_state(
         case, merged, whole.get_state(), exact, f"the merge of {len(parts)} parts, against partial_fit"
@@ -309,6 +308,8 @@ def assert_merges(case: LayerCase, parts: Sequence[tuple[np.ndarray, ...]]) -> N
         _same_state(
             case, right, merged, exact, "a merge of a and (b merged with c), against (a with b) with c"
         )
+    for i, (state, old) in enumerate(zip(states, before)):
+        _same_state(case, state, old, True, f"merge_states changed the state of part {i} it was given")
 
 
 def _learner(case: LayerCase) -> StatefulLayer:
@@ -346,7 +347,7 @@ def _same_state(case: LayerCase, got: Any, want: Any, exact: bool, what: str) ->
 
 
 def _same_outputs(case: LayerCase, got: StatefulLayer, want: StatefulLayer, exact: bool, what: str) -> None:
-    features = got._features_of(case.inputs)
+    features = case.inputs[: len(case.inputs) - got.n_targets(len(case.inputs))]
     computed, expected = got.transform(*features), want.transform(*features)
     for i, (a, b) in enumerate(zip(_as_tuple(computed), _as_tuple(expected))):
         assert a.dtype == b.dtype and a.shape == b.shape, (
