@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import megatron
+import megatron.progress
 import megatron_dask as md
 from megatron import layers
 from megatron.errors import (
@@ -350,6 +351,47 @@ def test_on_a_cluster_pipeline_fit_equals_fit_generator_and_worker_errors_reach_
         LayerError, match=r"layer 'lambda(_\d+)?' \(Lambda\) at node 'bad' failed in transform"
     ):
         md.fit(failing, ddf)  # in the task computing the stage inputs
+
+
+class Streamed(StatefulLayer):
+    """Runs its own loop over a stream (as Keras does): notes each pass's batch sizes and
+    whether progress is on, and learns the mean."""
+
+    iterative = True
+    passes: ClassVar[list[list[int]]] = []
+    progress: ClassVar[list[bool]] = []
+
+    def fit_batches(self, batches, epochs, steps=None):
+        total, rows = 0.0, 0
+        for _ in range(epochs):
+            sizes = []
+            for (X,) in batches():
+                sizes.append(len(X))
+                total, rows = total + X.sum(), rows + len(X)
+            Streamed.passes.append(sizes)
+        Streamed.progress.append(megatron.progress.enabled())
+        self.metadata["mean"] = total / rows
+
+    def transform(self, X):
+        return X - self.metadata["mean"]
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_layer_with_its_own_loop_gets_a_stream_of_partitions_and_the_progress_switch(frame, progress):
+    x = Input("x", (3,), columns=COLUMNS)
+    pipeline = megatron.Pipeline(x, Streamed()(layers.Whiten()(x), "streamed"), name="streamed")
+    Streamed.passes.clear()
+    Streamed.progress.clear()
+    sizes = [700, 0, 500, 600]  # an empty partition is left out of the stream
+    bounds = np.cumsum([0, *sizes])
+    parts = [frame.iloc[start:stop] for start, stop in itertools.pairwise(bounds)]
+    ddf = dd.from_delayed([dask.delayed(part) for part in parts], meta=frame.iloc[:0], verify_meta=False)
+    if progress:
+        pipeline.fit(ddf, progress=True)
+    else:
+        md.fit(pipeline, ddf, epochs=2, progress=False)
+    assert Streamed.passes == [[700, 500, 600]] * (1 if progress else 2)
+    assert Streamed.progress == [progress]
 
 
 def test_a_keras_model_learns_through_fit_batches_from_the_partitions(frame):

@@ -43,5 +43,5 @@ def run_operation(pipeline: Pipeline, operation: str, data: Any, options: Mappin
     if operation == "fit":
         from megatron_dask.fitting import fit
 
-        return fit(pipeline, data)
+        return fit(pipeline, data, progress=options.get("progress"))
     return None
