@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import megatron
-from megatron.errors import ConfigError, DataError, MissingDependencyError
+from megatron.errors import ConfigError, DataError, GraphError, MissingDependencyError
 from megatron.layers import Lambda, MinMaxScale, OneHotRange, Whiten
 from megatron.metrics import Accuracy, MeanSquaredError
 from megatron.nodes import Input
@@ -158,3 +158,16 @@ def test_arrays_of_an_unknown_library_nobody_claims_are_read_as_numpy_reads_them
     np.testing.assert_array_equal(pipeline.transform({"x": Tensor(np.arange(3.0))})["y"], [1, 2, 3])
     with pytest.raises(DataError, match="takes a mapping of input name to array"):
         pipeline.transform(Tensor(np.arange(3.0)))
+
+
+def test_two_shared_layers_each_upstream_of_the_other_are_refused_not_looped_on():
+    """Layer L called on K's output and K on L's: neither can be fitted first (the stages grew
+    without end before)."""
+    x, z = Input("x"), Input("z")
+    first, second = MinMaxScale(), Whiten()
+    crossed = [first(second(z), "l2"), second(first(x), "k2")]
+    pipeline = megatron.Pipeline([x, z], crossed, name="crossed")
+    with pytest.raises(GraphError, match="each would have to be fitted before the other"):
+        pipeline.stages()
+    with pytest.raises(GraphError, match="each would have to be fitted before the other"):
+        pipeline.fit_generator([{"x": np.arange(4.0), "z": np.arange(4.0)}])

@@ -192,7 +192,8 @@ def stateful_stages(calls: Sequence[Call]) -> list[list[StatefulLayer]]:
 
     A layer's stage is one more than the latest stage of any stateful layer upstream of any of
     its calls, so everything upstream of a stage is final before that stage is fitted. A layer
-    upstream of itself (called on its own output) cannot be fitted and raises ``GraphError``.
+    upstream of itself (called on its own output), or two shared layers each upstream of a call
+    of the other, cannot be fitted and raise ``GraphError``.
     """
     layers = {id(call.layer): call.layer for call in calls if call.layer.stateful}
     for key, layer in layers.items():
@@ -217,6 +218,8 @@ def stateful_stages(calls: Sequence[Call]) -> list[list[StatefulLayer]]:
                 call_stage[id(call)] = upstream
                 continue
             stage = max(upstream + 1, layer_stage.get(id(call.layer), 0))
+            if stage > len(calls):  # more stages than calls: two layers each wait for the other
+                raise GraphError(_mutual_wait(layers, call.layer))
             if stage != layer_stage.get(id(call.layer)):
                 layer_stage[id(call.layer)] = stage
                 changed = True
@@ -225,6 +228,15 @@ def stateful_stages(calls: Sequence[Call]) -> list[list[StatefulLayer]]:
     for key, stage in layer_stage.items():
         stages[stage - 1].append(layers[key])  # type: ignore[arg-type]
     return stages
+
+
+def _mutual_wait(layers: dict[int, Layer], layer: Layer) -> str:
+    names = sorted(other.name for other in layers.values())
+    return (
+        f"Layer {layer.name!r} is called on a node computed by a stateful layer that is itself called on a "
+        f"node computed by {layer.name!r} (among {names}): each would have to be fitted before the "
+        "other. Use separate layers for those calls."
+    )
 
 
 def _depends_on_layer(call: Call, layer: Layer) -> bool:
