@@ -14,6 +14,8 @@ from megatron.errors import ConfigError, DataError, MissingInputError, SourceErr
 from megatron.io import Batch
 from megatron.nodes import Input
 from megatron.testing import SourceCase, source_checks
+from megatron.testing.sources import selected_columns
+from megatron.testing.strategies import column_selections
 
 pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
 
@@ -249,29 +251,6 @@ def test_sources_pass_the_conformance_suite(check, tmp_path):
 COLUMNS = ["a", "b", "c", "d", "e"]
 
 
-@st.composite
-def selections(draw):
-    """Keyword arguments selecting columns of a table of COLUMNS: an index column, excluded
-    columns and a group, each perhaps absent."""
-    index_col = draw(st.none() | st.sampled_from(COLUMNS))
-    rest = [c for c in COLUMNS if c != index_col]
-    excluded = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2))
-    free = [c for c in rest if c not in excluded]
-    grouped = draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
-    return {"exclude_cols": excluded, "groups": {"g": grouped} if grouped else None, "index_col": index_col}
-
-
-def expected_batch(values, exclude_cols, groups, index_col):
-    """What a source reading a table of COLUMNS gives: each column not excluded, grouped or the
-    index on its own, the group's columns stacked, the index from the index column or 0..n-1."""
-    grouped = [c for cols in (groups or {}).values() for c in cols]
-    arrays = {c: values[:, i] for i, c in enumerate(COLUMNS) if c not in (*exclude_cols, *grouped, index_col)}
-    for name, cols in (groups or {}).items():
-        arrays[name] = values[:, [COLUMNS.index(c) for c in cols]]
-    index = values[:, COLUMNS.index(index_col)] if index_col else np.arange(len(values))
-    return arrays, index
-
-
 def joined(batches):
     """Batches of one pass as one: arrays and index concatenated."""
     names = batches[0].keys()
@@ -298,11 +277,11 @@ def edit_in_place(selection):
 
 
 @settings(max_examples=25, deadline=None)
-@given(selection=selections(), n=st.integers(1, 12), batch_size=st.integers(1, 5))
+@given(selection=column_selections(COLUMNS), n=st.integers(1, 12), batch_size=st.integers(1, 5))
 def test_every_source_reads_every_batch_with_the_selection_it_was_given(selection, n, batch_size):
     values = np.arange(n * len(COLUMNS), dtype=np.int64).reshape(n, len(COLUMNS))
     table = pd.DataFrame(values, columns=COLUMNS)
-    expected = expected_batch(values, **selection)
+    expected = selected_columns(values, COLUMNS, **selection)
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv(Path(folder) / "t.csv", table)
         whole = [megatron.io.PandasData(table, **selection), megatron.io.CSVData(path, **selection)]

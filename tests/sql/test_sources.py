@@ -12,6 +12,8 @@ import megatron
 from megatron import layers
 from megatron.errors import ConfigError, DataError, SourceError
 from megatron.testing import SourceCase, source_checks
+from megatron.testing.sources import selected_columns
+from megatron.testing.strategies import column_selections
 from megatron_sql import SQLGenerator, from_sql
 
 
@@ -88,27 +90,6 @@ def test_sql_generator_passes_the_conformance_suite(check, engine):
 COLUMNS = ["a", "b", "c", "d", "e"]
 
 
-@st.composite
-def selections(draw):
-    """Keyword arguments selecting columns of a table of COLUMNS: an index column, excluded
-    columns and a group, each perhaps absent."""
-    index_col = draw(st.none() | st.sampled_from(COLUMNS))
-    rest = [c for c in COLUMNS if c != index_col]
-    excluded = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2))
-    free = [c for c in rest if c not in excluded]
-    grouped = draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
-    return {"exclude_cols": excluded, "groups": {"g": grouped} if grouped else None, "index_col": index_col}
-
-
-def expected_batch(values, exclude_cols, groups, index_col):
-    grouped = [c for cols in (groups or {}).values() for c in cols]
-    arrays = {c: values[:, i] for i, c in enumerate(COLUMNS) if c not in (*exclude_cols, *grouped, index_col)}
-    for name, cols in (groups or {}).items():
-        arrays[name] = values[:, [COLUMNS.index(c) for c in cols]]
-    index = values[:, COLUMNS.index(index_col)] if index_col else np.arange(len(values))
-    return arrays, index
-
-
 def assert_same(batches, expected):
     want, want_index = expected
     assert all(b.keys() == want.keys() for b in batches)
@@ -118,7 +99,7 @@ def assert_same(batches, expected):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(selection=selections(), n=st.integers(1, 9), batch_size=st.integers(1, 4))
+@given(selection=column_selections(COLUMNS), n=st.integers(1, 9), batch_size=st.integers(1, 4))
 def test_every_sql_source_reads_every_batch_with_the_selection_it_was_given(engine, selection, n, batch_size):
     table = f"t_{uuid.uuid4().hex[:10]}"
     values = np.arange(n * len(COLUMNS), dtype=np.int64).reshape(n, len(COLUMNS))
@@ -129,7 +110,7 @@ def test_every_sql_source_reads_every_batch_with_the_selection_it_was_given(engi
             [dict(zip(COLUMNS, row.tolist())) for row in values],
         )
     query = f"SELECT * FROM {table} ORDER BY a"
-    expected = expected_batch(values, **selection)
+    expected = selected_columns(values, COLUMNS, **selection)
     data = megatron.io.SQLData(engine, query, **selection)
     source = SQLGenerator(engine, query, batch_size, **selection)
     inputs = from_sql(engine, query, **selection)

@@ -133,3 +133,22 @@ def source_case(
         batch_size,
         name or str(getattr(source, "__name__", "source")),
     )
+
+
+def selected_columns(
+    values: np.ndarray,
+    columns: list[str],
+    exclude_cols: Iterable[str] = (),
+    groups: Mapping[str, Iterable[str]] | None = None,
+    index_col: str | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What a source reading a table (``values``, one column per name of ``columns``) gives
+    with this selection: each column not excluded, grouped or the index on its own, each
+    group's columns stacked, and the index from the index column, else 0..n-1."""
+    grouped = [c for cols in (groups or {}).values() for c in cols]
+    skipped = {*exclude_cols, *grouped, index_col}
+    arrays = {c: values[:, i] for i, c in enumerate(columns) if c not in skipped}
+    for name, cols in (groups or {}).items():
+        arrays[name] = values[:, [columns.index(c) for c in cols]]
+    index = values[:, columns.index(index_col)] if index_col else np.arange(len(values))
+    return arrays, index

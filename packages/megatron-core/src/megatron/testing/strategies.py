@@ -160,3 +160,16 @@ def lookalike_names(draw: st.DrawFn) -> tuple[tuple[str, str | None], tuple[str,
     ]
     second = draw(st.sampled_from([c for c in candidates if c != first] or [(base + "x", version)]))
     return first, second
+
+
+@st.composite
+def column_selections(draw: st.DrawFn, columns: list[str]) -> dict[str, Any]:
+    """A source's keyword arguments selecting among ``columns``: an index column, excluded
+    columns and a group ``"g"`` stacking several, each perhaps absent (see
+    :func:`megatron.testing.sources.selected_columns` for what a source must give)."""
+    index_col = draw(st.none() | st.sampled_from(columns))
+    rest = [c for c in columns if c != index_col]
+    excluded = draw(st.lists(st.sampled_from(rest), unique=True, max_size=2))
+    free = [c for c in rest if c not in excluded]
+    grouped = draw(st.lists(st.sampled_from(free), unique=True, max_size=3))
+    return {"exclude_cols": excluded, "groups": {"g": grouped} if grouped else None, "index_col": index_col}
