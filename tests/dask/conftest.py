@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,15 +27,22 @@ from distributed import Client, LocalCluster
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
-    """Two worker processes of one thread each, listening on 127.0.0.1 only."""
+    """Two worker processes of one thread each, listening on 127.0.0.1 only. The workers start
+    with this process's ``sys.path`` and the repository's root on it, so that functions of the
+    test modules, which pickle by reference as those of any installed module, import there."""
+    root = str(Path(__file__).resolve().parents[2])
+    sys.path.insert(0, root)
     with warnings.catch_warnings():
         # no dashboard, but the scheduler's small HTTP server tries port 8787 first
         warnings.filterwarnings("ignore", "Port 8787 is already in use", UserWarning)
         local = LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
         )
-    with local:
-        yield local
+    try:
+        with local:
+            yield local
+    finally:
+        sys.path.remove(root)
 
 
 @pytest.fixture
