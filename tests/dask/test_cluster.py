@@ -15,7 +15,7 @@ import pytest
 import megatron
 import megatron_dask as md
 from megatron import layers
-from megatron.errors import LayerError, MissingDependencyError
+from megatron.errors import ConfigError, LayerError, MissingDependencyError
 from megatron.nodes import Input
 from megatron.plugins import get_plugin_manager
 
@@ -83,3 +83,18 @@ def test_without_the_plugin_a_dask_dataframe_is_refused_unread(megatron_plugins)
         with pytest.raises(MissingDependencyError, match="megatron-dask"):
             operation(ddf)
     assert reads == []
+
+
+def test_a_function_the_workers_cannot_import_fails_its_tasks_with_a_message(client, tmp_path, monkeypatch):
+    """A function of a module the client imports and the workers do not have: the tasks raise
+    a ConfigError saying so on the client (dask's workers would otherwise fail to read the
+    task and the computation wait for ever)."""
+    (tmp_path / "client_only_helpers.py").write_text("def triple(v):\n    return v * 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # here only: the workers started before
+    from client_only_helpers import triple
+
+    x = Input("a")
+    pipeline = megatron.Pipeline(x, layers.Lambda(triple)(x, "tripled"), name="helpers")
+    ddf = dd.from_pandas(pd.DataFrame({"a": np.arange(20.0)}), npartitions=2)
+    with pytest.raises(ConfigError, match=r"cannot be rebuilt on a dask worker: .*client_only_helpers"):
+        md.transform(pipeline, ddf).compute()

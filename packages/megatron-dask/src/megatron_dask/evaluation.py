@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from megatron.metrics import Metric
 from megatron_dask.partitions import partitions
 from megatron_dask.reduction import check_split_every, tree_reduce
+from megatron_dask.shipping import Parcel, opened, parcel
 
 if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
@@ -38,19 +39,20 @@ def evaluate(pipeline: Pipeline, data: Any, *, split_every: int = 8) -> dict[str
     import dask
     from dask import delayed
 
-    ship = delayed(pipeline, pure=False)
+    ship = parcel(pipeline)
     states = [delayed(partition_states, pure=True)(part, ship) for part in parts.parts]
     (merged,) = dask.compute(tree_reduce(states, merged_states, ship, split_every=split_every))
     return {m.name: m.metric.result(state) for m, state in zip(pipeline.metrics, merged)}
 
 
-def partition_states(batch: Any, pipeline: Pipeline) -> list[Any]:
+def partition_states(batch: Any, packed: Parcel) -> list[Any]:
     """One partition's metric states (run by a dask task)."""
-    return pipeline.metric_states(batch)
+    return opened(packed).metric_states(batch)
 
 
-def merged_states(pipeline: Pipeline, group: Sequence[list[Any]]) -> list[Any]:
+def merged_states(packed: Parcel, group: Sequence[list[Any]]) -> list[Any]:
     """The metric states of consecutive partitions merged, in order (run by a dask task)."""
+    pipeline = opened(packed)
     merged = list(group[0])
     for states in group[1:]:
         merged = [m.metric.merge(a, b) for m, a, b in zip(pipeline.metrics, merged, states)]

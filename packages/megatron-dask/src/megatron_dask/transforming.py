@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from megatron.errors import StorageError
 from megatron_dask.partitions import Partitions, no_index, partitions
-from megatron_dask.shipping import checked, shipped
+from megatron_dask.shipping import Parcel, opened, shipped
 
 if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
@@ -21,7 +21,8 @@ def transform(pipeline: Pipeline, data: Any, *, cache: bool = False) -> Any:
     observation index (a dask DataFrame's index, with its name; positions for dask arrays),
     one partition per partition of ``data``.
 
-    Its partitions equal a local ``pipeline.transform(partition).to_frame()``. With storage,
+    Its partitions equal a local ``pipeline.transform(partition).to_frame()`` of the pipeline as
+    it is now (later changes to it do not reach the tasks). With storage,
     each partition's task stores its rows when computed, under the client's fingerprint, so a
     later ``pipeline.transform(df, cache=True)`` here reads them; ``cache=True`` reads stored
     rows on the workers and computes only the others. Computing the result twice stores the
@@ -31,17 +32,15 @@ def transform(pipeline: Pipeline, data: Any, *, cache: bool = False) -> Any:
     if cache and pipeline.storage is None:
         raise StorageError(f"{where}: cache=True needs a storage.")
     parts = partitions(data, where)
-    ship, fingerprint = shipped(pipeline, where)
+    ship = shipped(pipeline, where)
     meta = _meta(pipeline, parts)
     if parts.frame is not None:
-        return parts.frame.map_partitions(
-            transform_partition, ship, fingerprint, cache, meta=meta, align_dataframes=False
-        )
+        return parts.frame.map_partitions(transform_partition, ship, cache, meta=meta, align_dataframes=False)
     import dask.dataframe as dd
     from dask import delayed
 
     task = delayed(transform_partition, pure=True)
-    frames = [task(part, ship, fingerprint, cache) for part in parts.parts]
+    frames = [task(part, ship, cache) for part in parts.parts]
     return dd.from_delayed(frames, meta=meta, divisions=parts.divisions, verify_meta=False)
 
 
@@ -52,13 +51,13 @@ def write(pipeline: Pipeline, data: Any) -> int:
     if pipeline.storage is None:
         raise StorageError(f"{where} stores outputs, and the pipeline has no storage.")
     parts = partitions(data, where)
-    ship, fingerprint = shipped(pipeline, where)
+    ship = shipped(pipeline, where)
     _meta(pipeline, parts)  # refuses an unfitted pipeline or unreadable columns before any task
     import dask
     from dask import delayed
 
     task = delayed(write_partition, pure=True)
-    counts = dask.compute(*(task(part, ship, fingerprint) for part in parts.parts))
+    counts = dask.compute(*(task(part, ship) for part in parts.parts))
     return int(sum(counts))
 
 
@@ -68,15 +67,15 @@ def transform_from_hook(pipeline: Pipeline, data: Any, options: Mapping[str, Any
     return transform(pipeline, data, cache=bool(options.get("cache", False)))
 
 
-def transform_partition(batch: Any, pipeline: Pipeline, fingerprint: str, cache: bool) -> Any:
+def transform_partition(batch: Any, packed: Parcel, cache: bool) -> Any:
     """One partition's outputs as a pandas DataFrame (run by a dask task)."""
-    outputs = checked(pipeline, fingerprint).transform(batch, cache=cache)
+    outputs = opened(packed).transform(batch, cache=cache)
     return _framed(outputs.to_frame(), batch)
 
 
-def write_partition(batch: Any, pipeline: Pipeline, fingerprint: str) -> int:
+def write_partition(batch: Any, packed: Parcel) -> int:
     """Store one partition's outputs; its row count (run by a dask task)."""
-    return len(checked(pipeline, fingerprint).transform(batch).index)
+    return len(opened(packed).transform(batch).index)
 
 
 def _meta(pipeline: Pipeline, parts: Partitions) -> Any:
