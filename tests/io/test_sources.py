@@ -156,6 +156,7 @@ def test_array_generator_reads_npy_memory_mapped_and_is_re_iterable(tmp_path):
 
 
 def test_progress_bar_can_be_switched(tmp_path, capsys):
+    pytest.importorskip("tqdm", reason="needs tqdm (megatron-core[progress]), which draws the bars")
     source = megatron.io.ArrayGenerator({"x": np.arange(100.0)}, batch_size=10)
     x = Input("x")
     pipeline = megatron.Pipeline(x, layers.Whiten()(x, "w"), name="bars")
