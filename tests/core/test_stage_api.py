@@ -171,3 +171,21 @@ def test_two_shared_layers_each_upstream_of_the_other_are_refused_not_looped_on(
         pipeline.stages()
     with pytest.raises(GraphError, match="each would have to be fitted before the other"):
         pipeline.fit_generator([{"x": np.arange(4.0), "z": np.arange(4.0)}])
+
+
+def test_a_pickled_pipeline_finds_each_layers_calls_again():
+    import pickle
+
+    from megatron.layers import ScalarMultiply
+
+    x = Input("x", (3,))
+    white = Whiten()(x)
+    scale = MinMaxScale()
+    outputs = [scale(ScalarMultiply(2.0)(white), "a"), scale(ScalarMultiply(-1.0)(white), "b")]
+    pipeline = megatron.Pipeline(x, outputs, name="picklable").fit({"x": np.arange(27.0).reshape(9, 3)})
+    batch = {"x": np.arange(12.0).reshape(4, 3)}
+    before = pipeline.stage_inputs(1, batch)  # the graph's index of calls by layer is built here
+    copied = pickle.loads(pickle.dumps(pipeline))  # layers are new objects: the index is rebuilt
+    after = copied.stage_inputs(1, batch)
+    assert after[0][0].shape == (8, 3)  # both calls of the shared layer, found in the copy
+    np.testing.assert_array_equal(after[0][0], before[0][0])

@@ -4,7 +4,7 @@ walks over it (what a set of nodes depends on, which inputs it reads)."""
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from megatron.errors import GraphError, SpecError
 from megatron.graph.call import Call
@@ -48,6 +48,7 @@ class Graph:
         self._check_inputs_declared(roots)
         self._check_unique_names()
         self._stages: list[list[StatefulLayer]] | None = None
+        self._calls_by_layer: dict[int, list[Call]] | None = None
 
     @property
     def layers(self) -> list[Layer]:
@@ -79,7 +80,15 @@ class Graph:
 
     def calls_of(self, layer: Layer) -> list[Call]:
         """The calls of ``layer`` in this graph, in topological order."""
-        return [call for call in self.calls if call.layer is layer]
+        by_layer = self._calls_by_layer
+        if by_layer is None:  # indexed once (staged fits ask for every batch), by identity: not pickled
+            by_layer = self._calls_by_layer = {}
+            for call in self.calls:
+                by_layer.setdefault(id(call.layer), []).append(call)
+        return list(by_layer.get(id(layer), ()))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_calls_by_layer": None}
 
     def describe(self, layer: Layer) -> str:
         """``layer`` for error messages: its name, class and the nodes of its first call."""
