@@ -25,6 +25,7 @@ from megatron.execution.readiness import check_fitted, check_incremental
 from megatron.execution.stages import StagedFit, inputs_by_layer, inputs_plan
 from megatron.fingerprint import GraphFingerprint
 from megatron.graph.node import Input, Node
+from megatron.graph.part import Part, select_metrics, select_part, whole_part
 from megatron.graph.topology import Graph
 from megatron.io.feeds import Data, foreign_part, read_batch, read_feeds, rows_in
 from megatron.io.streams import check_stream, numbered
@@ -74,6 +75,7 @@ class Pipeline(Showing):
         self._executor = resolve_executor(executor)
         self.storage: Storage | None = open_storage(storage, self.name, self.version)
         self._plans = Plans(self.graph)
+        self._whole = whole_part(self.graph)
         self._fingerprint = GraphFingerprint(self.graph)
 
     # -- the graph ---------------------------------------------------------------------------
@@ -184,39 +186,60 @@ class Pipeline(Showing):
         return self
 
     # -- transforming ------------------------------------------------------------------------
-    def transform(self, data: Data, index: Any = None, cache: bool = False) -> Outputs:
+    def transform(
+        self,
+        data: Data,
+        index: Any = None,
+        cache: bool = False,
+        *,
+        outputs: str | Node | Sequence[str | Node] | None = None,
+        store: bool = True,
+    ) -> Outputs:
         """Compute the outputs for ``data``; with storage, store them under ``index``.
 
         With ``cache=True``, rows whose keys are already stored for this very fit are read
         from storage and only the others are computed; the result keeps the input order.
+        ``outputs`` names the nodes to compute (outputs or intermediate nodes), from only the
+        inputs they need; a storage keeps whole rows, so it refuses a part without every
+        output unless ``store=False``, which computes without storing.
         """
-        part = foreign_part(data)
-        if (
-            part is not None
-            and (done := run_elsewhere(self, "transform", data, part, {"index": index, "cache": cache}))
-            is not HERE
-        ):
-            return done
-        plan = self._transform_plan("transform")
+        foreign = foreign_part(data)
+        if foreign is not None:
+            options = {"index": index, "cache": cache}
+            if outputs is not None or not store:  # only what was asked: a plugin refuses what it cannot do
+                options.update(outputs=outputs, store=store)
+            if (done := run_elsewhere(self, "transform", data, foreign, options)) is not HERE:
+                return done
+        part = self._part(outputs, cache, store)
+        plan = self._transform_plan("transform", part)
         feeds, index = read_feeds(plan.inputs, data, index, self.name, "transform")
         if not cache:
-            return self._outputs(plan, feeds, index, 0)
+            return self._outputs(plan, part, feeds, index, 0, store=store)
         storage = self._cache_storage()
         n = rows_in(feeds)
         index = np.arange(n) if index is None else index
         fingerprint = self.fingerprint
 
         def compute(rows: np.ndarray) -> Outputs:
-            return self._outputs(plan, [f[rows] for f in feeds], index[rows], 0, fingerprint)
+            return self._outputs(plan, self._whole, [f[rows] for f in feeds], index[rows], 0, fingerprint)
 
-        return cached_outputs(storage, fingerprint, self.output_names, index, n, compute)
+        found = cached_outputs(storage, fingerprint, self.output_names, index, n, compute)
+        return found if part is self._whole else found.select(part.names)
 
     def transform_generator(
-        self, batches: Iterable[Data], steps: int | None = None, progress: bool | None = None
+        self,
+        batches: Iterable[Data],
+        steps: int | None = None,
+        progress: bool | None = None,
+        *,
+        outputs: str | Node | Sequence[str | Node] | None = None,
+        store: bool = True,
     ) -> Iterator[Outputs]:
         """Transform batch by batch, lazily. Each batch keeps its own index (a DataFrame's
-        index, or positions continuing from the previous batch) and is stored under it."""
-        plan = self._transform_plan("transform_generator")
+        index, or positions continuing from the previous batch) and is stored under it.
+        ``outputs`` and ``store`` are those of :meth:`transform`."""
+        part = self._part(outputs, False, store)
+        plan = self._transform_plan("transform_generator", part)
         positive_int(steps, "steps", allow_none=True, error=DataError)
         check_stream(self.name, batches, "transform_generator")
 
@@ -224,15 +247,37 @@ class Pipeline(Showing):
             start = 0
             for i, batch in numbered(batches, steps, f"{self.name}: transform", progress, self.name):
                 feeds, index = read_batch(plan.inputs, batch, i, self.name, "transform_generator")
-                yield self._outputs(plan, feeds, index, start)
+                yield self._outputs(plan, part, feeds, index, start, store=store)
                 start += rows_in(feeds)
 
         return run()
 
-    def _transform_plan(self, operation: str) -> Plan:
-        plan = self._plans.cached("transform") or self._plans.get(
-            "transform", (*self.outputs, *self.graph.rows)
-        )
+    def _part(self, outputs: Any, cache: bool, store: bool) -> Part:
+        """The part of the graph ``transform(outputs=...)`` asks for, checked against storage."""
+        if outputs is None:
+            part = self._whole
+        else:
+            part = select_part(self.graph, outputs)
+            if set(part.names) == set(self.output_names):
+                part = self._whole if part.names == self.output_names else part
+        if cache and not store:
+            raise ConfigError(f"Pipeline {self.name!r}: cache=True stores the rows it computes; store=False.")
+        if cache and set(part.names) != set(self.output_names):
+            raise ConfigError(
+                f"Pipeline {self.name!r}: transform(cache=True) reads and stores whole rows of the outputs "
+                f"{list(self.output_names)}; outputs= asks for {list(part.names)}."
+            )
+        if store and self.storage is not None and not part.whole:
+            missing = [name for name in self.output_names if name not in part.names]
+            raise StorageError(
+                f"Pipeline {self.name!r}: its storage keeps whole rows, and outputs= {list(part.names)} "
+                f"leaves out outputs {missing}; pass store=False to compute them without storing."
+            )
+        return part
+
+    def _transform_plan(self, operation: str, part: Part) -> Plan:
+        key = "transform" if part is self._whole else ("transform", part.names)
+        plan = self._plans.cached(key) or self._plans.get(key, (*part.nodes, *part.rows))
         if plan.requires_fitted:
             check_fitted(self.name, self.graph, plan.requires_fitted, operation)
         return plan
@@ -249,51 +294,72 @@ class Pipeline(Showing):
         return self.storage
 
     def _outputs(
-        self, plan: Plan, feeds: list[np.ndarray], index: Any, start: int, fingerprint: str | None = None
+        self,
+        plan: Plan,
+        part: Part,
+        feeds: list[np.ndarray],
+        index: Any,
+        start: int,
+        fingerprint: str | None = None,
+        store: bool = True,
     ) -> Outputs:
         """Run the transform plan, select the index rows that row filters kept, and store."""
         values = self._executor.run(plan, feeds)
-        n_outputs = len(self.outputs)
-        if index is None and (start or self.graph.rows):
+        n_outputs = len(part.nodes)
+        if index is None and (start or part.rows):
             index = np.arange(start, start + rows_in(feeds))
         for positions in values[n_outputs:]:  # the rows each filter kept, in order
             index = index[positions]
-        outputs = Outputs(self.output_names, values[:n_outputs], index)
-        if self.storage is not None:
-            self.storage.write(outputs, fingerprint or self.fingerprint)
+        outputs = Outputs(part.names, values[:n_outputs], index)
+        if store and self.storage is not None:
+            stored = outputs if part is self._whole else outputs.select(self.output_names)
+            self.storage.write(stored, fingerprint or self.fingerprint)
         return outputs
 
     # -- evaluating --------------------------------------------------------------------------
-    def evaluate(self, data: Data) -> dict[str, float]:
-        """Every metric of the pipeline on ``data``, by metric name."""
-        part = foreign_part(data)
-        if part is not None and (done := run_elsewhere(self, "evaluate", data, part, {})) is not HERE:
-            return done
-        return self.evaluate_generator([data], progress=False)
+    def evaluate(self, data: Data, *, metrics: str | Sequence[str] | None = None) -> dict[str, float]:
+        """Every metric of the pipeline on ``data`` (or those named in ``metrics``, computing only
+        what they read), by metric name."""
+        foreign = foreign_part(data)
+        if foreign is not None:
+            options = {} if metrics is None else {"metrics": metrics}
+            if (done := run_elsewhere(self, "evaluate", data, foreign, options)) is not HERE:
+                return done
+        return self.evaluate_generator([data], progress=False, metrics=metrics)
 
     def evaluate_generator(
-        self, batches: Iterable[Data], steps: int | None = None, progress: bool | None = None
+        self,
+        batches: Iterable[Data],
+        steps: int | None = None,
+        progress: bool | None = None,
+        *,
+        metrics: str | Sequence[str] | None = None,
     ) -> dict[str, float]:
-        """Every metric over all ``batches``, exactly (metric states are merged, not averaged)."""
-        plan, nodes = self._evaluate_plan("evaluate_generator")
+        """Every metric (or those named in ``metrics``) over all ``batches``, exactly (metric
+        states are merged, not averaged)."""
+        plan, nodes, chosen = self._evaluate_plan("evaluate_generator", metrics)
         check_stream(self.name, batches, "evaluate_generator")
         states = None
         for number, batch in numbered(batches, steps, f"{self.name}: evaluate", progress, self.name):
             feeds, _ = read_batch(plan.inputs, batch, number, self.name, "evaluate_generator")
-            states = updated_states(self.graph, nodes, self._executor.run(plan, feeds), states)
-        states = states or [m.metric.initial_state() for m in self.metrics]
-        return {m.name: m.metric.result(state) for m, state in zip(self.metrics, states)}
+            states = updated_states(chosen, nodes, self._executor.run(plan, feeds), states)
+        states = states or [m.metric.initial_state() for m in chosen]
+        return {m.name: m.metric.result(state) for m, state in zip(chosen, states)}
 
-    def _evaluate_plan(self, operation: str) -> tuple[Plan, list[Node]]:
+    def _evaluate_plan(
+        self, operation: str, metrics: str | Sequence[str] | None = None
+    ) -> tuple[Plan, list[Node], tuple[MetricNode, ...]]:
         if not self.metrics:
             raise GraphError(
                 f"Pipeline {self.name!r} has no metrics to evaluate; attach one, e.g. "
                 "Accuracy()([labels, preds], 'acc')."
             )
-        nodes = metric_inputs(self.graph)
-        plan = self._plans.get("evaluate", nodes)
+        chosen = self.metrics if metrics is None else select_metrics(self.graph, metrics)
+        nodes = metric_inputs(chosen)
+        key = "evaluate" if metrics is None else ("evaluate", tuple(m.name for m in chosen))
+        plan = self._plans.get(key, nodes)
         check_fitted(self.name, self.graph, plan.requires_fitted, operation)
-        return plan, nodes
+        return plan, nodes, chosen
 
     # -- the stages of operations, for executors and plugins that run them elsewhere ---------
     def stages(self) -> list[list[StatefulLayer]]:
@@ -309,12 +375,13 @@ class Pipeline(Showing):
         feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "stage_inputs")
         return inputs_by_layer(self.graph, stage, self._executor.run(plan, feeds))
 
-    def metric_states(self, batch: Data) -> list[Any]:
-        """Each metric's state after ``batch`` alone, in :attr:`metrics` order: merge the states
-        of several batches with each metric's ``merge``, then take its ``result``."""
-        plan, nodes = self._evaluate_plan("metric_states")
+    def metric_states(self, batch: Data, metrics: str | Sequence[str] | None = None) -> list[Any]:
+        """Each metric's state after ``batch`` alone, in :attr:`metrics` order (or that of the
+        metrics named): merge the states of several batches with each metric's ``merge``, then
+        take its ``result``."""
+        plan, nodes, metrics = self._evaluate_plan("metric_states", metrics)
         feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "metric_states")
-        return updated_states(self.graph, nodes, self._executor.run(plan, feeds))
+        return updated_states(metrics, nodes, self._executor.run(plan, feeds))
 
     def feeds(self, batch: Data, operation: str = "transform") -> tuple[list[np.ndarray], Any]:
         """``batch`` read as the input arrays of ``operation`` (``"transform"``, ``"fit"``,
@@ -322,14 +389,25 @@ class Pipeline(Showing):
         positions)."""
         return read_feeds(self.plan_of(operation).inputs, batch, None, self.name, operation)
 
-    def plan_of(self, operation: str) -> Plan:
-        """The compiled plan of ``operation`` (``"transform"``, ``"fit"``, ``"evaluate"``)."""
+    def plan_of(
+        self,
+        operation: str,
+        *,
+        outputs: str | Node | Sequence[str | Node] | None = None,
+        metrics: str | Sequence[str] | None = None,
+        store: bool = True,
+    ) -> Plan:
+        """The compiled plan of ``operation`` (``"transform"``, ``"fit"``, ``"evaluate"``), of
+        the part that ``outputs``, ``metrics`` and ``store`` ask for (as :meth:`transform` and
+        :meth:`evaluate` take them), refused as they refuse it."""
         if operation == "transform":
-            return self._plans.get("transform", (*self.outputs, *self.graph.rows))
+            part = self._part(outputs, False, store)
+            key = "transform" if part is self._whole else ("transform", part.names)
+            return self._plans.get(key, (*part.nodes, *part.rows))
         if operation == "fit":
             return self._plans.get("fit", (), fit=self.graph.stateful_layers)
         if operation == "evaluate":
-            return self._evaluate_plan("feeds")[0]
+            return self._evaluate_plan("feeds", metrics)[0]
         raise ConfigError(f"feeds() reads data for 'transform', 'fit' or 'evaluate'; got {operation!r}.")
 
     # -- saving ----------------------------------------------------------------------------

@@ -20,15 +20,22 @@ class GatheredRowsWarning(UserWarning):
     """A metric that collects every row (``Metric(fn)``) gathers them all on one worker."""
 
 
-def evaluate(pipeline: Pipeline, data: Any, *, split_every: int = 8) -> dict[str, float]:
-    """Every metric of ``pipeline`` on ``data``, by metric name, as ``pipeline.evaluate`` of the
-    computed data gives (states merged, not averaged); ``split_every`` states are merged per
-    task. Runs now, on the caller's dask client or dask's default scheduler."""
+def evaluate(
+    pipeline: Pipeline, data: Any, *, split_every: int = 8, metrics: str | Sequence[str] | None = None
+) -> dict[str, float]:
+    """Every metric of ``pipeline`` (or those named in ``metrics``) on ``data``, by metric name,
+    as ``pipeline.evaluate`` of the computed data gives (states merged, not averaged);
+    ``split_every`` states are merged per task. Runs now, on the caller's dask client or dask's
+    default scheduler."""
     where = f"Pipeline {pipeline.name!r}.evaluate()"
     split_every = check_split_every(split_every, where)
     parts = partitions(data, where)
-    pipeline.plan_of("evaluate")  # no metrics, or not fitted: refused before any task
-    gathering = [m.name for m in pipeline.metrics if type(m.metric).initial_state is Metric.initial_state]
+    names = None if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
+    pipeline.plan_of("evaluate", metrics=names)  # no metrics, unknown names, not fitted: refused here
+    chosen = [m for m in pipeline.metrics if names is None or m.name in names]
+    if names is not None:
+        chosen.sort(key=lambda m: names.index(m.name))
+    gathering = [m.name for m in chosen if type(m.metric).initial_state is Metric.initial_state]
     if gathering:
         warnings.warn(
             f"{where}: metrics {gathering} compute a function of all the rows at once (Metric(fn)), "
@@ -40,20 +47,21 @@ def evaluate(pipeline: Pipeline, data: Any, *, split_every: int = 8) -> dict[str
     from dask import delayed
 
     ship = parcel(pipeline)
-    states = [delayed(partition_states, pure=True)(part, ship) for part in parts.parts]
-    (merged,) = dask.compute(tree_reduce(states, merged_states, ship, split_every=split_every))
-    return {m.name: m.metric.result(state) for m, state in zip(pipeline.metrics, merged)}
+    states = [delayed(partition_states, pure=True)(part, ship, names) for part in parts.parts]
+    (merged,) = dask.compute(tree_reduce(states, merged_states, ship, names, split_every=split_every))
+    return {m.name: m.metric.result(state) for m, state in zip(chosen, merged)}
 
 
-def partition_states(batch: Any, packed: Parcel) -> list[Any]:
+def partition_states(batch: Any, packed: Parcel, names: list[str] | None = None) -> list[Any]:
     """One partition's metric states (run by a dask task)."""
-    return opened(packed).metric_states(batch)
+    return opened(packed).metric_states(batch, names)
 
 
-def merged_states(packed: Parcel, group: Sequence[list[Any]]) -> list[Any]:
+def merged_states(packed: Parcel, names: list[str] | None, group: Sequence[list[Any]]) -> list[Any]:
     """The metric states of consecutive partitions merged, in order (run by a dask task)."""
-    pipeline = opened(packed)
+    by_name = {m.name: m for m in opened(packed).metrics}
+    metrics = [by_name[name] for name in names or by_name]
     merged = list(group[0])
     for states in group[1:]:
-        merged = [m.metric.merge(a, b) for m, a, b in zip(pipeline.metrics, merged, states)]
+        merged = [m.metric.merge(a, b) for m, a, b in zip(metrics, merged, states)]
     return merged

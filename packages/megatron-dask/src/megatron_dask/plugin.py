@@ -39,7 +39,7 @@ def run_operation(pipeline: Pipeline, operation: str, data: Any, options: Mappin
     if operation == "evaluate":
         from megatron_dask.evaluation import evaluate
 
-        return evaluate(pipeline, data)
+        return evaluate(pipeline, data, metrics=options.get("metrics"))
     if operation == "fit":
         from megatron_dask.fitting import fit
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from megatron.errors import StorageError
+from megatron.nodes import Node
 from megatron_dask.partitions import Partitions, no_index, partitions
 from megatron_dask.shipping import Parcel, opened, shipped
 
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
     from megatron.pipeline import Pipeline
 
 
-def transform(pipeline: Pipeline, data: Any, *, cache: bool = False) -> Any:
+def transform(
+    pipeline: Pipeline, data: Any, *, cache: bool = False, outputs: Any = None, store: bool = True
+) -> Any:
     """The outputs of ``pipeline`` on ``data`` as a lazy dask DataFrame: one column per output
     element (as :meth:`~megatron.outputs.Outputs.to_frame` names them), indexed by the
     observation index (a dask DataFrame's index, with its name; positions for dask arrays),
@@ -26,21 +29,26 @@ def transform(pipeline: Pipeline, data: Any, *, cache: bool = False) -> Any:
     each partition's task stores its rows when computed, under the client's fingerprint, so a
     later ``pipeline.transform(df, cache=True)`` here reads them; ``cache=True`` reads stored
     rows on the workers and computes only the others. Computing the result twice stores the
-    rows twice (an upsert: one row per key).
+    rows twice (an upsert: one row per key). ``outputs`` and ``store`` are those of
+    :meth:`~megatron.pipeline.Pipeline.transform` (nodes are named by their names).
     """
     where = f"Pipeline {pipeline.name!r}.transform()"
     if cache and pipeline.storage is None:
         raise StorageError(f"{where}: cache=True needs a storage.")
     parts = partitions(data, where)
-    ship = shipped(pipeline, where)
-    meta = _meta(pipeline, parts)
+    asked = _named(outputs)
+    pipeline.plan_of("transform", outputs=asked, store=store)  # bad names, partial writes: refused here
+    meta = _meta(pipeline, parts, asked)
+    ship = shipped(pipeline if store else _unstored(pipeline), where)
     if parts.frame is not None:
-        return parts.frame.map_partitions(transform_partition, ship, cache, meta=meta, align_dataframes=False)
+        return parts.frame.map_partitions(
+            transform_partition, ship, cache, asked, store, meta=meta, align_dataframes=False
+        )
     import dask.dataframe as dd
     from dask import delayed
 
     task = delayed(transform_partition, pure=True)
-    frames = [task(part, ship, cache) for part in parts.parts]
+    frames = [task(part, ship, cache, asked, store) for part in parts.parts]
     return dd.from_delayed(frames, meta=meta, divisions=parts.divisions, verify_meta=False)
 
 
@@ -64,13 +72,21 @@ def write(pipeline: Pipeline, data: Any) -> int:
 def transform_from_hook(pipeline: Pipeline, data: Any, options: Mapping[str, Any]) -> Any:
     """``pipeline.transform(data, index=..., cache=...)`` on a dask collection."""
     no_index(options.get("index"), f"Pipeline {pipeline.name!r}.transform()")
-    return transform(pipeline, data, cache=bool(options.get("cache", False)))
+    return transform(
+        pipeline,
+        data,
+        cache=bool(options.get("cache", False)),
+        outputs=options.get("outputs"),
+        store=bool(options.get("store", True)),
+    )
 
 
-def transform_partition(batch: Any, packed: Parcel, cache: bool) -> Any:
+def transform_partition(
+    batch: Any, packed: Parcel, cache: bool, outputs: list[str] | None = None, store: bool = True
+) -> Any:
     """One partition's outputs as a pandas DataFrame (run by a dask task)."""
-    outputs = opened(packed).transform(batch, cache=cache)
-    return _framed(outputs.to_frame(), batch)
+    computed = opened(packed).transform(batch, cache=cache, outputs=outputs, store=store)
+    return _framed(computed.to_frame(), batch)
 
 
 def write_partition(batch: Any, packed: Parcel) -> int:
@@ -78,19 +94,33 @@ def write_partition(batch: Any, packed: Parcel) -> int:
     return len(opened(packed).transform(batch).index)
 
 
-def _meta(pipeline: Pipeline, parts: Partitions) -> Any:
+def _named(outputs: Any) -> list[str] | None:
+    """``outputs=`` by name: a node's copy on a worker is another object."""
+    if outputs is None:
+        return None
+    items = [outputs] if isinstance(outputs, (str, Node)) else list(outputs)
+    return [item.name if isinstance(item, Node) else item for item in items]
+
+
+def _meta(pipeline: Pipeline, parts: Partitions, outputs: list[str] | None = None) -> Any:
     """The outputs of no rows, as dask's ``meta``: a transform of the empty batch (not stored),
     with the index type the partitions' frames get."""
     import pandas as pd
     from dask.dataframe.utils import meta_nonempty
 
-    unstored = copy.copy(pipeline)  # shares the graph and plans; stores nothing
-    unstored.storage = None
-    meta = _framed(unstored.transform(parts.empty).to_frame(), parts.empty)
+    empty = _unstored(pipeline).transform(parts.empty, outputs=outputs)
+    meta = _framed(empty.to_frame(), parts.empty)
     if parts.frame is not None:  # a partition's index goes through numpy as the local transform's
         sample = meta_nonempty(parts.frame._meta.index)
         meta.index = pd.Index(sample.to_numpy(), name=sample.name)[:0]
     return meta
+
+
+def _unstored(pipeline: Pipeline) -> Pipeline:
+    """A copy of ``pipeline`` that shares its graph and plans and stores nothing."""
+    unstored = copy.copy(pipeline)
+    unstored.storage = None
+    return unstored
 
 
 def _framed(frame: Any, batch: Any) -> Any:

@@ -11,23 +11,26 @@ import numpy as np
 
 if TYPE_CHECKING:
     from megatron.graph.node import Node
-    from megatron.graph.topology import Graph
+    from megatron.metrics.base import MetricNode
 
 
-def metric_inputs(graph: Graph) -> list[Node]:
-    """The nodes the graph's metrics read, each once, in the metrics' order."""
-    return list({id(n): n for m in graph.metrics for n in m.inputs}.values())
+def metric_inputs(metrics: Sequence[MetricNode]) -> list[Node]:
+    """The nodes ``metrics`` read, each once, in the metrics' order."""
+    return list({id(n): n for m in metrics for n in m.inputs}.values())
 
 
 def updated_states(
-    graph: Graph, nodes: Sequence[Node], values: Sequence[np.ndarray], states: Sequence[Any] | None = None
+    metrics: Sequence[MetricNode],
+    nodes: Sequence[Node],
+    values: Sequence[np.ndarray],
+    states: Sequence[Any] | None = None,
 ) -> list[Any]:
     """Each metric's state after one batch: ``values`` (those of ``nodes``, in order) folded
-    into ``states`` (each metric's initial state when None), in ``graph.metrics`` order."""
+    into ``states`` (each metric's initial state when None), in the order of ``metrics``."""
     position = {id(n): i for i, n in enumerate(nodes)}
     if states is None:
-        states = [m.metric.initial_state() for m in graph.metrics]
+        states = [m.metric.initial_state() for m in metrics]
     return [
         metric.update(state, *[values[position[id(n)]] for n in metric.inputs])
-        for metric, state in zip(graph.metrics, states)
+        for metric, state in zip(metrics, states)
     ]

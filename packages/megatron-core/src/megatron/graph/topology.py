@@ -49,6 +49,7 @@ class Graph:
         self._check_unique_names()
         self._stages: list[list[StatefulLayer]] | None = None
         self._calls_by_layer: dict[int, list[Call]] | None = None
+        self._nodes_by_name: dict[str, Node] | None = None
 
     @property
     def layers(self) -> list[Layer]:
@@ -67,6 +68,14 @@ class Graph:
     def nodes(self) -> list[Node]:
         """Every node of the graph: the inputs, then layer outputs in topological order."""
         return list(self.inputs) + [n for call in self.calls for n in call.outputs]
+
+    def node_named(self, name: str) -> Node | None:
+        """The node of the graph named ``name``, if any (names are unique)."""
+        node = (self._nodes_by_name or {}).get(name)
+        if node is None or node.name != name:  # indexed on first use, again after a rename
+            self._nodes_by_name = {node.name: node for node in self.nodes}
+            node = self._nodes_by_name.get(name)
+        return node
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -88,7 +97,7 @@ class Graph:
         return list(by_layer.get(id(layer), ()))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_calls_by_layer": None}
+        return {**self.__dict__, "_calls_by_layer": None, "_nodes_by_name": None}
 
     def describe(self, layer: Layer) -> str:
         """``layer`` for error messages: its name, class and the nodes of its first call."""
