@@ -53,6 +53,10 @@ class Outputs(Mapping[str, np.ndarray]):
         checks these keys, so that a write refuses exactly the keys it was given."""
         return self.index if self._given_index is None else self._given_index
 
+    def select(self, names: Sequence[str]) -> Outputs:
+        """These outputs, only those named, in the order named (the same arrays and index)."""
+        return Outputs(tuple(names), [self[name] for name in names], self._given_index)
+
     def __getitem__(self, key: str | int) -> np.ndarray:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             try:
