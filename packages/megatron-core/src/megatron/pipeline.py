@@ -17,15 +17,15 @@ import numpy as np
 
 from megatron.arguments import positive_int
 from megatron.errors import ConfigError, DataError, GraphError, StorageError
+from megatron.evaluating import Evaluating
 from megatron.execution.elsewhere import HERE, run_elsewhere
-from megatron.execution.evaluation import metric_inputs, updated_states
 from megatron.execution.executor import Executor, resolve_executor
 from megatron.execution.plan import Plan, Plans
 from megatron.execution.readiness import check_fitted, check_incremental
 from megatron.execution.stages import StagedFit, inputs_by_layer, inputs_plan
 from megatron.fingerprint import GraphFingerprint
 from megatron.graph.node import Input, Node
-from megatron.graph.part import Part, select_metrics, select_part, whole_part
+from megatron.graph.part import Part, select_part, whole_part
 from megatron.graph.topology import Graph
 from megatron.io.feeds import Data, foreign_part, read_batch, read_feeds, rows_in
 from megatron.io.streams import check_stream, numbered
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("megatron")
 
 
-class Pipeline(Showing):
+class Pipeline(Evaluating, Showing):
     """A named, versioned graph from :class:`~megatron.nodes.Input` nodes to output nodes.
 
     Metrics called on nodes of the graph are found without being listed; ``metrics=`` adds
@@ -90,10 +90,6 @@ class Pipeline(Showing):
     @property
     def output_names(self) -> tuple[str, ...]:
         return self.graph.output_names
-
-    @property
-    def metrics(self) -> tuple[MetricNode, ...]:
-        return self.graph.metrics
 
     @property
     def layers(self) -> list[Layer]:
@@ -316,51 +312,6 @@ class Pipeline(Showing):
             self.storage.write(stored, fingerprint or self.fingerprint)
         return outputs
 
-    # -- evaluating --------------------------------------------------------------------------
-    def evaluate(self, data: Data, *, metrics: str | Sequence[str] | None = None) -> dict[str, float]:
-        """Every metric of the pipeline on ``data`` (or those named in ``metrics``, computing only
-        what they read), by metric name."""
-        foreign = foreign_part(data)
-        if foreign is not None:
-            options = {} if metrics is None else {"metrics": metrics}
-            if (done := run_elsewhere(self, "evaluate", data, foreign, options)) is not HERE:
-                return done
-        return self.evaluate_generator([data], progress=False, metrics=metrics)
-
-    def evaluate_generator(
-        self,
-        batches: Iterable[Data],
-        steps: int | None = None,
-        progress: bool | None = None,
-        *,
-        metrics: str | Sequence[str] | None = None,
-    ) -> dict[str, float]:
-        """Every metric (or those named in ``metrics``) over all ``batches``, exactly (metric
-        states are merged, not averaged)."""
-        plan, nodes, chosen = self._evaluate_plan("evaluate_generator", metrics)
-        check_stream(self.name, batches, "evaluate_generator")
-        states = None
-        for number, batch in numbered(batches, steps, f"{self.name}: evaluate", progress, self.name):
-            feeds, _ = read_batch(plan.inputs, batch, number, self.name, "evaluate_generator")
-            states = updated_states(chosen, nodes, self._executor.run(plan, feeds), states)
-        states = states or [m.metric.initial_state() for m in chosen]
-        return {m.name: m.metric.result(state) for m, state in zip(chosen, states)}
-
-    def _evaluate_plan(
-        self, operation: str, metrics: str | Sequence[str] | None = None
-    ) -> tuple[Plan, list[Node], tuple[MetricNode, ...]]:
-        if not self.metrics:
-            raise GraphError(
-                f"Pipeline {self.name!r} has no metrics to evaluate; attach one, e.g. "
-                "Accuracy()([labels, preds], 'acc')."
-            )
-        chosen = self.metrics if metrics is None else select_metrics(self.graph, metrics)
-        nodes = metric_inputs(chosen)
-        key = "evaluate" if metrics is None else ("evaluate", tuple(m.name for m in chosen))
-        plan = self._plans.get(key, nodes)
-        check_fitted(self.name, self.graph, plan.requires_fitted, operation)
-        return plan, nodes, chosen
-
     # -- the stages of operations, for executors and plugins that run them elsewhere ---------
     def stages(self) -> list[list[StatefulLayer]]:
         """The stateful layers in the stages of a staged fit (:meth:`fit_generator`): each stage
@@ -374,14 +325,6 @@ class Pipeline(Showing):
         plan = inputs_plan(self._plans, self.graph, stage)
         feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "stage_inputs")
         return inputs_by_layer(self.graph, stage, self._executor.run(plan, feeds))
-
-    def metric_states(self, batch: Data, metrics: str | Sequence[str] | None = None) -> list[Any]:
-        """Each metric's state after ``batch`` alone, in :attr:`metrics` order (or that of the
-        metrics named): merge the states of several batches with each metric's ``merge``, then
-        take its ``result``."""
-        plan, nodes, metrics = self._evaluate_plan("metric_states", metrics)
-        feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "metric_states")
-        return updated_states(metrics, nodes, self._executor.run(plan, feeds))
 
     def feeds(self, batch: Data, operation: str = "transform") -> tuple[list[np.ndarray], Any]:
         """``batch`` read as the input arrays of ``operation`` (``"transform"``, ``"fit"``,
