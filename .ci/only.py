@@ -11,13 +11,13 @@ OPTIONAL = {
     "sklearn": ["megatron_sklearn", "sklearn", "skops"],
     "keras": ["megatron_keras", "keras", "tensorflow"],
     "sql": ["megatron_sql", "sqlalchemy", "psycopg"],
-    # dask's dataframe needs pandas; megatron-sql and megatron-sklearn serve the storage and fit tests
+    # dask's dataframe needs pandas and pyarrow; megatron-sql and megatron-sklearn serve storage and fit
     "dask": [
-        *("megatron_dask", "dask", "distributed", "pandas"),
+        *("megatron_dask", "dask", "distributed", "pandas", "pyarrow"),
         *("megatron_sql", "sqlalchemy", "psycopg", "megatron_sklearn", "sklearn", "skops"),
     ],
 }
-NEVER_ALONE = ["pandas", "pydot", "tqdm", "IPython"]  # extras of the core, in 'all' only
+NEVER_ALONE = ["pandas", "pyarrow", "polars", "pydot", "tqdm", "IPython"]  # extras of the core, in 'all' only
 
 environment = sys.argv[1]
 wanted = set(OPTIONAL[environment])

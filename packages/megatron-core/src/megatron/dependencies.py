@@ -17,6 +17,8 @@ REPOSITORY = "a clone of the Megatron repository"
 
 OPTIONAL_MODULES: dict[str, str] = {
     "pandas": "megatron-core[pandas]",
+    "pyarrow": "megatron-core[parquet]",
+    "polars": "megatron-core[polars]",
     "pydot": "megatron-core[viz]",
     "tqdm": "megatron-core[progress]",
     "hypothesis": "megatron-core[testing]",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -86,38 +85,27 @@ class Outputs(Mapping[str, np.ndarray]):
         shapes = ", ".join(f"{n!r}: {a.dtype}{a.shape}" for n, a in self.items())
         return f"Outputs({{{shapes}}})"
 
-    def to_frame(self) -> Any:
-        """A pandas DataFrame indexed by the observation index; array outputs become one
-        column per element (``name[i]``, ``name[i, j]``...). Needs pandas (``megatron-core[pandas]``)."""
-        from megatron.dependencies import require
+    def to_frame(self, backend: str = "pandas", index: str | None = "index") -> Any:
+        """A DataFrame of the outputs; array outputs become one column per element (``name[i]``,
+        ``name[i, j]``...). With ``backend="pandas"`` (needs ``megatron-core[pandas]``) it is
+        indexed by the observation index; with ``backend="polars"`` (``megatron-core[polars]``)
+        the index is the first column, named ``index`` (``index=None`` leaves it out)."""
+        from megatron import exporting
 
-        pd = require("pandas", "Outputs.to_frame()")
+        if backend not in exporting.BACKENDS:
+            raise ConfigError(
+                f"Outputs.to_frame(): backend must be one of {list(exporting.BACKENDS)}; got {backend!r}."
+            )
+        columns = exporting.output_columns(self.items(), "Outputs.to_frame()", self.feature_names())
+        if backend == "polars":
+            return exporting.polars_frame(columns, self.index, index)
+        return exporting.pandas_frame(columns, self.index)
 
-        columns: dict[str, Any] = {}
-        owners: dict[str, str] = {}
-        for name, array in self.items():
-            if array.ndim == 1:
-                named = [(name, array)]
-            else:  # the row length given, not -1, which numpy cannot infer from zero rows
-                flat = array.reshape(len(array), math.prod(array.shape[1:]))
-                named = [
-                    (f"{name}[{', '.join(map(str, position))}]", flat[:, j])
-                    for j, position in enumerate(np.ndindex(*array.shape[1:]))
-                ]
-            for column, values in named:
-                if column in owners:
-                    raise ConfigError(
-                        f"Outputs.to_frame(): outputs {owners[column]!r} and {name!r} both give a column "
-                        f"named {column!r}; rename one of them."
-                    )
-                owners[column] = name
-                columns[column] = values
-        return pd.DataFrame(columns, index=_frame_index(pd, self.index))
+    def to_arrow(self, index: str | None = "index") -> Any:
+        """An Arrow table of the outputs, columns as :meth:`to_frame` makes them, the index first
+        as column ``index`` (``index=None`` leaves it out). Needs ``megatron-core[parquet]``."""
+        from megatron import exporting
 
+        columns = exporting.output_columns(self.items(), "Outputs.to_arrow()", self.feature_names())
+        return exporting.arrow_table(columns, self.index, index)
 
-def _frame_index(pd: Any, index: np.ndarray) -> Any:
-    """The index of the frame, of the same dtype with no rows as with rows: pandas reads the
-    type of numpy strings from their values, and there are none in an empty array."""
-    if not len(index) and index.dtype.kind == "U":
-        return pd.Index(np.zeros(1, index.dtype))[:0]
-    return pd.Index(index)

@@ -13,6 +13,7 @@ import numpy as np
 from megatron.errors import DataError, LengthMismatchError, MissingInputError
 from megatron.graph.node import Input
 from megatron.io.batch import Batch
+from megatron.io.columnar import TableColumns, is_table
 from megatron.io.frames import column_array, stack_columns
 from megatron.suggest import closest
 
@@ -28,7 +29,7 @@ def read_feeds(
     if columns is None:
         raise DataError(not_a_mapping(pipeline, operation, data, inputs))
     feeds = []
-    read = columns.read if type(columns) is FrameColumns else None
+    read = columns.read if type(columns) is FrameColumns or type(columns) is TableColumns else None
     for node in inputs:
         try:
             value = columns[node.name] if read is None else read(node)
@@ -75,14 +76,14 @@ def rows_in(feeds: Sequence[np.ndarray]) -> int:
     return len(feeds[0]) if feeds else 0
 
 
-_READ_HERE = frozenset({"numpy", "builtins", "pandas"})
+_READ_HERE = frozenset({"numpy", "builtins", "pandas", "polars", "pyarrow"})
 """Top-level modules of the values a mapping may hold that the core reads itself."""
 
 
 def foreign_part(data: Data) -> Any:
     """What the core does not read itself in ``data``, or None: ``data`` when it is neither a
-    mapping, a megatron batch nor a pandas DataFrame (a type of another library is, even when
-    it looks like a DataFrame); else the first value of a mapping that belongs to another
+    mapping, a megatron batch, a pandas or Polars DataFrame nor an Arrow table (a type of
+    another library is, even when it looks like a DataFrame); else the first value of a mapping that belongs to another
     library (a dask array). A plugin may claim such data (``run_operation``) before
     anything collects it into memory."""
     if type(data) is dict or isinstance(data, Mapping):  # a dict first: the ABC check costs more
@@ -108,6 +109,8 @@ def columns_of(data: Data) -> tuple[Any, Any]:
         return data, None
     if hasattr(data, "columns") and hasattr(data, "index") and hasattr(data, "iloc"):  # pandas
         return FrameColumns(data), data.index.to_numpy()
+    if is_table(data):  # Polars, Arrow: no index, rows by position
+        return TableColumns(data), None
     if hasattr(data, "keys") and hasattr(data, "__getitem__") and not isinstance(data, np.ndarray):
         return data, None  # a mapping in all but name
     return None, None

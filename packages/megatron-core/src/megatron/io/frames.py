@@ -1,4 +1,6 @@
-"""Columns of pandas DataFrames as input arrays: selection, grouping, dtypes, index."""
+"""Columns of DataFrames as input arrays: selection, grouping, dtypes, index. A Polars
+DataFrame or an Arrow table is read as the pandas DataFrame of the same data
+(:mod:`megatron.io.columnar`), its rows numbered by position."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import attrs
 import numpy as np
 
 from megatron.errors import DataError
+from megatron.io import columnar
 from megatron.io.batch import Batch
 from megatron.suggest import closest
 
@@ -24,14 +27,32 @@ def require_pandas(feature: str = "Reading tables") -> Any:
 
 
 def check_frame(frame: Any, where: str) -> None:
-    """A DataError unless ``frame`` looks like a pandas DataFrame (columns, index, iloc)."""
+    """A DataError unless ``frame`` looks like a pandas DataFrame (columns, index, iloc) or is
+    a Polars DataFrame or an Arrow table."""
+    if columnar.is_table(frame):
+        return
     if not all(hasattr(frame, attribute) for attribute in ("columns", "index", "iloc")):
         hint = (
             " A mapping of input names to arrays is data already: pass it to fit() or transform() as it is."
             if isinstance(frame, Mapping)
             else ""
         )
-        raise DataError(f"{where} expects a pandas DataFrame; got {type(frame).__name__}.{hint}")
+        raise DataError(
+            f"{where} expects a pandas DataFrame; got {type(frame).__name__}. A Polars DataFrame or an "
+            f"Arrow table also works.{hint}"
+        )
+
+
+def frame_rows(frame: Any, start: int, stop: int | None = None) -> Any:
+    """Rows ``start`` to ``stop`` (the end with None) of a DataFrame or table, by position."""
+    if columnar.is_table(frame):
+        return columnar.rows_of(frame, start, columnar.table_length(frame) if stop is None else stop)
+    return frame.iloc[start:stop]
+
+
+def frame_length(frame: Any) -> int:
+    """The number of rows of a DataFrame or table."""
+    return columnar.table_length(frame) if columnar.is_table(frame) else len(frame)
 
 
 def check_columns(available: Sequence[str], wanted: Sequence[str], what: str, where: str) -> None:
@@ -115,9 +136,18 @@ class ColumnSelection:
             arrays[name] = stack(list(cols))
         return Batch(arrays, column(self.index_col) if self.index_col is not None else index())
 
-    def frame_batch(self, frame: Any, where: str = "DataFrame") -> Batch:
-        """The columns of a pandas ``frame`` as a :class:`Batch`, one array per column (or
-        group); the index from the index column, else from the frame's own index."""
+    def frame_batch(self, frame: Any, where: str = "DataFrame", start: int = 0) -> Batch:
+        """The columns of a ``frame`` as a :class:`Batch`, one array per column (or group); the
+        index from the index column, else from a pandas frame's own index, else the positions
+        of the rows counted from ``start`` (a Polars DataFrame, an Arrow table)."""
+        if columnar.is_table(frame):
+            return self.batch(
+                columnar.table_columns(frame),
+                lambda name: columnar.column_of(frame, name),
+                lambda names: columnar.stack_of(frame, names),
+                lambda: np.arange(start, start + columnar.table_length(frame)),
+                where,
+            )
         return self.batch(
             [str(c) for c in frame.columns],
             lambda name: column_array(frame[name]),

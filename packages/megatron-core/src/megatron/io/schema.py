@@ -10,7 +10,7 @@ from megatron.arguments import positive_int
 from megatron.errors import DataError
 from megatron.graph.node import Input
 from megatron.io.batch import Batch
-from megatron.io.frames import ColumnSelection, Groups, check_frame
+from megatron.io.frames import ColumnSelection, Groups, check_frame, frame_rows
 from megatron.io.sources import read_csv_batch
 
 
@@ -33,7 +33,8 @@ def from_dataframe(
     index_col: str | None = None,
     eager: bool = False,
 ) -> dict[str, Input]:
-    """Inputs for the columns of a DataFrame, shapes and dtypes inferred.
+    """Inputs for the columns of a DataFrame (pandas or Polars) or an Arrow table, shapes and
+    dtypes inferred.
 
     ``groups`` maps an input name to several columns, read together as one (n, k) array.
     With ``eager=True`` the inputs hold the data, so layers called on them run at once.
@@ -44,7 +45,7 @@ def from_dataframe(
     """
     check_frame(df, "from_dataframe")
     selection = ColumnSelection(exclude_cols, groups, index_col)
-    batch = selection.frame_batch(df if eager else df.iloc[:1000])
+    batch = selection.frame_batch(df if eager else frame_rows(df, 0, 1000))
     return inputs_from_batch(batch, selection.groups, eager)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from megatron.arguments import positive_int
 from megatron.errors import DataError, MissingSourceError, SourceError
 from megatron.io.batch import Batch
-from megatron.io.frames import ColumnSelection, Groups, check_frame, require_pandas
+from megatron.io.frames import ColumnSelection, Groups, check_frame, frame_length, frame_rows, require_pandas
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -62,7 +62,8 @@ def PandasData(
     groups: Groups | None = None,
     index_col: str | None = None,
 ) -> Batch:
-    """The columns of a DataFrame as input arrays, each column keeping its dtype.
+    """The columns of a DataFrame (pandas or Polars) or an Arrow table as input arrays, each
+    column keeping its dtype.
 
     Example::
 
@@ -71,7 +72,7 @@ def PandasData(
     """
     check_frame(df, "PandasData")
     nrows = _row_count(nrows)
-    frame = df if nrows is None else df.iloc[:nrows]
+    frame = df if nrows is None else frame_rows(df, 0, nrows)
     return ColumnSelection(exclude_cols, groups, index_col).frame_batch(frame)
 
 
@@ -125,7 +126,8 @@ class BatchSource:
 
 
 class PandasGenerator(BatchSource):
-    """A DataFrame in batches of ``batch_size`` rows, keeping its index.
+    """A DataFrame (pandas or Polars) or an Arrow table in batches of ``batch_size`` rows,
+    keeping a pandas frame's index (rows are numbered by position in the others).
 
     Example::
 
@@ -146,14 +148,15 @@ class PandasGenerator(BatchSource):
         check_frame(df, "PandasGenerator")
         self.df = df
         self.selection = ColumnSelection(exclude_cols, groups, index_col)
-        self.selection.frame_batch(df.iloc[:0])  # fail early
+        self.selection.frame_batch(frame_rows(df, 0, 0))  # fail early
 
     def __len__(self) -> int:
-        return math.ceil(len(self.df) / self.batch_size)
+        return math.ceil(frame_length(self.df) / self.batch_size)
 
     def one_pass(self) -> Iterator[Batch]:
-        for start in range(0, len(self.df), self.batch_size):
-            yield self.selection.frame_batch(self.df.iloc[start : start + self.batch_size])
+        for start in range(0, frame_length(self.df), self.batch_size):
+            rows = frame_rows(self.df, start, start + self.batch_size)
+            yield self.selection.frame_batch(rows, start=start)
 
 
 class CSVGenerator(BatchSource):

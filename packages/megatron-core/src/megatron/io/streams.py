@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from megatron.errors import DataError
+from megatron.io.columnar import is_table
 from megatron.io.feeds import Data, describe_data
 from megatron.progress import batch_count, progress
 
@@ -18,8 +19,10 @@ if TYPE_CHECKING:
 
 def check_stream(pipeline: str, batches: Any, operation: str) -> None:
     """A DataError for a single dataset (or anything else not iterable) given as a stream."""
-    single = isinstance(batches, Mapping | np.ndarray | str | bytes) or (
-        hasattr(batches, "columns") and hasattr(batches, "iloc")
+    single = (
+        isinstance(batches, Mapping | np.ndarray | str | bytes)
+        or (hasattr(batches, "columns") and hasattr(batches, "iloc"))
+        or is_table(batches)
     )
     if single or not isinstance(batches, Iterable):
         whole = operation.removesuffix("_generator")

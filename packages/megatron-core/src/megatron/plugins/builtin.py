@@ -45,6 +45,8 @@ def register_metrics(register: Register) -> None:
 def register_sources(register: Register) -> None:
     for name in ("PandasData", "CSVData", "PandasGenerator", "CSVGenerator", "ArrayGenerator"):
         register(name, f"megatron.io.sources:{name}")
+    for name in ("ParquetData", "ParquetGenerator", "from_parquet"):
+        register(name, f"megatron.io.parquet:{name}")
 
 
 @hookimpl
