@@ -33,6 +33,7 @@ from megatron.layers.base import Layer, StatefulLayer
 from megatron.metrics.base import MetricNode
 from megatron.outputs import Outputs
 from megatron.progress import progress_scope
+from megatron.routing import FitParams, applied, route
 from megatron.showing import Showing
 from megatron.storage import Storage, open_storage
 from megatron.storage.cache import cached_outputs
@@ -111,13 +112,18 @@ class Pipeline(Evaluating, Showing):
         return self._fingerprint.value
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, data: Data, progress: bool | None = None) -> Pipeline:
+    def fit(
+        self, data: Data, progress: bool | None = None, *, fit_params: FitParams | None = None, **routed: Any
+    ) -> Pipeline:
         """Fit every stateful layer once, in topological order, on its fully transformed inputs.
 
         ``progress`` switches the progress output of layers that have one (Keras). Data the core
-        does not read itself (a dask DataFrame) goes to the plugin that claims it.
+        does not read itself (a dask DataFrame) goes to the plugin that claims it. ``sample_weight=``
+        (or any argument) goes to each layer whose fit takes it, ``fit_params={name: {...}}`` to one
+        layer (:mod:`megatron.routing`).
         """
         part = foreign_part(data)
+        routing = route(self.name, self.graph, "fit", fit_params, routed, foreign=part is not None)
         if (
             part is not None
             and (done := run_elsewhere(self, "fit", data, part, {"progress": progress})) is not HERE
@@ -127,7 +133,7 @@ class Pipeline(Evaluating, Showing):
         plan = self._plans.get("fit", (), fit=layers)
         feeds, _ = read_feeds(plan.inputs, data, None, self.name, "fit")
         start = time.perf_counter()
-        with progress_scope(progress):
+        with progress_scope(progress), applied(routing, self._plans, self._executor, data, rows_in(feeds)):
             self._executor.run(plan, feeds)
         seconds = time.perf_counter() - start
         logger.info(
@@ -139,13 +145,16 @@ class Pipeline(Evaluating, Showing):
         )
         return self
 
-    def partial_fit(self, data: Data) -> Pipeline:
-        """Update every stateful layer with one more batch (each layer's ``partial_fit``)."""
+    def partial_fit(self, data: Data, *, fit_params: FitParams | None = None, **routed: Any) -> Pipeline:
+        """Update every stateful layer with one more batch (each layer's ``partial_fit``), routing
+        arguments as :meth:`fit` does."""
         layers = self.graph.stateful_layers
+        routing = route(self.name, self.graph, "partial_fit", fit_params, routed)
         check_incremental(self.name, self.graph, layers, "partial_fit")
         plan = self._plans.get("partial_fit", (), fit=layers, mode="partial_fit")
         feeds, _ = read_feeds(plan.inputs, data, None, self.name, "partial_fit")
-        self._executor.run(plan, feeds)
+        with applied(routing, self._plans, self._executor, data, rows_in(feeds)):
+            self._executor.run(plan, feeds)
         return self
 
     def fit_generator(
@@ -154,6 +163,9 @@ class Pipeline(Evaluating, Showing):
         steps_per_epoch: int | None = None,
         epochs: int = 1,
         progress: bool | None = None,
+        *,
+        fit_params: FitParams | None = None,
+        **routed: Any,
     ) -> Pipeline:
         """Fit from batches, exactly: one stage of passes per depth of stateful layers.
 
@@ -166,9 +178,10 @@ class Pipeline(Evaluating, Showing):
         SGD) makes ``epochs`` passes, of which the one-pass statistics beside it see only the
         first. A re-iterable source (a list, a megatron source) is iterated afresh for each
         pass; a one-shot iterator is drawn from continuously, and then needs
-        ``steps_per_epoch`` when more than one pass is needed.
+        ``steps_per_epoch`` when more than one pass is needed. Routed arguments name an input.
         """
         stages = self.stages()
+        routing = route(self.name, self.graph, "partial_fit", fit_params, routed, stream=True)
         check_incremental(
             self.name, self.graph, [layer for stage in stages for layer in stage], "fit_generator"
         )
@@ -178,7 +191,7 @@ class Pipeline(Evaluating, Showing):
         fit = StagedFit(
             self.name, self.graph, self._plans, self._executor, batches, steps_per_epoch, epochs, progress
         )
-        fit.run(stages)
+        fit.run(stages, routing)
         return self
 
     # -- transforming ------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import SpecError
+from megatron.errors import IncrementalFitError, SpecError
 from megatron.layers import checks
-from megatron.layers.base import StatefulLayer
+from megatron.layers.out_of_fold import OutOfFold
 from megatron.progress import enabled as progress_enabled
 from megatron.specs import Spec
 
@@ -32,7 +32,7 @@ def _empty_shape(tensor: Any) -> tuple[int, ...]:
     return (0, *(0 if d is None else int(d) for d in tuple(tensor.shape)[1:]))
 
 
-class Keras(StatefulLayer):
+class Keras(OutOfFold):
     """A compiled Keras model as a layer, called on ``[features..., targets...]``.
 
     The number of features is the model's number of inputs; the remaining inputs are the
@@ -40,6 +40,13 @@ class Keras(StatefulLayer):
     several outputs gives one node per output. ``fit_kwargs`` (epochs, batch_size,
     validation_data, callbacks...) go to ``model.fit``; ``predict_kwargs`` to
     ``model.predict``. Keras's progress output follows the pipeline's progress switch.
+
+    ``cv`` (a number of folds, a splitter with ``split(X, y)``, or a list of (train, test)
+    positions) makes the outputs a fit hands downstream out-of-fold predictions: each fold
+    trains from the weights (and optimizer state) the model had before the fit, then the model
+    trains on all rows for ``transform`` (:mod:`megatron.layers.out_of_fold`). Arguments routed
+    to fit (``Pipeline.fit(data, sample_weight=w)``: ``sample_weight``, ``class_weight``) reach
+    ``model.fit``.
 
     Example::
 
@@ -54,6 +61,7 @@ class Keras(StatefulLayer):
         model: Any,
         fit_kwargs: dict[str, Any] | None = None,
         predict_kwargs: dict[str, Any] | None = None,
+        cv: Any = None,
     ) -> None:
         if not _is_keras_model(model):
             raise SpecError(
@@ -67,6 +75,7 @@ class Keras(StatefulLayer):
         self.fit_kwargs = dict(fit_kwargs or {})
         self.predict_kwargs = dict(predict_kwargs or {})
         self.n_outputs = len(model.outputs)
+        self.cv = cv
 
     @property
     def n_features(self) -> int:
@@ -111,22 +120,62 @@ class Keras(StatefulLayer):
         self.metadata = {}
         self.fitted = False
 
-    def fit(self, *inputs: np.ndarray) -> None:
+    def accepted_fit_params(self, mode: str = "fit") -> frozenset[str]:
+        """The arguments :mod:`megatron.routing` may send to ``model.fit`` (``train_on_batch``
+        for ``partial_fit``)."""
+        return frozenset({"sample_weight", "class_weight"})
+
+    def fit(self, *inputs: np.ndarray, **params: Any) -> None:
         x, y = self._training(inputs)
-        kwargs = {**self.fit_kwargs, "verbose": self._verbose()}
+        kwargs = {**self.fit_kwargs, **params, "verbose": self._verbose()}
         history = self.model.fit(x, y, **kwargs)
         self.metadata["history"] = {k: np.asarray(v) for k, v in history.history.items()}
 
-    def partial_fit(self, *inputs: np.ndarray) -> None:
+    def fit_transform(self, *inputs: np.ndarray, **params: Any) -> Any:
+        """Out-of-fold outputs where ``cv`` is set; otherwise fit, then predict."""
+        if self.cv is not None:
+            return self.out_of_fold_outputs(*inputs, **params)
+        return super().fit_transform(*inputs, **params)
+
+    def fold_start(self) -> Any:
+        """The model's weights and its optimizer's variables (built first, so that a fold
+        starts from the same moments and step count as the first fit would)."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        variables = list(optimizer.variables) if optimizer is not None else []
+        return [np.array(w) for w in self.model.get_weights()], [np.array(v) for v in variables]
+
+    def fold_restore(self, start: Any) -> None:
+        weights, optimizer_values = start
+        self.model.set_weights(weights)
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is not None:
+            for variable, value in zip(optimizer.variables, optimizer_values):
+                variable.assign(value)
+
+    def supports_partial_fit(self) -> bool:
+        return self.cv is None
+
+    def partial_fit(self, *inputs: np.ndarray, **params: Any) -> None:
         """One training step on the batch."""
+        self._no_out_of_fold("partial_fit")
         x, y = self._training(inputs)
-        self.model.train_on_batch(x, y)
+        self.model.train_on_batch(x, y, **params)
+
+    def _no_out_of_fold(self, operation: str) -> None:
+        if self.cv is not None:
+            raise IncrementalFitError(
+                f"layer {self.name!r} has cv=: out-of-fold outputs need all the rows at once, so "
+                f"{operation} cannot train it batch by batch"
+            )
 
     def fit_batches(
         self, batches: Callable[[], Iterable[tuple[np.ndarray, ...]]], epochs: int, steps: int | None = None
     ) -> None:
         """Train with Keras's own loop, one ``model.fit`` epoch per pass over the batches the
         pipeline computes upstream (each batch computed once per epoch)."""
+        self._no_out_of_fold("fit_generator")
         kwargs = {k: v for k, v in self.fit_kwargs.items() if k not in ("epochs", "batch_size", "shuffle")}
         kwargs["verbose"] = self._verbose()
         kwargs["shuffle"] = False  # batches arrive in the source's order
@@ -154,3 +203,12 @@ class Keras(StatefulLayer):
         if self.n_outputs == 1:
             return np.asarray(predictions)
         return tuple(np.asarray(p) for p in predictions)
+
+    # -- the shared layer protocol ---------------------------------------------------------------
+    def get_feature_names_out(self, *input_features: list[str] | None) -> list[str] | None:
+        """``<layer name>0..k-1`` for a model whose (first) output has one axis of ``k`` values
+        per observation; None for other shapes."""
+        shape = tuple(self.model.outputs[0].shape)[1:]
+        if len(shape) != 1 or shape[0] is None:
+            return None
+        return [f"{self.name}{i}" for i in range(int(shape[0]))]

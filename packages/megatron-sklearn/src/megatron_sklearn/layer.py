@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from megatron import errors
 from megatron.errors import IncrementalFitError, LayerInputError, SpecError
-from megatron.layers.base import StatefulLayer
+from megatron.layers.out_of_fold import OutOfFold, Splits, checked_splits
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
@@ -22,13 +23,17 @@ def is_estimator(obj: Any) -> bool:
     return hasattr(obj, "fit") and hasattr(obj, "get_params") and not isinstance(obj, type)
 
 
+def _sparse(X: Any) -> bool:
+    return type(X).__module__.startswith("scipy.sparse")
+
+
 def _supervised(estimator: Any) -> bool:
     from sklearn.base import is_classifier, is_regressor
 
     return bool(is_classifier(estimator) or is_regressor(estimator))
 
 
-class Sklearn(StatefulLayer):
+class Sklearn(OutOfFold):
     """A scikit-learn estimator as a layer: a transformer, an unsupervised model or a
     supervised model.
 
@@ -42,6 +47,17 @@ class Sklearn(StatefulLayer):
     ``get_state()`` gives a copy of it. Copies fitted on separate parts merge
     (``merge_states``) where a merge is registered for the estimator's class
     (``megatron_sklearn.merging``: the scalers and naive Bayes models).
+
+    ``cv`` (a number of folds, a splitter such as ``StratifiedKFold(5)``, or a list of (train,
+    test) positions) makes the outputs a fit hands downstream out-of-fold predictions, as
+    ``StackingClassifier`` makes them: a number of folds is ``StratifiedKFold`` for a classifier
+    and ``KFold`` otherwise, without shuffling; the estimator is then refit on all rows for
+    ``transform`` (:mod:`megatron.layers.out_of_fold`).
+
+    Arguments routed to fit (``Pipeline.fit(data, sample_weight=w)``, :mod:`megatron.routing`)
+    reach the estimator's ``fit`` (or ``partial_fit``) where its signature names them.
+    scipy.sparse features pass through as they are, for estimators that take them; several
+    feature inputs are joined as sparse columns where one of them is sparse.
 
     For ``partial_fit``, classifiers get ``classes=`` on the first call: the ``classes``
     argument, or else the classes in the first batch's targets.
@@ -63,6 +79,7 @@ class Sklearn(StatefulLayer):
         targets: int | None = None,
         classes: Any = None,
         iterative: bool | None = None,
+        cv: Any = None,
     ) -> None:
         if not is_estimator(estimator):
             raise SpecError(f"Sklearn needs a scikit-learn estimator; got {type(estimator).__name__}")
@@ -75,6 +92,7 @@ class Sklearn(StatefulLayer):
         self.targets = targets
         self.classes = classes
         self._iterative = iterative
+        self.cv = cv
 
     @property
     def iterative(self) -> bool:
@@ -162,9 +180,15 @@ class Sklearn(StatefulLayer):
 
     # -- data ------------------------------------------------------------------------------------
     @staticmethod
-    def _features(features: tuple[np.ndarray, ...]) -> np.ndarray:
+    def _features(features: tuple[Any, ...]) -> Any:
         if len(features) == 1 and features[0].ndim == 2:
-            return features[0]  # the common case: no copy
+            return features[0]  # the common case: no copy (a sparse matrix stays sparse)
+        if any(_sparse(X) for X in features):
+            import scipy.sparse
+
+            return scipy.sparse.hstack(
+                [X if _sparse(X) else np.asarray(X).reshape(X.shape[0], -1) for X in features], format="csr"
+            )
         columns = []
         for X in features:
             if X.ndim > 2:
@@ -172,7 +196,7 @@ class Sklearn(StatefulLayer):
             columns.append(X.reshape(len(X), -1))
         return np.hstack(columns)
 
-    def _split(self, inputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _split(self, inputs: tuple[Any, ...]) -> tuple[Any, np.ndarray | None]:
         n_targets = self.n_targets(len(inputs))
         features = inputs[: len(inputs) - n_targets]
         X = self._features(features)
@@ -184,36 +208,87 @@ class Sklearn(StatefulLayer):
         return X, y
 
     # -- fitting ---------------------------------------------------------------------------------
+    def accepted_fit_params(self, mode: str = "fit") -> frozenset[str] | None:
+        """The arguments the estimator's ``fit`` (``partial_fit`` for ``mode='partial_fit'``)
+        names, which :mod:`megatron.routing` may send it; None where it takes any (``**params``,
+        a scikit-learn ``Pipeline``): those take only arguments addressed to the layer by name."""
+        import inspect
+
+        method = getattr(self.estimator, "partial_fit" if mode == "partial_fit" else "fit", None)
+        if method is None:
+            return frozenset()
+        parameters = list(inspect.signature(method).parameters.values())
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        named = {p.name for p in parameters[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+        return frozenset(named - {"classes"} if mode == "partial_fit" else named)
+
     def reset(self) -> None:
         from sklearn.base import clone
 
         super().reset()
         self.estimator = clone(self.estimator)
 
-    def fit(self, *inputs: np.ndarray) -> None:
+    def fit(self, *inputs: Any, **params: Any) -> None:
         X, y = self._split(inputs)
-        if len(X) == 0:
+        if X.shape[0] == 0:
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")
         with self._refusals("fit"):
-            self.estimator.fit(X) if y is None else self.estimator.fit(X, y)
+            self.estimator.fit(X, **params) if y is None else self.estimator.fit(X, y, **params)
 
-    def fit_transform(self, *inputs: np.ndarray) -> np.ndarray:
-        """The estimator's own ``fit_transform`` where it computes the output (PCA reuses its
-        SVD); otherwise fit, then the output method."""
+    def fit_transform(self, *inputs: Any, **params: Any) -> Any:
+        """Out-of-fold outputs where ``cv`` is set; else the estimator's own ``fit_transform``
+        where it computes the output (PCA reuses its SVD); otherwise fit, then the output method."""
+        if self.cv is not None:
+            return self.out_of_fold_outputs(*inputs, **params)
         if self.output_method != "transform" or not hasattr(self.estimator, "fit_transform"):
-            return super().fit_transform(*inputs)
+            return super().fit_transform(*inputs, **params)
         X, y = self._split(inputs)
-        if len(X) == 0:
+        if X.shape[0] == 0:
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")
         with self._refusals("fit_transform"):
-            return np.asarray(
-                self.estimator.fit_transform(X) if y is None else self.estimator.fit_transform(X, y)
+            result = (
+                self.estimator.fit_transform(X, **params)
+                if y is None
+                else self.estimator.fit_transform(X, y, **params)
             )
+        return result if _sparse(result) else np.asarray(result)
+
+    # -- out-of-fold outputs ---------------------------------------------------------------------
+    def fold_splits(self, inputs: Any, n: int) -> Splits:
+        """An int ``cv`` as scikit-learn's ``check_cv`` reads it (``StratifiedKFold`` for a
+        classifier given its targets, else ``KFold``, without shuffling); other ``cv`` as
+        :class:`~megatron.layers.out_of_fold.OutOfFold` reads it."""
+        if not isinstance(self.cv, int | np.integer) or isinstance(self.cv, bool):
+            return super().fold_splits(inputs, n)
+        from sklearn.base import is_classifier
+        from sklearn.model_selection import check_cv
+
+        X, y = self._split(tuple(inputs))
+        splitter = check_cv(int(self.cv), y, classifier=is_classifier(self.estimator))
+        with self._refusals("cv split"):
+            return checked_splits(splitter.split(X, y), n, f"layer {self.name!r}")
+
+    def fold_start(self) -> Any:
+        """The unfitted estimator each fold clones (a ``warm_start`` one starts afresh too)."""
+        from sklearn.base import clone
+
+        return clone(self.estimator)
+
+    def fold_restore(self, start: Any) -> None:
+        from sklearn.base import clone
+
+        self.estimator = clone(start)
 
     def supports_partial_fit(self) -> bool:
-        return hasattr(self.estimator, "partial_fit")
+        return self.cv is None and hasattr(self.estimator, "partial_fit")
 
-    def partial_fit(self, *inputs: np.ndarray) -> None:
+    def partial_fit(self, *inputs: Any, **params: Any) -> None:
+        if self.cv is not None:
+            raise IncrementalFitError(
+                f"layer {self.name!r} has cv=: out-of-fold outputs need all the rows at once, so it "
+                "cannot learn batch by batch"
+            )
         if not hasattr(self.estimator, "partial_fit"):
             raise IncrementalFitError(
                 f"{type(self.estimator).__name__} has no partial_fit(), so it cannot learn batch by "
@@ -221,18 +296,18 @@ class Sklearn(StatefulLayer):
                 "partial_fit (SGDClassifier, MultinomialNB, MiniBatchKMeans...)"
             )
         X, y = self._split(inputs)
-        if len(X) == 0:
+        if X.shape[0] == 0:
             raise LayerInputError(f"cannot fit on an empty batch (shape {X.shape})")
         from sklearn.base import is_classifier
 
         with self._refusals("partial_fit"):
             if y is None:
-                self.estimator.partial_fit(X)
+                self.estimator.partial_fit(X, **params)
             elif is_classifier(self.estimator) and not hasattr(self.estimator, "classes_"):
                 classes = self.classes if self.classes is not None else np.unique(y)
-                self.estimator.partial_fit(X, y, classes=np.asarray(classes))
+                self.estimator.partial_fit(X, y, classes=np.asarray(classes), **params)
             else:
-                self.estimator.partial_fit(X, y)
+                self.estimator.partial_fit(X, y, **params)
 
     @contextlib.contextmanager
     def _refusals(self, operation: str) -> Iterator[None]:
@@ -246,10 +321,59 @@ class Sklearn(StatefulLayer):
             ) from exc
 
     # -- transforming ----------------------------------------------------------------------------
-    def transform(self, *features: np.ndarray) -> np.ndarray:
+    def transform(self, *features: Any) -> Any:
         X = self._features(features)
         method = getattr(self.estimator, self.output_method)
         with self._refusals(self.output_method):
-            if len(X) == 0:  # scikit-learn refuses empty input: shape the empty output from one row
-                return np.asarray(method(np.zeros((1, X.shape[1]), dtype=X.dtype)))[:0]
-            return np.asarray(method(X))
+            if X.shape[0] == 0:  # scikit-learn refuses empty input: shape the empty output from one row
+                one = np.zeros((1, X.shape[1]), dtype=X.dtype)
+                return np.asarray(method(one))[:0]
+            result = method(X)
+        return result if _sparse(result) else np.asarray(result)
+
+    # -- the shared layer protocol ---------------------------------------------------------------
+    def get_feature_names_out(self, *input_features: list[str] | None) -> list[str] | None:
+        """The names of the output's columns: the fitted estimator's own
+        (``get_feature_names_out``) for ``transform``, given the names of the feature inputs'
+        columns where all are known; ``<layer name>0..k-1`` for the classes of
+        ``predict_proba``/``predict_log_proba``/``decision_function``; None for ``predict`` (one
+        value per row) or where the estimator cannot say."""
+        method = self.output_method
+        if method == "transform":
+            own = getattr(self.estimator, "get_feature_names_out", None)
+            if own is None:
+                return None
+            known = all(names is not None for names in input_features) and bool(input_features)
+            given = [name for names in input_features for name in (names or [])] if known else None
+            try:
+                return [str(name) for name in own(given)]
+            except Exception:  # not fitted, or the names do not match what it was fitted on
+                try:
+                    return [str(name) for name in own()]
+                except Exception:
+                    return None
+        classes = getattr(self.estimator, "classes_", None)
+        if method == "predict" or classes is None or np.ndim(classes) != 1:
+            return None
+        k = len(classes)
+        if method == "decision_function" and k == 2:
+            return None  # one score per row
+        return [f"{self.name}{i}" for i in range(k)]
+
+    @property
+    def invertible(self) -> bool:
+        """Whether the output maps back to the input: a transformer whose fitted estimator has
+        ``inverse_transform`` (scalers, PCA...)."""
+        return self.output_method == "transform" and hasattr(self.estimator, "inverse_transform")
+
+    def inverse_transform(self, *outputs: Any) -> Any:
+        """The estimator's ``inverse_transform`` of the output: the features it came from."""
+        if not self.invertible:
+            error = getattr(errors, "NotInvertibleError", LayerInputError)
+            raise error(
+                f"layer {self.name!r} ({type(self.estimator).__name__}, method {self.output_method!r}) "
+                "cannot map its output back: only a transformer whose estimator has inverse_transform can"
+            )
+        with self._refusals("inverse_transform"):
+            result = self.estimator.inverse_transform(outputs[0])
+        return result if _sparse(result) else np.asarray(result)

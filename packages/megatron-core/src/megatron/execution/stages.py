@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -64,10 +65,14 @@ class StagedFit:
     steps_per_epoch: int | None
     epochs: int
     show: bool | None
+    routing: Any = None
+    """Arguments routed to the layers' ``partial_fit`` (a :class:`megatron.routing.Routing`)."""
 
-    def run(self, stages: list[list[StatefulLayer]]) -> None:
+    def run(self, stages: list[list[StatefulLayer]], routing: Any = None) -> None:
         """Fit ``stages`` in order: per-batch layers together, then each layer that drives its
-        own training loop."""
+        own training loop; ``routing`` sends routed arguments to ``partial_fit``."""
+        if routing is not None:
+            return attrs.evolve(self, routing=routing).run(stages)
         passes = self._passes(stages)
         with progress_scope(self.show):
             for number, stage in enumerate(stages):
@@ -113,8 +118,9 @@ class StagedFit:
             for i, batch in self._pass(description, passes):
                 feeds, _ = read_batch(plan.inputs, batch, i, self.pipeline, "fit_generator")
                 arguments = inputs_by_layer(self.graph, fitting, self.executor.run(plan, feeds))
-                for call, args in zip(calls, arguments):
-                    call.run("partial_fit", args)
+                with self._routed(batch):
+                    for call, args in zip(calls, arguments):
+                        call.run("partial_fit", args)
                 rows += rows_in(feeds)
                 drawn += 1
             passes.finished(drawn)
@@ -129,6 +135,11 @@ class StagedFit:
             rows,
             seconds,
         )
+
+    def _routed(self, batch: Data) -> AbstractContextManager[None]:
+        if self.routing is None:
+            return nullcontext()
+        return self.routing.applied(self.plans, self.executor, batch, None)  # type: ignore[no-any-return]
 
     def _fit_driving_layer(self, layer: StatefulLayer, passes: Passes) -> None:
         """Hand a layer that runs its own training loop (Keras) a stream of its inputs,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -19,6 +20,12 @@ Mode = Literal["transform", "fit", "partial_fit", "fit_transform"]
 """What a step does with its call: transform, fit (or update) its layer, or both at once."""
 
 logger = logging.getLogger("megatron")
+
+FIT_PARAMS: contextvars.ContextVar[Mapping[int, Mapping[str, Any]] | None] = contextvars.ContextVar(
+    "megatron_fit_params", default=None
+)
+"""The arguments routed to the learning methods of layers (by ``id(layer)``) during a fit: set
+by :mod:`megatron.routing`, passed by :meth:`Call.run` to ``fit``/``partial_fit``/``fit_transform``."""
 
 
 class Call:
@@ -62,8 +69,10 @@ class Call:
         start = time.perf_counter()
         if len(groups) > 1:
             args = _joined(args, groups)
+        routed = FIT_PARAMS.get() if mode != "transform" else None
+        params = routed.get(id(layer)) if routed else None
         try:
-            result = getattr(layer, mode)(*args)
+            result = getattr(layer, mode)(*args, **params) if params else getattr(layer, mode)(*args)
         except Exception as exc:
             raise layer_failure(self.describe(), mode, args, exc) from exc
         if mode == "transform":
@@ -92,15 +101,19 @@ class Call:
     def _array(self, result: Any) -> np.ndarray:
         if result is None:
             raise LayerError(f"{self.describe()} returned None from transform(); expected an array.")
+        if type(result).__module__.startswith("scipy.sparse"):
+            return result  # type: ignore[no-any-return]  # a sparse matrix flows on as it is
         return np.asarray(result)
 
     def run_eagerly(self) -> None:
         """Compute this call's outputs from its inputs' eager values, fitting its layer first
         when it is stateful and not fitted yet (a layer called again applies what it learned)."""
         values = [node.output for node in self.inputs]
-        if self.layer.stateful and not self.layer.fitted:
-            self.run("fit", values)
-        for node, value in zip(self.outputs, self.run("transform", values[: len(self.features)])):
+        if self.layer.stateful and not self.layer.fitted:  # as a fit does: out-of-fold outputs (cv=) too
+            outputs = self.run("fit_transform", values)
+        else:
+            outputs = self.run("transform", values[: len(self.features)])
+        for node, value in zip(self.outputs, outputs):
             node.hold(value)
 
 

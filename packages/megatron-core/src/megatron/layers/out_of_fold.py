@@ -1,0 +1,167 @@
+"""Out-of-fold outputs: a stateful layer whose outputs feed the fit of another (stacking) hands
+it, while the pipeline fits, predictions for each row made by a copy that never saw that row.
+
+A layer with ``cv=`` (subclasses of :class:`OutOfFold`: ``Sklearn(..., cv=5)``, ``Keras(..., cv=5)``)
+answers ``fit_transform``, which a fit runs where the layer's outputs are needed at once, with
+k-fold out-of-fold outputs, then refits on every row; ``transform`` afterwards uses that refit,
+as scikit-learn's ``StackingClassifier`` and ``cross_val_predict`` do. Routes by which the
+outputs used downstream could come from the refit (the layer called on several nodes, fitting
+batch by batch) are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from megatron.errors import ConfigError, GraphError, IncrementalFitError
+from megatron.layers.base import StatefulLayer
+
+Splits = list[tuple[np.ndarray, np.ndarray]]
+"""The (train rows, test rows) of each fold, as positions."""
+
+
+def take(value: Any, rows: np.ndarray) -> Any:
+    """The ``rows`` of an array of observations (numpy or scipy.sparse alike)."""
+    return value[rows]
+
+
+def kfold(n_splits: int, n: int) -> Splits:
+    """Contiguous folds, the first ``n % n_splits`` one row larger: scikit-learn's ``KFold``
+    without shuffling."""
+    if n_splits < 2:
+        raise ConfigError(f"cv= takes at least 2 folds; got {n_splits}")
+    if n < n_splits:
+        raise ConfigError(f"cv={n_splits} needs at least {n_splits} rows to fit on; got {n}")
+    sizes = np.full(n_splits, n // n_splits)
+    sizes[: n % n_splits] += 1
+    rows, first, splits = np.arange(n), 0, []
+    for size in sizes:
+        test = rows[first : first + size]
+        splits.append((np.concatenate([rows[:first], rows[first + size :]]), test))
+        first += size
+    return splits
+
+
+def checked_splits(splits: Iterable[Any], n: int, where: str) -> Splits:
+    """``splits`` as arrays of positions, checked to give every row of ``n`` to exactly one
+    test fold (out-of-fold outputs need one prediction per row)."""
+    out: Splits = []
+    seen = np.zeros(n, dtype=np.int64)
+    for split in splits:
+        train, test = (np.asarray(part, dtype=np.int64).ravel() for part in split)
+        if not len(test) or not len(train):
+            raise ConfigError(f"{where}: every fold of cv= needs training rows and test rows")
+        seen[test] += 1
+        out.append((train, test))
+    if len(out) < 2 or not np.all(seen == 1):
+        raise ConfigError(
+            f"{where}: cv= must split the rows into at least 2 folds whose test rows hold every row "
+            f"exactly once (a KFold), so that each row gets one out-of-fold output; got {len(out)} "
+            f"folds that test {int((seen > 0).sum())} of {n} rows, {int((seen > 1).sum())} more than once"
+        )
+    return out
+
+
+def is_per_row(value: Any, n: int) -> bool:
+    """Whether a fit argument holds one value per row (sliced with the rows of each fold)."""
+    shape = getattr(value, "shape", None)
+    return isinstance(shape, tuple) and len(shape) >= 1 and shape[0] == n
+
+
+class OutOfFold(StatefulLayer):
+    """Base of a stateful layer with a ``cv`` hyperparameter (None: off; an int: that many
+    folds; a splitter with ``split(X, y)``; or a list of (train, test) positions).
+
+    The layer provides :meth:`fold_splits` (how ``cv`` splits the rows it fits on),
+    :meth:`fold_start` and :meth:`fold_restore` (the untrained state every fold starts from).
+    """
+
+    cv: Any = None
+
+    @property
+    def out_of_fold(self) -> bool:
+        """Whether the layer gives out-of-fold outputs while it is fitted (``cv`` is set)."""
+        return self.cv is not None
+
+    def fold_splits(self, inputs: Sequence[Any], n: int) -> Splits:
+        """The folds of ``cv`` over ``n`` rows (targets are the trailing ``inputs``)."""
+        cv = self.cv
+        where = f"layer {self.name!r}"
+        if isinstance(cv, int | np.integer) and not isinstance(cv, bool):
+            return kfold(int(cv), n)
+        if hasattr(cv, "split"):
+            targets = inputs[len(inputs) - self.n_targets(len(inputs)) :]
+            y = targets[0] if len(targets) == 1 else None
+            return checked_splits(cv.split(np.zeros((n, 1)), y), n, where)
+        if isinstance(cv, Iterable) and not isinstance(cv, str | bytes):
+            return checked_splits(cv, n, where)
+        raise ConfigError(
+            f"{where}: cv= takes a number of folds, a splitter with split(X, y) (KFold, "
+            f"StratifiedKFold) or a list of (train, test) positions; got {type(cv).__name__}"
+        )
+
+    def fold_start(self) -> Any:
+        """What every fold, and the final refit, starts from (by default nothing: ``fit``
+        starts afresh). A layer that trains on from where it is (Keras) keeps its weights."""
+        return None
+
+    def fold_restore(self, start: Any) -> None:
+        """Go back to :meth:`fold_start`'s state before a fold's fit."""
+
+    def out_of_fold_outputs(self, *inputs: Any, **params: Any) -> Any:
+        """Fit one copy per fold on the other folds and transform the fold with it; then refit
+        on all rows. Returns the fold outputs in row order; per-row ``params`` (sample weights)
+        are sliced with each fold's training rows."""
+        n = inputs[0].shape[0]
+        n_features = len(inputs) - self.n_targets(len(inputs))
+        splits = self.fold_splits(inputs, n)
+        start = self.fold_start()
+        parts: list[tuple[np.ndarray, Any]] = []
+        for train, test in splits:
+            self.fold_restore(start)
+            fold_params = {k: take(v, train) if is_per_row(v, n) else v for k, v in params.items()}
+            self.fit(*(take(a, train) for a in inputs), **fold_params)
+            parts.append((test, self.transform(*(take(a, test) for a in inputs[:n_features]))))
+        self.fold_restore(start)
+        self.fit(*inputs, **params)
+        return _assembled(parts, n)
+
+    def __call__(self, inputs: Any, name: Any = None) -> Any:
+        if self.cv is not None and self.__dict__.get("_out_of_fold_called"):
+            raise GraphError(
+                f"Layer {self.name!r} has cv= and is called already: a layer called on several nodes is "
+                "fitted once on all of them, so its out-of-fold outputs could not be told apart. Use one "
+                "layer per call."
+            )
+        node = super().__call__(inputs, name)
+        self.__dict__["_out_of_fold_called"] = True
+        return node
+
+
+def _assembled(parts: list[tuple[np.ndarray, Any]], n: int) -> Any:
+    """One output (or a tuple of them) of ``n`` rows from the test rows of each fold."""
+    first = parts[0][1]
+    if isinstance(first, tuple):
+        return tuple(_assembled([(rows, out[k]) for rows, out in parts], n) for k in range(len(first)))
+    order = np.argsort(np.concatenate([rows for rows, _ in parts]), kind="stable")
+    values = [out for _, out in parts]
+    if all(isinstance(v, np.ndarray) for v in values):
+        return np.concatenate(values)[order]
+    import scipy.sparse  # a sparse output: the layer that made it brought scipy
+
+    return scipy.sparse.vstack(values, format="csr")[order]
+
+
+def refuse_out_of_fold(layers: Iterable[Any], describe: Callable[[Any], str], operation: str) -> None:
+    """A clear refusal of ``operation`` (``fit_generator``, ``partial_fit``) for layers with
+    ``cv=``: out-of-fold outputs need every row at once."""
+    for layer in layers:
+        if getattr(layer, "out_of_fold", False):
+            raise IncrementalFitError(
+                f"{operation}() cannot fit {describe(layer)}: it has cv=, and out-of-fold outputs need "
+                "all the rows at once (each fold is fitted on the others). Use fit() on the whole data, "
+                "or leave cv= out."
+            )
