@@ -65,6 +65,7 @@ CASES = {
     "Add": [case(layers.Add, FLOATS, POSITIVE, FLOATS, bad=((STRINGS, STRINGS, STRINGS),))],
     "Subtract": [case(layers.Subtract, FLOATS, POSITIVE[:, :1], bad=((STRINGS, STRINGS),))],
     "ScalarMultiply": [case(lambda: layers.ScalarMultiply(2.5), FLOATS, bad=STRINGS_FOR_NUMBERS, name="ScalarMultiply")],
+    "ScalarAdd": [case(lambda: layers.ScalarAdd(-1.5), FLOATS, bad=STRINGS_FOR_NUMBERS, name="ScalarAdd")],
     "ElementWiseMultiply": [case(layers.ElementWiseMultiply, FLOATS, POSITIVE, bad=((STRINGS, STRINGS),))],
     "Divide": [case(layers.Divide, FLOATS, np.where(POSITIVE > 2, POSITIVE, 0), bad=((STRINGS, STRINGS),))],
     "StaticDot": [case(lambda: layers.StaticDot(np.arange(6.0).reshape(3, 2)), FLOATS, bad=STRINGS_FOR_NUMBERS, name="StaticDot")],

@@ -125,6 +125,7 @@ REFERENCES = {
     "Add": lambda fit, X: (X[0] + X[1] + X[2],),
     "Subtract": lambda fit, X: (X[0] - X[1],),
     "ScalarMultiply": lambda fit, X: (X[0] * 2.5,),
+    "ScalarAdd": lambda fit, X: (X[0] - 1.5,),
     "ElementWiseMultiply": lambda fit, X: (X[0] * X[1],),
     "Divide": lambda fit, X: (np.divide(X[0], X[1], out=np.zeros_like(X[0]), where=X[1] != 0),),
     "StaticDot": lambda fit, X: (X[0] @ W,),

@@ -96,6 +96,11 @@ class LayerInputError(MegatronError, ValueError):
     """A layer received input it cannot work with (wrong ndim, dtype, an empty batch)."""
 
 
+class NotInvertibleError(MegatronError, TypeError):
+    """A layer, or a chain of layers, has no inverse: ``inverse_transform`` cannot map its
+    outputs back to its input."""
+
+
 # Storage --------------------------------------------------------------------------------------
 
 

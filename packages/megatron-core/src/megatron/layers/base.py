@@ -16,6 +16,7 @@ from megatron.graph.call import Call
 from megatron.graph.names import Names, automatic_name, join_graphs
 from megatron.graph.node import Node, as_node_list, common_rows
 from megatron.layers.frozen import freeze
+from megatron.layers.inverting import Inverting
 from megatron.layers.learning import (
     FITTED_SHAPES,
     LEARNING_METHODS,
@@ -23,11 +24,12 @@ from megatron.layers.learning import (
     learning,
     shapes_of,
 )
+from megatron.layers.naming import FeatureNaming
 from megatron.layers.state import LearnedState
 from megatron.specs import UNKNOWN, Spec
 
 
-class Layer:
+class Layer(FeatureNaming, Inverting):
     """A transformation of batches of arrays (first axis = observations).
 
     Subclasses implement :meth:`transform`. Those that know their output shape and dtype

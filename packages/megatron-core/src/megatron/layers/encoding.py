@@ -10,6 +10,7 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer
+from megatron.layers.naming import FeatureNames, prefixed
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
@@ -100,6 +101,18 @@ class OneHotRange(StatefulLayer):
         out[~inside] = 0
         return out
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """``<layer>__<feature>_<value>`` per value of the range (``<layer>__<value>`` for an input
+        that is not one named feature); not known before a range to learn is learned."""
+        if not self._known() and "min" not in self.metadata:
+            return None
+        low, high = self._range()
+        return prefixed(self.name, range(low, high + 1), input_features[0] if input_features else None)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """The value of each row's largest column (its 1, or a model's most probable value)."""
+        return _decoded(Y, np.arange(self._range()[0], self._range()[1] + 1))
+
 
 class OneHotLabels(StatefulLayer):
     """One-hot encode categorical labels of any type: one column per known label, in sorted
@@ -124,8 +137,10 @@ class OneHotLabels(StatefulLayer):
     fixed_shape = False  # one set of labels, whatever the shape
 
     def reset(self) -> None:
-        if self.labels is None:
-            super().reset()
+        super().reset()
+        if self.labels is not None:  # the labels given are the state: a new list is seen at the next fit
+            self.metadata["labels"] = np.unique(np.asarray(self.labels))
+            self.fitted = True
 
     def partial_fit(self, X: np.ndarray) -> None:
         if self.labels is not None:
@@ -171,3 +186,29 @@ class OneHotLabels(StatefulLayer):
         np.put_along_axis(out, np.where(inside, position, 0)[..., None], 1, axis=-1)
         out[~inside] = 0
         return out
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """``<layer>__<feature>_<label>`` per label (``<layer>__<label>`` for an input that is not
+        one named feature); not known before labels to learn are learned."""
+        if "labels" not in self.metadata:
+            return None
+        return prefixed(self.name, self.metadata["labels"], input_features[0] if input_features else None)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """The label of each row's largest column (its 1, or a model's most probable label)."""
+        return _decoded(Y, self.metadata["labels"])
+
+
+def _decoded(Y: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` at the largest column of each row of ``Y``'s last axis; a row of zeros (a
+    value that was outside what the layer knows) cannot be decoded."""
+    checks.numeric(Y)
+    if Y.ndim < 2 or Y.shape[-1] != len(values):
+        raise LayerInputError(f"expected a last axis of {len(values)} columns to decode; got shape {Y.shape}")
+    if Y.size and not (Y != 0).any(axis=-1).all():
+        rows = np.flatnonzero(~(Y != 0).any(axis=-1).reshape(len(Y), -1).all(axis=-1))
+        raise LayerInputError(
+            f"rows {rows[:5].tolist()} have no non-zero column: they encoded a value outside the known "
+            "ones, which cannot be decoded"
+        )
+    return values[np.argmax(Y, axis=-1)]

@@ -10,6 +10,7 @@ from megatron.arguments import positive_int
 from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
+from megatron.layers.naming import FeatureNames, passed_through
 from megatron.specs import Spec
 
 _LUMINOSITY = np.array([0.21, 0.72, 0.07])
@@ -234,3 +235,7 @@ class ScalePixels(StatelessLayer):
         out = X.astype(np.float32)
         out *= np.float32(1.0 / top)
         return out
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)

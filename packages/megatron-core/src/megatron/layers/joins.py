@@ -10,6 +10,7 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
+from megatron.layers.naming import FeatureNames, joined, shared
 from megatron.specs import Spec
 
 
@@ -52,6 +53,11 @@ class Concatenate(StatelessLayer):
         except ValueError as exc:
             raise LayerInputError(f"cannot join shapes {[a.shape for a in inputs]}: {exc}") from None
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The inputs' names one after the other (joined along the last axis; a one-value input
+        gives its one name), or the names they share when joined along another axis."""
+        return joined(input_features) if self.axis == -1 else shared(input_features)
+
 
 class SplitDict(StatelessLayer):
     """Split an input of dicts (one per observation) into one output per field.
@@ -80,3 +86,7 @@ class SplitDict(StatelessLayer):
                 bad = next(i for i, r in enumerate(X) if not isinstance(r, dict) or field not in r)
                 raise LayerInputError(f"observation {bad} has no field {field!r}: {X[bad]!r}") from None
         return tuple(outputs)
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> tuple[FeatureNames, ...]:
+        """Each field's name, for its output of one value per observation."""
+        return tuple([field] for field in self.fields)

@@ -12,6 +12,7 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.naming import FeatureNames, passed_through
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
@@ -88,6 +89,10 @@ class Impute(StatelessLayer):
                 out = _fill(out, mask, replacement)
         return out.copy() if out is X else out
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
 
 class SimpleImpute(StatefulLayer):
     """Fill missing values (``missing_values``, NaN by default) per feature with a value learned
@@ -117,8 +122,10 @@ class SimpleImpute(StatefulLayer):
         return self.strategy != "median"
 
     def reset(self) -> None:
-        if self.strategy != "constant":
-            super().reset()
+        super().reset()
+        if self.strategy == "constant":  # the fill given is the state: a new one is seen at the next fit
+            self.metadata["fill"] = np.asarray(self.fill_value)
+            self.fitted = True
 
     def fit(self, X: np.ndarray) -> None:
         if self.strategy == "median":
@@ -209,6 +216,10 @@ class SimpleImpute(StatefulLayer):
         out[mask] = fill[mask]
         return out
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
 
 def _summed(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """The sums and counts of present values per feature of both states, and their means
@@ -265,3 +276,7 @@ class MissingIndicator(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return missing_mask(X, self.missing_values)
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)

@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from megatron.errors import ConfigError, LayerInputError, SpecError
+from megatron.errors import ConfigError, LayerInputError, NotInvertibleError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
+from megatron.layers.naming import FeatureNames, numbered, passed_through, shared
 from megatron.specs import Spec
 
 
@@ -28,6 +29,10 @@ class _ElementWise(StatelessLayer):
 
     def _dtype(self, inputs: tuple[Spec, ...]) -> np.dtype | None:
         return checks.result_dtype(*inputs)
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The inputs' names where they all have the same ones (else not known)."""
+        return shared(input_features)
 
     @staticmethod
     def _aligned(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -140,6 +145,48 @@ class ScalarMultiply(StatelessLayer):
     def transform(self, X: np.ndarray) -> np.ndarray:
         return checks.numeric(X) * self.factor
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
+    @property
+    def invertible(self) -> bool:
+        """True unless the factor is 0 (which maps every value to 0)."""
+        return bool(np.all(np.asarray(self.factor) != 0))
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """``Y / factor`` (a float array)."""
+        if not self.invertible:
+            raise NotInvertibleError("ScalarMultiply(0) maps every value to 0: its input cannot be recovered")
+        return np.true_divide(checks.numeric(Y), self.factor)
+
+
+class ScalarAdd(StatelessLayer):
+    """Add a constant.
+
+    Example::
+
+        celsius = ScalarAdd(-273.15)(kelvin, 'celsius')
+    """
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def output_spec(self, X: Spec) -> Spec:
+        checks.spec_numeric(X)
+        return Spec(X.shape, None if X.dtype is None else np.result_type(X.dtype, self.value))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return checks.numeric(X) + self.value
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """``Y - value``."""
+        return checks.numeric(Y) - self.value
+
 
 class StaticDot(StatelessLayer):
     """Each observation (a vector, or a matrix's last axis) times a fixed matrix ``W``.
@@ -169,6 +216,11 @@ class StaticDot(StatelessLayer):
         if X.shape[-1] != self.W.shape[0]:
             raise LayerInputError(f"expected a last axis of length {self.W.shape[0]}; got shape {X.shape}")
         return X @ self.W
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The components of the projection, ``<layer>0``, ``<layer>1``... (the layer's own name
+        for a vector ``W``, which gives one value)."""
+        return numbered(self.name, self.W.shape[1]) if self.W.ndim == 2 else [self.name]
 
 
 class Dot(StatelessLayer):
@@ -243,6 +295,10 @@ class Clip(StatelessLayer):
     def transform(self, X: np.ndarray) -> np.ndarray:
         return np.clip(checks.numeric(X), self.min_val, self.max_val)
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
 
 class Log(StatelessLayer):
     """Logarithm of ``X + offset`` in ``base`` (natural by default); values must be positive.
@@ -276,4 +332,19 @@ class Log(StatelessLayer):
         out = np.log(shifted, out=shifted)
         if self.base is not None:
             out /= np.log(self.base)
+        return out
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """``base ** Y - offset`` (``exp(Y) - offset`` for the natural log)."""
+        checks.numeric(Y)
+        with np.errstate(over="ignore"):
+            if self.base is None:
+                out = np.exp(Y, dtype=checks.floating(Y))
+            else:
+                out = np.power(np.asarray(self.base, dtype=checks.floating(Y)), Y, dtype=checks.floating(Y))
+        out -= self.offset
         return out

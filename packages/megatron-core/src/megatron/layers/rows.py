@@ -13,6 +13,7 @@ from megatron.arguments import positive_int
 from megatron.errors import LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
+from megatron.layers.naming import FeatureNames, passed_through
 from megatron.specs import Spec
 
 POSITIONS = Spec((), np.int64)
@@ -106,3 +107,8 @@ class Filter(StatelessLayer):
             )
         positions = np.flatnonzero(mask)
         return (*(a[positions] for a in data), positions)
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> tuple[FeatureNames, ...]:
+        """Each filtered input's names (rows are dropped, features kept)."""
+        data = input_features if self.condition is not None else input_features[1:]
+        return tuple(passed_through([names]) for names in data)

@@ -12,6 +12,7 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.naming import FeatureNames, passed_through
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
@@ -46,6 +47,10 @@ class Normalize(StatelessLayer):
         if empty.any():
             out[np.broadcast_to(empty, out.shape)] = 0
         return out
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each value keeps its feature."""
+        return passed_through(input_features)
 
 
 _IGNORE_NAN_HINT = f"{checks.MISSING_HINT}, or leave NaN out of the statistics with ignore_nan=True"
@@ -124,6 +129,18 @@ class Whiten(StatefulLayer):
         out /= metadata["scale"]
         return out
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """Values in the original units: ``Y * scale + mean`` (NaN stays NaN)."""
+        checks.numeric(Y)
+        metadata = self.metadata
+        out = np.multiply(Y, metadata["scale"], dtype=checks.floating(Y))
+        out += metadata["mean"]
+        return out
+
 
 def _with_scale(moments: dict[str, Any]) -> dict[str, Any]:
     """``moments`` and the scale they give (the standard deviation, 1 for a constant feature)."""
@@ -192,4 +209,20 @@ class MinMaxScale(StatefulLayer):
         out = np.subtract(X, self.metadata["min"], dtype=checks.floating(X))
         out *= scale
         out += low
+        return out
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
+
+    def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
+        """Values in the original units: ``(Y - low) / scale + min``; a constant feature comes
+        back as its value."""
+        checks.numeric(Y)
+        low, high = self.feature_range
+        span = self.metadata["max"] - self.metadata["min"]
+        scale = (high - low) / np.where(span == 0, 1, span)
+        out = np.subtract(Y, low, dtype=checks.floating(Y))
+        out /= scale
+        out += self.metadata["min"]
         return out

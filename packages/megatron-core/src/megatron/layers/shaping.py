@@ -13,6 +13,7 @@ import numpy as np
 from megatron.errors import LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
+from megatron.layers.naming import FeatureNames, passed_through
 from megatron.specs import Spec
 
 
@@ -48,6 +49,10 @@ class Cast(StatelessLayer):
                     f"is beyond its largest value {np.finfo(target).max}"
                 )
         return out
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
 
 
 def _check_cast(X: np.ndarray, target: np.dtype) -> None:
@@ -202,3 +207,8 @@ class Slice(StatelessLayer):
         index: list[Any] = [slice(None)] * X.ndim
         index[(self.axis % (X.ndim - 1)) + 1] = slice(self.start, self.stop, self.step)
         return X[tuple(index)]
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The names of the features kept, for a slice of the last axis (else not known)."""
+        names = passed_through(input_features)
+        return None if names is None or self.axis != -1 else names[self.start : self.stop : self.step]

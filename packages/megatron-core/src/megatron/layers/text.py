@@ -15,6 +15,7 @@ from megatron.arguments import positive_int
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.base import StatefulLayer, StatelessLayer
+from megatron.layers.naming import FeatureNames, passed_through
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
@@ -61,6 +62,10 @@ class Lowercase(StatelessLayer):
         if X.dtype.kind == "U":
             return np.char.lower(X)
         return np.frompyfunc(str.lower, 1, 1)(X).astype(object)
+
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The input's names: each feature keeps its name."""
+        return passed_through(input_features)
 
 
 class Tokenize(StatelessLayer):

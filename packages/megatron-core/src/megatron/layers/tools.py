@@ -30,9 +30,27 @@ def as_layer(obj: Any) -> Layer:
     return layer
 
 
-def clone(layer: Layer) -> Layer:
-    """A new, unfitted layer with the same hyperparameters."""
-    return type(layer)(**layer.get_config())
+def clone(layer: Layer, *, same_name: bool = False) -> Layer:
+    """A new, unfitted layer with the same hyperparameters; an estimator among them (an object
+    with scikit-learn's ``get_params``) is cloned too, unfitted, so the copies learn apart.
+    With ``same_name``, the copy takes the layer's name (automatic names stay automatic)."""
+    copy = type(layer)(**{key: fresh(value) for key, value in layer.get_config().items()})
+    if same_name and "_name" in layer.__dict__:
+        copy.__dict__["_name"] = layer.__dict__["_name"]
+        if layer.auto_named:
+            copy.__dict__["_auto_named"] = True
+    return copy
+
+
+def fresh(value: Any) -> Any:
+    """A hyperparameter for a new layer: a scikit-learn style estimator as an unfitted clone
+    (scikit-learn's ``__sklearn_clone__``, else its class with its ``get_params``), anything
+    else as it is (arrays and containers are read-only, so they are shared safely)."""
+    if isinstance(value, type) or not hasattr(value, "get_params"):
+        return value
+    if hasattr(value, "__sklearn_clone__"):
+        return value.__sklearn_clone__()
+    return type(value)(**{key: fresh(v) for key, v in value.get_params(deep=False).items()})
 
 
 def map_layer(

@@ -10,7 +10,7 @@ LAYERS = {
     "megatron.layers.image": ["RGBtoGrey", "RGBtoBinary", "Downsample", "Upsample", "ScalePixels"],
     "megatron.layers.missing": ["Impute", "SimpleImpute", "MissingIndicator"],
     "megatron.layers.numeric": [
-        "Add", "Subtract", "ScalarMultiply", "ElementWiseMultiply", "Divide", "StaticDot", "Dot", "Clip", "Log",
+        "Add", "Subtract", "ScalarMultiply", "ScalarAdd", "ElementWiseMultiply", "Divide", "StaticDot", "Dot", "Clip", "Log",
     ],
     "megatron.layers.scaling": ["Normalize", "Whiten", "MinMaxScale"],
     "megatron.layers.shaping": ["Cast", "AddDim", "Reshape", "Flatten", "Slice"],

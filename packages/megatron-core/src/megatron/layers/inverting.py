@@ -1,0 +1,31 @@
+"""Inverse transforms: mapping a layer's output back to its input (a mixin of ``Layer``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from megatron.errors import NotInvertibleError
+
+
+class Inverting:
+    """What a layer says about inverting itself (a mixin of :class:`~megatron.layers.Layer`).
+
+    A layer with one feature input whose transform can be undone implements
+    :meth:`inverse_transform`; :attr:`invertible` then says True (a layer whose inverse
+    depends on its hyperparameters, ``ScalarMultiply(0)``, overrides it). Third-party layers
+    check theirs with ``megatron.testing.inverting``.
+    """
+
+    @property
+    def invertible(self) -> bool:
+        """Whether :meth:`inverse_transform` maps outputs back to inputs: by default, whether the
+        class implements it."""
+        return type(self).inverse_transform is not Inverting.inverse_transform
+
+    def inverse_transform(self, *outputs: Any) -> Any:
+        """The input that ``transform`` maps to ``outputs`` (within rounding). Raises
+        :class:`~megatron.errors.NotInvertibleError` for layers that cannot be inverted."""
+        raise NotInvertibleError(
+            f"Layer {getattr(self, 'name', type(self).__name__)!r} ({type(self).__name__}) has no "
+            "inverse_transform: its outputs cannot be mapped back to its input."
+        )
