@@ -7,7 +7,18 @@ from importlib.metadata import distribution
 
 import pytest
 
-HEAVY = ("tensorflow", "keras", "sklearn", "sqlalchemy", "pandas", "pydot", "torch", "dask")
+HEAVY = (
+    "tensorflow",
+    "keras",
+    "sklearn",
+    "sqlalchemy",
+    "pandas",
+    "pyarrow",
+    "polars",
+    "pydot",
+    "torch",
+    "dask",
+)
 PACKAGES = ("megatron-core", "megatron-sklearn", "megatron-keras", "megatron-sql")
 PLUGINS = ("megatron_sklearn", "megatron_keras", "megatron_sql")
 

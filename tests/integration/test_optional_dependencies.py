@@ -24,6 +24,8 @@ from megatron.plugins import reset_plugin_manager
 
 OPTIONAL = (
     "pandas",
+    "pyarrow",
+    "polars",
     "pydot",
     "IPython",
     "sqlalchemy",
@@ -77,6 +79,31 @@ FEATURES: dict[str, tuple[Callable[[Any], object], str, str]] = {
         "megatron-core[pandas]",
     ),
     "from_csv": (lambda tmp: megatron.nodes.from_csv(csv_file(tmp)), "pandas", "megatron-core[pandas]"),
+    "Outputs.to_frame polars": (
+        lambda _: Outputs(["a"], [np.arange(2)]).to_frame(backend="polars"),
+        "polars",
+        "megatron-core[polars]",
+    ),
+    "Outputs.to_arrow": (
+        lambda _: Outputs(["a"], [np.arange(2)]).to_arrow(),
+        "pyarrow",
+        "megatron-core[parquet]",
+    ),
+    "ParquetData": (
+        lambda tmp: megatron.io.ParquetData(tmp / "d.parquet"),
+        "pyarrow",
+        "megatron-core[parquet]",
+    ),
+    "ParquetGenerator": (
+        lambda tmp: megatron.io.ParquetGenerator(tmp / "d.parquet", 1),
+        "pyarrow",
+        "megatron-core[parquet]",
+    ),
+    "from_parquet": (
+        lambda tmp: megatron.nodes.from_parquet(tmp / "d.parquet"),
+        "pyarrow",
+        "megatron-core[parquet]",
+    ),
     "to_dot": (lambda _: pipeline().to_dot(), "pydot", "megatron-core[viz]"),
     "plot": (lambda tmp: pipeline().plot(tmp / "graph.png"), "pydot", "megatron-core[viz]"),
     "layers.Keras": (lambda _: megatron.layers.Keras, "megatron_keras", "megatron-keras"),

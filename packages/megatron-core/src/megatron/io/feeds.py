@@ -15,6 +15,7 @@ from megatron.graph.node import Input
 from megatron.io.batch import Batch
 from megatron.io.columnar import TableColumns, is_table
 from megatron.io.frames import column_array, stack_columns
+from megatron.io.lazy import LazyBatch
 from megatron.suggest import closest
 
 Data = Mapping[str, Any] | Any  # a mapping of input name to array-like, or a pandas DataFrame
@@ -86,6 +87,8 @@ def foreign_part(data: Data) -> Any:
     another library is, even when it looks like a DataFrame); else the first value of a mapping that belongs to another
     library (a dask array). A plugin may claim such data (``run_operation``) before
     anything collects it into memory."""
+    if type(data) is LazyBatch:  # numpy arrays, read when asked for: looking would read them all
+        return None
     if type(data) is dict or isinstance(data, Mapping):  # a dict first: the ABC check costs more
         for value in data.values():
             if type(value) is not np.ndarray and type(value).__module__.partition(".")[0] not in _READ_HERE:

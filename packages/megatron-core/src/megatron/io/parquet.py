@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ from megatron.graph.node import Input
 from megatron.io.batch import Batch
 from megatron.io.columnar import arrow_array
 from megatron.io.frames import ColumnSelection, Groups
+from megatron.io.lazy import LazyBatch
 from megatron.io.schema import inputs_from_batch
 from megatron.io.sources import BatchSource
 
@@ -150,48 +151,7 @@ class Rows:
         return self.file.array(name, arrays)
 
 
-class ParquetBatch(Batch):
-    """A :class:`Batch` whose arrays are read from the file when first asked for: every input
-    name is a key, and ``batch[name]`` reads that column (or group of columns)."""
-
-    def __init__(self, names: Sequence[str], read: Callable[[str], np.ndarray], index: Any) -> None:
-        super().__init__(dict.fromkeys(names), index)  # type: ignore[arg-type]
-        self._read = read
-        self._unread = set(names)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name in self._unread:
-            value = self._read(name)
-            dict.__setitem__(self, name, value)
-            self._unread.discard(name)
-            return value
-        return dict.__getitem__(self, name)
-
-    def __iter__(self) -> Iterator[str]:  # not dict's: dict(batch) then reads through __getitem__
-        return iter(list(dict.keys(self)))
-
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        return self[name] if name in self else default  # noqa: SIM401 (dict.get skips __getitem__)
-
-    def items(self) -> Any:  # type: ignore[override]
-        return [(name, self[name]) for name in self]
-
-    def values(self) -> Any:  # type: ignore[override]
-        return [self[name] for name in self]
-
-    def copy(self) -> Batch:
-        return Batch(dict(self.items()), self.index)
-
-    def __eq__(self, other: object) -> bool:
-        return dict(self.items()) == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __reduce__(self) -> Any:  # shipped as a plain batch of what it holds
-        return (Batch, (dict(self.items()), self.index))
-
-
-def _batch(file: ParquetFile, rows: Rows, start: int) -> ParquetBatch:
+def _batch(file: ParquetFile, rows: Rows, start: int) -> LazyBatch:
     """The rows as a batch of the file's selected inputs, numbered from ``start`` unless the
     selection names an index column."""
     selection = file.selection
@@ -206,7 +166,7 @@ def _batch(file: ParquetFile, rows: Rows, start: int) -> ParquetBatch:
 
     index_col = selection.index_col
     index = rows.column(index_col) if index_col is not None else np.arange(start, start + len(rows))
-    return ParquetBatch(names, read, index)
+    return LazyBatch(names, read, index)
 
 
 def _first_rows(file: ParquetFile, count: int) -> Rows:
