@@ -51,6 +51,7 @@ class Pipeline(Evaluating, Showing):
     more. ``storage`` (a :class:`~megatron.storage.Storage`, a URL such as ``memory://`` or a
     connection a plugin supports) keeps every ``transform`` output by observation index.
     ``executor`` runs the steps (an :class:`~megatron.execution.Executor` or a registered name).
+    ``optimize=False`` runs every layer as written: no folded affine chains, no in-place steps.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class Pipeline(Evaluating, Showing):
         metrics: Sequence[MetricNode] | None = None,
         *,
         executor: Executor | str | None = None,
+        optimize: bool = True,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise GraphError(f"A Pipeline needs a non-empty string name; got {name!r}.")
@@ -75,7 +77,7 @@ class Pipeline(Evaluating, Showing):
         """The checked graph: its inputs, outputs, metrics and layer calls, for walking a pipeline."""
         self._executor = resolve_executor(executor)
         self.storage: Storage | None = open_storage(storage, self.name, self.version)
-        self._plans = Plans(self.graph)
+        self._plans = Plans(self.graph, optimize)
         self._whole = whole_part(self.graph)
         self._fingerprint = GraphFingerprint(self.graph)
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from megatron.errors import GraphError
+from megatron.execution.buffers import mark_in_place
+from megatron.execution.folding import FoldedChain, fold_chains, folded_chains
 from megatron.graph.call import Call, Mode
 from megatron.graph.node import Input, Node
 from megatron.graph.topology import follows_targets, needed_inputs, upstream_calls
@@ -37,6 +39,9 @@ class Step:
     outputs: tuple[int, ...]
     frees: tuple[int, ...] = ()
     groups: tuple[int, ...] = ()
+    in_place: bool = False
+    """The layer writes its result into its one input's array, which dies here
+    (:mod:`megatron.execution.buffers`): ``transform_into(X, X)`` instead of ``transform(X)``."""
 
 
 @attrs.frozen
@@ -52,14 +57,44 @@ class Plan:
     requires_fitted: tuple[StatefulLayer, ...] = ()
     """The stateful layers the plan transforms with but does not fit: they must be fitted
     before it runs."""
+    operations: tuple[Operation, ...] = ()
+    """The steps as the local executor runs them (:func:`operations`)."""
+
+    @property
+    def folded(self) -> list[FoldedChain]:
+        """The chains of affine layers this plan runs as one map each, in plan order."""
+        return folded_chains(self.steps)
 
 
-def compile_plan(results: Sequence[Node], *, fit: Sequence[Call] = (), mode: Mode = "fit") -> Plan:
+Operation = tuple[int, Any, int, int, tuple[int, ...], Step]
+"""A step as the local executor's loop reads it: ``(code, function, input slot, output slot,
+frees, step)``; code 0 runs ``function(values[input])`` (a layer's ``transform``), 1 runs
+``function(values[input], values[input])`` (its ``transform_into``), 2 the whole step."""
+
+
+def operations(steps: Sequence[Step]) -> tuple[Operation, ...]:
+    """The steps as operations, each bound to its layer's method once, when the plan is made."""
+    ops: list[Operation] = []
+    for step in steps:
+        layer = step.call.layer
+        if step.mode == "transform" and len(step.inputs) == 1 and len(step.outputs) == 1:
+            code, function = (1, layer.transform_into) if step.in_place else (0, layer.transform)  # type: ignore[attr-defined]
+            ops.append((code, function, step.inputs[0], step.outputs[0], step.frees, step))
+        else:
+            ops.append((2, None, -1, -1, step.frees, step))
+    return tuple(ops)
+
+
+def compile_plan(
+    results: Sequence[Node], *, fit: Sequence[Call] = (), mode: Mode = "fit", optimize: bool = True
+) -> Plan:
     """Plan computing ``results``, and fitting the layers of the calls ``fit`` on the way.
 
     Each of those layers is fitted (or, with ``mode='partial_fit'``, updated) once, on the
     inputs of all its calls in ``fit``, before any of its calls transforms. Training targets
-    are followed only where something is fitted.
+    are followed only where something is fitted. With ``optimize``, chains of affine layers
+    are folded into one map (:mod:`megatron.execution.folding`) and element-wise steps write
+    into the arrays they free (:mod:`megatron.execution.buffers`).
     """
     fit_calls = list(fit)
     fit_ids = {id(call.layer) for call in fit_calls}
@@ -95,10 +130,21 @@ def compile_plan(results: Sequence[Node], *, fit: Sequence[Call] = (), mode: Mod
         if wanted:
             steps.append(Step(call, "transform", _slots(slot, call.features), _slots(slot, call.outputs)))
     result_slots = tuple(slot(node) for node in results)
-    frees = _with_frees(steps, result_slots)
-    return Plan(
-        tuple(inputs), tuple(results), frees, input_slots, result_slots, len(slots), _read_fitted(steps)
+    final = _final(steps, input_slots, result_slots, fit_ids, optimize)
+    plan = Plan(
+        tuple(inputs), tuple(results), final, input_slots, result_slots, len(slots), _read_fitted(steps)
     )
+    return attrs.evolve(plan, operations=operations(final))
+
+
+def _final(
+    steps: list[Step], inputs: tuple[int, ...], results: tuple[int, ...], fit_ids: set[int], optimize: bool
+) -> tuple[Step, ...]:
+    """``steps`` with their frees; optimized, with affine chains folded and in-place steps marked."""
+    if not optimize:
+        return _with_frees(steps, results)
+    folded = fold_chains(steps, results, fit_ids)
+    return tuple(mark_in_place(_with_frees(folded, results), inputs, results))
 
 
 def _read_fitted(steps: list[Step]) -> tuple[StatefulLayer, ...]:
@@ -156,8 +202,10 @@ class Plans:
     """The plans of one graph's operations, each compiled on first use and kept (thread-safe).
     Plans are not pickled: a copy compiles its own."""
 
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Graph, optimize: bool = True) -> None:
         self.graph = graph
+        self.optimize = bool(optimize)
+        """Whether the plans fold affine chains and reuse freed buffers (``Pipeline(optimize=)``)."""
         self._plans: dict[Hashable, Plan] = {}
         self._lock = threading.Lock()
 
@@ -177,13 +225,13 @@ class Plans:
         if plan is None:
             fitting = {id(layer) for layer in fit}
             calls = [call for call in self.graph.calls if id(call.layer) in fitting]
-            plan = compile_plan(results, fit=calls, mode=mode)
+            plan = compile_plan(results, fit=calls, mode=mode, optimize=self.optimize)
             with self._lock:
                 self._plans[key] = plan
         return plan
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"graph": self.graph}
+        return {"graph": self.graph, "optimize": self.optimize}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["graph"])  # type: ignore[misc]
+        self.__init__(state["graph"], state.get("optimize", True))  # type: ignore[misc]

@@ -22,8 +22,7 @@ import attrs
 import numpy as np
 
 from megatron.arguments import positive_int
-from megatron.errors import layer_failure
-from megatron.execution.local import LocalExecutor
+from megatron.execution.local import LocalExecutor, run_step
 from megatron.execution.plan import Plan, Step
 
 
@@ -106,24 +105,6 @@ def _is_chain(waits: Sequence[int], dependents: Sequence[Sequence[int]]) -> bool
             if left[j] == 0:
                 ready.append(j)
     return True
-
-
-def run_step(step: Step, values: list[Any]) -> None:
-    """Run one step on ``values`` and put its results in its output slots, raising as the
-    local executor does (a layer's own transform for transform steps, ``Call.run`` otherwise)."""
-    call = step.call
-    args = [values[i] for i in step.inputs]
-    if step.mode != "transform":
-        results = call.run(step.mode, args, step.groups)
-    else:
-        try:
-            result = call.layer.transform(*args)
-        except Exception as exc:
-            raise layer_failure(call.describe(), "transform", args, exc) from exc
-        single = len(step.outputs) == 1 and type(result) is np.ndarray
-        results = (result,) if single else call.arrays(result)
-    for slot, value in zip(step.outputs, results):
-        values[slot] = value
 
 
 class ThreadExecutor:

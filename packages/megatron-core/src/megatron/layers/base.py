@@ -15,6 +15,7 @@ from megatron.errors import GraphError, LayerInputError, SpecError
 from megatron.graph.call import Call
 from megatron.graph.names import Names, automatic_name, join_graphs
 from megatron.graph.node import Node, as_node_list, common_rows
+from megatron.layers.affine import Affine
 from megatron.layers.frozen import freeze
 from megatron.layers.inverting import Inverting
 from megatron.layers.learning import (
@@ -145,6 +146,13 @@ class Layer(FeatureNaming, Inverting):
     def n_targets(self, n_inputs: int) -> int:
         """How many of the trailing inputs are training targets, used by ``fit`` only."""
         return 0
+
+    def affine(self) -> Affine | None:
+        """The layer as an affine map of its one input, ``transform(x) == x @ coef + intercept``
+        up to rounding, for its state now (:class:`~megatron.layers.affine.Affine`), or None:
+        not affine (the default), or not in this state. A pipeline folds a chain of such
+        layers into one matrix product (see docs/performance.md)."""
+        return None
 
     # -- building the graph ------------------------------------------------------------------
     def __call__(

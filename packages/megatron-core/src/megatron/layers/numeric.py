@@ -10,6 +10,7 @@ import numpy as np
 
 from megatron.errors import ConfigError, LayerInputError, NotInvertibleError, SpecError
 from megatron.layers import checks
+from megatron.layers.affine import Affine, fits
 from megatron.layers.base import StatelessLayer
 from megatron.layers.naming import FeatureNames, numbered, passed_through, shared
 from megatron.specs import Spec
@@ -145,6 +146,19 @@ class ScalarMultiply(StatelessLayer):
     def transform(self, X: np.ndarray) -> np.ndarray:
         return checks.numeric(X) * self.factor
 
+    fresh_output = True
+
+    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
+        if np.ndim(self.factor) or not fits(out, checks.numeric(X), np.result_type(X, self.factor)):
+            return self.transform(X)
+        return np.multiply(X, self.factor, out=out)
+
+    def affine(self) -> Affine | None:
+        """``x * factor``, for a real scalar factor."""
+        factor = self.factor
+        return Affine.scaling(factor) if np.ndim(factor) == 0 and np.isrealobj(factor) else None
+
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The input's names: each feature keeps its name."""
         return passed_through(input_features)
@@ -216,6 +230,12 @@ class StaticDot(StatelessLayer):
         if X.shape[-1] != self.W.shape[0]:
             raise LayerInputError(f"expected a last axis of length {self.W.shape[0]}; got shape {X.shape}")
         return X @ self.W
+
+    fresh_output = True
+
+    def affine(self) -> Affine | None:
+        """``x @ W``, for a real ``W``."""
+        return Affine.linear(self.W) if self.W.dtype.kind in "biuf" else None
 
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The components of the projection, ``<layer>0``, ``<layer>1``... (the layer's own name
@@ -294,6 +314,15 @@ class Clip(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return np.clip(checks.numeric(X), self.min_val, self.max_val)
+
+    fresh_output = True
+
+    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
+        bounds = [b for b in (self.min_val, self.max_val) if b is not None]
+        if not fits(out, checks.numeric(X), np.result_type(X, *bounds)):
+            return self.transform(X)
+        return np.clip(X, self.min_val, self.max_val, out=out)
 
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The input's names: each feature keeps its name."""
