@@ -35,6 +35,7 @@ from megatron.outputs import Outputs
 from megatron.progress import progress_scope
 from megatron.routing import FitParams, applied, route
 from megatron.showing import Showing
+from megatron.sparse import dense_outputs
 from megatron.storage import Storage, open_storage
 from megatron.storage.cache import cached_outputs
 
@@ -315,7 +316,7 @@ class Pipeline(Evaluating, Showing):
         store: bool = True,
     ) -> Outputs:
         """Run the transform plan, select the index rows that row filters kept, and store."""
-        values = self._executor.run(plan, feeds)
+        values = dense_outputs(self.name, part.names, self._executor.run(plan, feeds))
         n_outputs = len(part.nodes)
         if index is None and (start or part.rows):
             index = np.arange(start, start + rows_in(feeds))

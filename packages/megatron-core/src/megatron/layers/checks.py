@@ -89,9 +89,9 @@ def text(X: np.ndarray, what: str = "input") -> np.ndarray:
 
 
 def same_length(*arrays: np.ndarray) -> None:
-    lengths = {len(a) for a in arrays}
-    if len(lengths) > 1:
-        raise LayerInputError(f"inputs hold different numbers of observations: {[len(a) for a in arrays]}")
+    counts = [a.shape[0] for a in arrays]  # shape, not len(): a scipy.sparse matrix has no len()
+    if len(set(counts)) > 1:
+        raise LayerInputError(f"inputs hold different numbers of observations: {counts}")
 
 
 def spec_numeric(spec: Spec, what: str = "input") -> None:

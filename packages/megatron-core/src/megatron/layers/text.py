@@ -125,16 +125,20 @@ class CountVectorize(StatefulLayer):
     Observations are strings (split on whitespace) or token lists. The vocabulary keeps the
     ``max_features`` most frequent tokens seen at least ``min_count`` times (ties by token),
     ordered by token. ``partial_fit`` is exact: counts are merged across batches, and so are
-    the states of copies fitted on separate parts (``merge_states``).
+    the states of copies fitted on separate parts (``merge_states``). ``sparse=True`` gives a
+    scipy.sparse CSR matrix (needs scipy), which never holds the zeros of a wide vocabulary:
+    feed it to layers that take sparse input (``Sklearn`` estimators such as
+    ``TfidfTransformer``, ``LogisticRegression``).
 
     Example::
 
         counts = CountVectorize(max_features=1000)(Tokenize(lowercase=True)(reviews))
     """
 
-    def __init__(self, max_features: int | None = None, min_count: int = 1) -> None:
+    def __init__(self, max_features: int | None = None, min_count: int = 1, sparse: bool = False) -> None:
         self.max_features = positive_int(max_features, "CountVectorize max_features", allow_none=True)
         self.min_count = min_count
+        self.sparse = sparse
 
     fixed_shape = False  # one vocabulary, whatever the shape: transform checks its input itself
 
@@ -192,6 +196,8 @@ class CountVectorize(StatefulLayer):
         if X.ndim != 1:
             raise LayerInputError(f"expected one string or token list per observation; got shape {X.shape}")
         column = {t: j for j, t in enumerate(self.metadata["vocabulary"].tolist())}
+        if self.sparse:
+            return _sparse_counts(X, column)
         out = np.zeros((len(X), len(column)), dtype=np.int64)
         for i, value in enumerate(X.tolist()):
             for token in _tokens(value):
@@ -199,6 +205,22 @@ class CountVectorize(StatefulLayer):
                 if j is not None:
                     out[i, j] += 1
         return out
+
+
+def _sparse_counts(X: np.ndarray, column: dict[str, int]) -> Any:
+    """The counts as a CSR matrix, built row by row from the tokens found (no dense array)."""
+    from megatron.dependencies import require
+
+    sparse = require("scipy.sparse", "CountVectorize(sparse=True)")
+    indptr, indices = [0], []
+    for value in X.tolist():
+        found = [j for j in map(column.get, _tokens(value)) if j is not None]
+        indices.extend(found)
+        indptr.append(len(indices))
+    data = np.ones(len(indices), dtype=np.int64)
+    matrix = sparse.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr), (len(X), len(column)))
+    matrix.sum_duplicates()  # a token seen twice in a row counts 2
+    return matrix
 
 
 def _saved_counts(state: Mapping[str, Any]) -> Counter:
