@@ -32,6 +32,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.db'}"
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A URL of a fresh schema on the PostgreSQL server."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema():
     base = _postgres_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(base)

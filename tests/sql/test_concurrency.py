@@ -28,7 +28,8 @@ import numpy as np
 from megatron_sql import SQLStorage
 
 url, writer, start, rounds, go = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-storage = SQLStorage(url, "concurrent", None)
+threshold = None if sys.argv[6] == "None" else int(sys.argv[6])  # 1: every write through COPY
+storage = SQLStorage(url, "concurrent", None, copy_threshold=threshold)
 rng = np.random.default_rng(writer)
 keys = np.arange(start, start + 1000)
 Path(f"{go}.{writer}").touch()  # ready
@@ -45,15 +46,21 @@ for round in range(rounds):
 """
 
 
-def test_processes_upserting_overlapping_keys_in_different_orders_lose_nothing(database_url, tmp_path):
+@pytest.mark.parametrize("copy_threshold", [None, 1], ids=["statements", "copy"])
+def test_processes_upserting_overlapping_keys_in_different_orders_lose_nothing(
+    database_url, tmp_path, copy_threshold
+):
     """Four writers, each upserting its 1,000 keys (most of them shared with other writers) in
     a new order three times: on PostgreSQL, rows locked in the order given deadlocked most of
-    these writes."""
+    these writes. Through COPY (PostgreSQL), the first writes race to fill the new table."""
+    if copy_threshold is not None and database_url.startswith("sqlite"):
+        pytest.skip("COPY is PostgreSQL's")
     starts = [0, 250, 500, 750]
     go = tmp_path / "go"
+    command = [sys.executable, "-c", WRITER, database_url]
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, database_url, str(writer), str(start), "3", str(go)],
+            [*command, str(writer), str(start), "3", str(go), str(copy_threshold)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -121,15 +128,16 @@ def _waiting_for_a_lock(engine: sa.Engine, timeout: float = 10.0) -> None:
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("attempts", [connections.WRITE_ATTEMPTS, 1])
+@pytest.mark.parametrize("copy_threshold", [None, 1], ids=["statements", "copy"])
 def test_a_deadlock_victim_is_retried_and_one_left_a_victim_is_a_storage_error(
-    database_url, attempts, monkeypatch
+    database_url, attempts, copy_threshold, monkeypatch
 ):
     """Another session locks key 2, megatron's write locks key 1 and waits for key 2, the other
     session then asks for key 1: PostgreSQL aborts megatron's write (it waited longest). The
     write runs again and succeeds; with one attempt allowed it is a StorageError, and nothing
     of it is stored."""
     monkeypatch.setattr(connections, "WRITE_ATTEMPTS", attempts)
-    storage = SQLStorage(database_url, "deadlock", None)
+    storage = SQLStorage(database_url, "deadlock", None, copy_threshold=copy_threshold)
     storage.write([1, 2], {"x": np.zeros(2)})
     table = storage.table_name
     engine = sa.create_engine(database_url)

@@ -256,8 +256,9 @@ def test_sql_storage_conformance(check, database_url):
 def test_portable_upsert_for_dialects_without_one(database_url, monkeypatch):
     from megatron_sql import statements, writing
 
-    monkeypatch.setattr(writing, "upsert", lambda table, dialect: statements.DeleteThenInsert(table))
-    storage = SQLStorage(database_url, "portable", None)
-    storage.write([1, 2], {"x": np.array([1.0, 2.0])})
+    monkeypatch.setattr(writing, "upsert", lambda table, *_: statements.DeleteThenInsert(table))
+    storage = SQLStorage(database_url, "portable", None, copy_threshold=None)
+    storage.write([1, 2], {"x": np.array([1.0, 2.0])}, fingerprint="a" * 32)
     storage.write([2, 3], {"x": np.array([20.0, 30.0])})
     assert storage.read()["x"].tolist() == [1.0, 20.0, 30.0]
+    assert storage.lookup([1, 2, 3], fingerprint="a" * 32)[0].tolist() == [0]  # 2 has none now

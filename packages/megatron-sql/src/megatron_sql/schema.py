@@ -75,15 +75,19 @@ class OutputColumn:
 
     def encode(self, array: np.ndarray) -> list[Any]:
         """Per-row Python values for the database: numbers, booleans, strings and bytes, or the
-        raw bytes of each row's value (strings and bytes in the width of this batch)."""
+        raw bytes of each row's value (strings and bytes in the width of this batch), as
+        ``bytearray``: ``sqlite3`` binds a ``bytearray`` directly and ``bytes`` through its
+        adapter lookup; every driver stores both alike."""
         if not self.is_raw:
             if self.dtype == "<u8":  # BIGINT is signed: uint64 is stored as the int64 of its bits
                 return np.ascontiguousarray(array, dtype=np.uint64).view(np.int64).tolist()
             return array.tolist()
         dtype = array.dtype.newbyteorder("<") if self.dtype in ("str", "bytes") else np.dtype(self.dtype)
-        raw = np.ascontiguousarray(array, dtype=dtype).tobytes()
+        raw = bytearray(np.ascontiguousarray(array, dtype=dtype).reshape(-1).view(np.uint8))
         width = len(raw) // len(array) if len(array) else 0
-        return [raw[i : i + width] for i in range(0, len(raw), width)] if width else [b""] * len(array)
+        if not width:
+            return [bytearray() for _ in range(len(array))]
+        return [raw[i : i + width] for i in range(0, len(raw), width)]  # a slice of a bytearray is one
 
     def decode(self, values: list[Any]) -> np.ndarray:
         """An array from per-row database values."""

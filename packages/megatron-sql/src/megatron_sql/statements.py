@@ -88,7 +88,9 @@ class _BySize:
 class Rows:
     """The rows of one write in the table's column order (key, fingerprint, outputs), turned
     into DB-API values a chunk at a time, so a large write never holds all of them as Python
-    objects at once."""
+    objects at once. A write without a fingerprint leaves that column out (:attr:`columns`):
+    the column's default, NULL, stores it, and no ``None`` is bound per row (``sqlite3`` binds
+    ``None`` through its adapter lookup)."""
 
     def __init__(
         self, keys: list[Any], fingerprint: int | None, outputs: Sequence[tuple[OutputColumn, np.ndarray]]
@@ -96,6 +98,13 @@ class Rows:
         self.keys = keys
         self.fingerprint = fingerprint
         self.outputs = list(outputs)
+        self.with_fingerprint = fingerprint is not None
+        self.columns = [
+            KEY,
+            *([FINGERPRINT] if self.with_fingerprint else []),
+            *(o.column for o, _ in outputs),
+        ]
+        """The columns given a value, in the order of each row's values."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -103,27 +112,32 @@ class Rows:
     def records(self, start: int, stop: int) -> Any:
         """An iterator of one tuple per row."""
         values = [o.encode(a[start:stop]) for o, a in self.outputs]
+        if not self.with_fingerprint:
+            return zip(self.keys[start:stop], *values)
         return zip(self.keys[start:stop], itertools.repeat(self.fingerprint), *values)
 
     def flat(self, start: int, stop: int) -> list[Any]:
         """The values of rows ``start:stop``, row after row."""
         keys = self.keys[start:stop]
-        width = 2 + len(self.outputs)
+        first = 2 if self.with_fingerprint else 1
+        width = first + len(self.outputs)
         values = [self.fingerprint] * (len(keys) * width)  # the fingerprint column, in passing
         values[0::width] = keys  # each column laid in by one strided assignment: no tuple per row
-        for j, (column, array) in enumerate(self.outputs, start=2):
+        for j, (column, array) in enumerate(self.outputs, start=first):
             values[j::width] = column.encode(array[start:stop])
         return values
 
 
 class BulkUpsert:
     """Insert or replace rows with one multi-row ``INSERT ... ON CONFLICT (key) DO UPDATE`` (or
-    MySQL's ``ON DUPLICATE KEY UPDATE``) per chunk of rows, the chunks run by ``executemany``."""
+    MySQL's ``ON DUPLICATE KEY UPDATE``) per chunk of rows, the chunks run by ``executemany``.
+    Without ``with_fingerprint``, the rows give no fingerprint: new rows get the column's
+    NULL, replaced rows are set to NULL."""
 
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+    def __init__(self, table: sa.Table, dialect: sa.Dialect, with_fingerprint: bool = True) -> None:
         self.table = table
         self.dialect = dialect
-        self.columns = [c.name for c in table.columns]
+        self.columns = [c.name for c in table.columns if with_fingerprint or c.name != FINGERPRINT]
         one = self._statement([{c: sa.bindparam(c) for c in self.columns}])
         repeat = _repeater(one, dialect, self.columns, "VALUES ", len(self.columns), "")
         self.statement = _BySize(repeat or self._compile)
@@ -133,12 +147,13 @@ class BulkUpsert:
 
     def _statement(self, rows: list[dict[str, Any]]) -> Any:
         others = [c for c in self.columns if c != KEY]
+        cleared = {} if FINGERPRINT in self.columns else {FINGERPRINT: sa.null()}
         if self.dialect.name in ("mysql", "mariadb"):
             insert = mysql.insert(self.table).values(rows)
-            return insert.on_duplicate_key_update({c: insert.inserted[c] for c in others})
+            return insert.on_duplicate_key_update({**cleared, **{c: insert.inserted[c] for c in others}})
         insert = (sqlite if self.dialect.name == "sqlite" else postgresql).insert(self.table).values(rows)
         return insert.on_conflict_do_update(
-            index_elements=[KEY], set_={c: insert.excluded[c] for c in others}
+            index_elements=[KEY], set_={**cleared, **{c: insert.excluded[c] for c in others}}
         )
 
     def _compile(self, count: int) -> Statement:
@@ -172,7 +187,6 @@ class DeleteThenInsert:
     the caller's transaction."""
 
     def __init__(self, table: sa.Table) -> None:
-        self.columns = [c.name for c in table.columns]
         self.insert = sa.insert(table)
         self.delete = sa.delete(table).where(table.c[KEY].in_(sa.bindparam("keys", expanding=True)))
 
@@ -181,13 +195,16 @@ class DeleteThenInsert:
             connection.execute(self.delete, {"keys": rows.keys[start : start + LOOKUP_CHUNK]})
         for start in range(0, len(rows), LOOKUP_CHUNK):
             records = rows.records(start, start + LOOKUP_CHUNK)
-            connection.execute(self.insert, [dict(zip(self.columns, record)) for record in records])
+            connection.execute(self.insert, [dict(zip(rows.columns, record)) for record in records])
 
 
-def upsert(table: sa.Table, dialect: sa.Dialect) -> BulkUpsert | DeleteThenInsert:
-    """The fastest upsert ``dialect`` offers for ``table``."""
+def upsert(
+    table: sa.Table, dialect: sa.Dialect, with_fingerprint: bool = True
+) -> BulkUpsert | DeleteThenInsert:
+    """The fastest statement upsert ``dialect`` offers for ``table`` (for rows with a
+    fingerprint, or without one)."""
     if dialect.name in ("sqlite", "postgresql", "mysql", "mariadb"):
-        return BulkUpsert(table, dialect)
+        return BulkUpsert(table, dialect, with_fingerprint)
     return DeleteThenInsert(table)
 
 

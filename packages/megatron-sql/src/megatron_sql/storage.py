@@ -13,6 +13,7 @@ from megatron.outputs import Outputs
 from megatron.storage import Key, Storage, lookup_keys
 from megatron_sql import reading, writing
 from megatron_sql.connections import open_database
+from megatron_sql.copying import COPY_THRESHOLD
 from megatron_sql.schema import KEY
 from megatron_sql.statements import LOOKUP_CHUNK
 from megatron_sql.tables import PipelineTable
@@ -31,6 +32,8 @@ class SQLStorage(Storage):
     checkpoints: a killed process loses nothing committed, a power cut may lose the last
     commits; ``durable=True`` flushes every commit. Statements are built by SQLAlchemy once per
     shape (see ``megatron_sql.statements``) and run on the DB-API cursor with bound parameters.
+    On PostgreSQL (psycopg 3), a write of at least ``copy_threshold`` rows sends them with
+    ``COPY``, with the same upsert semantics (see ``megatron_sql.copying``); None never does.
 
     Example::
 
@@ -45,14 +48,31 @@ class SQLStorage(Storage):
         *,
         overwrite: bool = False,
         durable: bool = False,
+        copy_threshold: int | None = COPY_THRESHOLD,
     ) -> None:
-        self._setup(target, name, version, overwrite, durable)
+        self._setup(target, name, version, overwrite, durable, copy_threshold)
         self._tables.load()
 
-    def _setup(self, target: Any, name: str, version: str | None, overwrite: bool, durable: bool) -> None:
+    def _setup(
+        self,
+        target: Any,
+        name: str,
+        version: str | None,
+        overwrite: bool,
+        durable: bool,
+        copy_threshold: int | None,
+    ) -> None:
         """Everything but the table's description, which is read on first use."""
         if not isinstance(name, str):
             raise StorageError(f"A pipeline's name is a string; got {name!r}.")
+        if copy_threshold is not None and (
+            isinstance(copy_threshold, bool) or not isinstance(copy_threshold, int) or copy_threshold < 1
+        ):
+            raise StorageError(
+                f"copy_threshold is a number of rows (at least 1), or None to never use COPY; got "
+                f"{copy_threshold!r}."
+            )
+        self.copy_threshold = copy_threshold
         self.name = name
         self.version = None if version is None else str(version)  # as Pipeline names versions
         self.overwrite = overwrite
@@ -96,18 +116,22 @@ class SQLStorage(Storage):
             "version": self.version,
             "overwrite": self.overwrite,
             "durable": self._durable,
+            "copy_threshold": self.copy_threshold,
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # no connection until the first read or write
-        self._setup(state["url"], state["name"], state["version"], state["overwrite"], state["durable"])
+        threshold = state.get("copy_threshold", COPY_THRESHOLD)
+        self._setup(
+            state["url"], state["name"], state["version"], state["overwrite"], state["durable"], threshold
+        )
 
     @classmethod
     def open(cls, url: str, name: str, version: str | None) -> SQLStorage:
         return cls(url, name, version)
 
     def put(self, outputs: Outputs, fingerprint: str | None) -> None:
-        writing.store(self._tables, outputs, fingerprint, self.overwrite)
+        writing.store(self._tables, outputs, fingerprint, self.overwrite, self.copy_threshold)
 
     def lookup(
         self, rows: Iterable[Key], cols: Iterable[str] | None = None, fingerprint: str | None = None

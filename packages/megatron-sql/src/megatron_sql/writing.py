@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from megatron.errors import StorageError
 from megatron.outputs import Outputs
 from megatron.storage.domain import Write, checked_outputs
+from megatron_sql.copying import COPY_THRESHOLD, CopyUpsert, copies
 from megatron_sql.schema import OutputColumn, TableSpec, fingerprint_value
-from megatron_sql.statements import Rows, upsert
+from megatron_sql.statements import BulkUpsert, DeleteThenInsert, Rows, upsert
 from megatron_sql.tables import PipelineTable
 
 
@@ -21,11 +22,17 @@ class _Replaced(Exception):
 
 
 def store(
-    tables: PipelineTable, outputs: Outputs, fingerprint: str | None, overwrite: bool, replaced: bool = False
+    tables: PipelineTable,
+    outputs: Outputs,
+    fingerprint: str | None,
+    overwrite: bool,
+    copy_threshold: int | None = COPY_THRESHOLD,
+    replaced: bool = False,
 ) -> None:
     """Insert or replace the rows of ``outputs``, all of them or none: see ``SQLStorage``.
-    A table that another process replaced meanwhile is read again and written once more
-    (``replaced``: this is that second attempt)."""
+    Writes of at least ``copy_threshold`` rows to PostgreSQL go through ``COPY`` (None: never;
+    see ``megatron_sql.copying``). A table that another process replaced meanwhile is read
+    again and written once more (``replaced``: this is that second attempt)."""
     current = tables.current()
     write = checked_outputs(outputs, None if current is None else current.int_keys)
     if current is None and not write.keys:
@@ -37,12 +44,9 @@ def store(
         if spec.int_keys != write.int_keys:  # another process made the table meanwhile
             write = checked_outputs(outputs, spec.int_keys)
         rows = _rows(write, spec, fingerprint)
-        statement = tables.statements.get("upsert")
-        if statement is None:
-            assert tables.table is not None
-            statement = tables.statements["upsert"] = upsert(tables.table, tables.db.engine.dialect)
         if not len(rows):
             return
+        statement = _upsert(tables, rows, copy_threshold)
 
         def run(conn: sa.Connection) -> None:  # one transaction: all rows or none
             if not tables.unchanged(conn):
@@ -58,7 +62,22 @@ def store(
                     f"Could not write to the table of pipeline {tables.name!r} version {tables.version!r}: "
                     "other writers keep replacing it."
                 ) from None
-            store(tables, outputs, fingerprint, overwrite, replaced=True)
+            store(tables, outputs, fingerprint, overwrite, copy_threshold, replaced=True)
+
+
+def _upsert(
+    tables: PipelineTable, rows: Rows, copy_threshold: int | None
+) -> BulkUpsert | DeleteThenInsert | CopyUpsert:
+    """How ``rows`` are written to the current table (each way built once per table)."""
+    dialect = tables.db.engine.dialect
+    bulk = copy_threshold is not None and len(rows) >= copy_threshold and copies(dialect)
+    name = ("copy" if bulk else "upsert", rows.with_fingerprint)
+    statement = tables.statements.get(name)
+    if statement is None:
+        assert tables.table is not None
+        make = CopyUpsert if bulk else upsert
+        statement = tables.statements[name] = make(tables.table, dialect, rows.with_fingerprint)
+    return statement
 
 
 def _rows(write: Write, spec: TableSpec, fingerprint: str | None) -> Rows:

@@ -232,7 +232,7 @@ def _check_text(strings: np.ndarray, what: str) -> None:
     UTF-8 form)."""
     if not strings.size or strings.dtype.itemsize == 0:
         return
-    codes = strings.reshape(-1).view(np.uint32).reshape(strings.size, -1)
+    codes = np.ascontiguousarray(strings).reshape(-1).view(np.uint32).reshape(strings.size, -1)  # any strides
     # numpy pads with NULs: a NUL followed by any other character is one the string holds
     nul = (codes[:, :-1] == 0) & (codes[:, 1:] != 0)
     surrogate = (codes >= 0xD800) & (codes <= 0xDFFF)
