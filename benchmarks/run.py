@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 import bench_dask  # noqa: E402
 import bench_io  # noqa: E402
 import bench_layers  # noqa: E402
+import bench_parquet  # noqa: E402
 import bench_sklearn  # noqa: E402
 import bench_sql  # noqa: E402
 import bench_threads  # noqa: E402
@@ -24,7 +25,16 @@ import bench_threads  # noqa: E402
 import bench_core  # noqa: E402
 from harness import Result  # noqa: E402
 
-SUITES = [bench_core, bench_threads, bench_layers, bench_io, bench_sql, bench_sklearn, bench_dask]
+SUITES = [
+    bench_core,
+    bench_threads,
+    bench_layers,
+    bench_io,
+    bench_parquet,
+    bench_sql,
+    bench_sklearn,
+    bench_dask,
+]
 TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
 
 

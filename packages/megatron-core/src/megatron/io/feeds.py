@@ -84,9 +84,9 @@ _READ_HERE = frozenset({"numpy", "builtins", "pandas", "polars", "pyarrow"})
 def foreign_part(data: Data) -> Any:
     """What the core does not read itself in ``data``, or None: ``data`` when it is neither a
     mapping, a megatron batch, a pandas or Polars DataFrame nor an Arrow table (a type of
-    another library is, even when it looks like a DataFrame); else the first value of a mapping that belongs to another
-    library (a dask array). A plugin may claim such data (``run_operation``) before
-    anything collects it into memory."""
+    another library is, even when it looks like a DataFrame); else the first value of a
+    mapping that belongs to another library (a dask array). A plugin may claim such data
+    (``run_operation``) before anything collects it into memory."""
     if type(data) is LazyBatch:  # numpy arrays, read when asked for: looking would read them all
         return None
     if type(data) is dict or isinstance(data, Mapping):  # a dict first: the ABC check costs more
