@@ -60,10 +60,10 @@ def _call_names(call: Call, features: Sequence[FeatureNames]) -> Sequence[Featur
     except Exception as exc:
         raise layer_failure(call.describe(), "get_feature_names_out", [], exc) from exc
     n = len(call.visible_outputs)
-    if n == 1:
-        return [result]
     if result is None:
         return [None] * n
+    if n == 1 and not (isinstance(result, tuple) and all(r is None or isinstance(r, list) for r in result)):
+        return [result]  # one output's names (a tuple of lists is one entry per output, a Filter's)
     if not isinstance(result, tuple) or len(result) != n:
         raise LayerError(
             f"{call.describe()} has {n} outputs: get_feature_names_out() must return a tuple of {n} "
@@ -94,14 +94,23 @@ def _checked(call: Call, node: Node, names: Any) -> FeatureNames:
 class PipelineFeatures:
     """The feature names of a pipeline's nodes (a mixin of :class:`~megatron.Pipeline`)."""
 
-    def feature_names(self, node: str | Node | None = None) -> Any:
+    def feature_names(
+        self, node: str | Node | None = None, inputs: Mapping[str, Sequence[str] | None] | None = None
+    ) -> Any:
         """The names of the last axis of each output (``{output name: list or None}``), or of
         ``node`` (a node or a node's name) alone: an input's columns, passed through layers that
         keep features and renamed by those that make new ones (``one_hot_range__colour_red``,
         ``static_dot0``). None where they are not known; stateful layers that learn their
-        features (``OneHotLabels``) know them once fitted."""
+        features (``OneHotLabels``) know them once fitted. ``inputs`` names the columns of
+        some inputs instead (by input name: the columns of the data a scikit-learn ``X`` came
+        from)."""
         pipeline = _pipeline(self)
-        names = self._graph_feature_names()
+        if inputs:
+            names = graph_feature_names(
+                pipeline.graph, {k: None if v is None else list(v) for k, v in inputs.items()}
+            )
+        else:
+            names = self._graph_feature_names()
         if node is None:
             return {name: _copy(names.get(name)) for name in pipeline.output_names}
         key = node if isinstance(node, str) else node.name

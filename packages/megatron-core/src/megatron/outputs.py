@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,14 +16,21 @@ class Outputs(Mapping[str, np.ndarray]):
     Works as a mapping (``outputs['preds']``) and by position (``outputs[0]``).
     """
 
-    __slots__ = ("_arrays", "_given_index", "_index", "_names", "_table")
+    __slots__ = ("_arrays", "_features", "_given_index", "_index", "_names", "_table")
 
-    def __init__(self, names: Sequence[str], arrays: Sequence[np.ndarray], index: Any = None) -> None:
+    def __init__(
+        self,
+        names: Sequence[str],
+        arrays: Sequence[np.ndarray],
+        index: Any = None,
+        features: Callable[[], Mapping[str, list[str] | None]] | None = None,
+    ) -> None:
         self._names = names if type(names) is tuple else tuple(names)
         self._arrays = dict(zip(self._names, arrays))
         self._given_index = index
         self._index: np.ndarray | None = index if type(index) is np.ndarray else None
         self._table: np.ndarray | None = None
+        self._features = features  # the pipeline's names by node, asked for only by feature_names()
 
     @classmethod
     def from_table(cls, names: Sequence[str], table: np.ndarray, index: Any = None) -> Outputs:
@@ -54,7 +61,14 @@ class Outputs(Mapping[str, np.ndarray]):
 
     def select(self, names: Sequence[str]) -> Outputs:
         """These outputs, only those named, in the order named (the same arrays and index)."""
-        return Outputs(tuple(names), [self[name] for name in names], self._given_index)
+        return Outputs(tuple(names), [self[name] for name in names], self._given_index, self._features)
+
+    def feature_names(self) -> dict[str, list[str] | None]:
+        """The names of each output's last axis, where the pipeline that computed them knows
+        them (:meth:`megatron.Pipeline.feature_names`); None otherwise (outputs read from storage).
+        ``to_frame`` names an output's columns by them."""
+        known = {} if self._features is None else self._features()
+        return {name: _listed(known.get(name)) for name in self._names}
 
     def __getitem__(self, key: str | int) -> np.ndarray:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
@@ -86,8 +100,9 @@ class Outputs(Mapping[str, np.ndarray]):
         return f"Outputs({{{shapes}}})"
 
     def to_frame(self, backend: str = "pandas", index: str | None = "index") -> Any:
-        """A DataFrame of the outputs; array outputs become one column per element (``name[i]``,
-        ``name[i, j]``...). With ``backend="pandas"`` (needs ``megatron-core[pandas]``) it is
+        """A DataFrame of the outputs; array outputs become one column per element, named by the
+        output's feature names where known (:meth:`feature_names`), else ``name[i]``,
+        ``name[i, j]``... With ``backend="pandas"`` (needs ``megatron-core[pandas]``) it is
         indexed by the observation index; with ``backend="polars"`` (``megatron-core[polars]``)
         the index is the first column, named ``index`` (``index=None`` leaves it out)."""
         from megatron import exporting
@@ -109,3 +124,6 @@ class Outputs(Mapping[str, np.ndarray]):
         columns = exporting.output_columns(self.items(), "Outputs.to_arrow()", self.feature_names())
         return exporting.arrow_table(columns, self.index, index)
 
+
+def _listed(names: list[str] | None) -> list[str] | None:
+    return None if names is None else list(names)

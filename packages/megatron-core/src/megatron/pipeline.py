@@ -38,6 +38,7 @@ from megatron.showing import Showing
 from megatron.sparse import dense_outputs
 from megatron.storage import Storage, open_storage
 from megatron.storage.cache import cached_outputs
+from megatron.working import GraphMethods
 
 if TYPE_CHECKING:
     from megatron.persistence import SavedPipeline
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("megatron")
 
 
-class Pipeline(Evaluating, Showing):
+class Pipeline(Evaluating, Showing, GraphMethods):
     """A named, versioned graph from :class:`~megatron.nodes.Input` nodes to output nodes.
 
     Metrics called on nodes of the graph are found without being listed; ``metrics=`` adds
@@ -322,7 +323,7 @@ class Pipeline(Evaluating, Showing):
             index = np.arange(start, start + rows_in(feeds))
         for positions in values[n_outputs:]:  # the rows each filter kept, in order
             index = index[positions]
-        outputs = Outputs(part.names, values[:n_outputs], index)
+        outputs = Outputs(part.names, values[:n_outputs], index, self._graph_feature_names)
         if store and self.storage is not None:
             stored = outputs if part is self._whole else outputs.select(self.output_names)
             self.storage.write(stored, fingerprint or self.fingerprint)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from megatron.errors import MegatronError
 from megatron.outline import Outline, describe_layer, outline, state_size
 
 if TYPE_CHECKING:
@@ -21,12 +22,22 @@ def _bytes(n: float) -> str:
     return f"{n} B"
 
 
-def render(view: Outline) -> str:
-    """The summary table of an outline as text."""
+def _named(spec: str, names: list[str] | None) -> str:
+    """A spec with the first feature names of its last axis, where known (not for one value
+    per observation, whose one name is the node's own or its input's)."""
+    if not names or spec.startswith("()"):
+        return spec
+    shown = ", ".join(names[:2]) + (f", ... +{len(names) - 2}" if len(names) > 2 else "")
+    return f"{spec} [{shown}]"
+
+
+def render(view: Outline, features: Mapping[str, list[str] | None] | None = None) -> str:
+    """The summary table of an outline as text; ``features`` adds each node's feature names."""
+    features = features or {}
     outputs = set(view.outputs)
     rows = [("Node", "Layer", "Output", "Inputs", "State")]
     for name, spec in view.inputs:
-        rows.append((f"{name} [input]", "Input", spec, "", ""))
+        rows.append((f"{name} [input]", "Input", _named(spec, features.get(name)), "", ""))
     for step in view.steps:
         inputs = ", ".join(step.features)
         if step.targets:
@@ -44,7 +55,7 @@ def render(view: Outline) -> str:
                 (
                     node + mark,
                     step.description if first else '"',
-                    spec,
+                    _named(spec, features.get(node)),
                     inputs if first else "",
                     state if first else "",
                 )
@@ -72,8 +83,24 @@ def render(view: Outline) -> str:
 
 
 def summary_text(pipeline: Pipeline) -> str:
-    """The summary table of ``pipeline`` as text."""
-    return render(outline(pipeline))
+    """The summary table of ``pipeline`` as text, with the feature names it knows."""
+    try:
+        features = pipeline._graph_feature_names()
+    except MegatronError:  # a layer that cannot name its features does not stop the summary
+        features = {}
+    return render(outline(pipeline), features) + _folded(pipeline)
+
+
+def _folded(pipeline: Pipeline) -> str:
+    """A line for each chain of layers the transform plan runs as one affine map."""
+    try:
+        chains = pipeline.plan_of("transform").folded
+    except MegatronError:
+        return ""
+    return "".join(
+        f"\nFolded at transform: {' -> '.join(layer.name for layer in chain.layers)} (one affine map)"
+        for chain in chains
+    )
 
 
 def summary(pipeline: Pipeline, print_fn: Callable[[str], Any] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -153,6 +154,33 @@ class PipelineEstimator(TransformerMixin, BaseEstimator):
         """The output as a 2-D array (one column for one value per observation)."""
         output = self._output(X)
         return output.reshape(len(output), -1)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """The names of the columns :meth:`transform` gives (scikit-learn's convention), as the
+        pipeline names its output (:meth:`megatron.Pipeline.feature_names`) from the names of
+        ``X``'s columns: ``input_features``, else those seen in fit (a DataFrame's), else none.
+        Where the pipeline does not know them, ``<output>[i]`` for each column. They name the
+        columns of ``set_output(transform="pandas")``'s frames."""
+        from sklearn.utils.validation import _check_feature_names_in
+
+        check_is_fitted(self, "pipeline_")
+        given = _check_feature_names_in(self, input_features, generate_names=False)
+        inputs = {self.x: None if given is None else [str(name) for name in given]}
+        node = self.output if self.output is not None else self.pipeline_.output_names[0]
+        names = self.pipeline_.feature_names(node, inputs=inputs)
+        if names is None:
+            shape = self.pipeline_.graph.node_named(node).shape  # type: ignore[union-attr]
+            if shape is None or None in shape:
+                raise ValueError(
+                    f"The pipeline does not know the names or the number of the columns of output "
+                    f"{node!r}, so get_feature_names_out() cannot name them."
+                )
+            names = (
+                [node]
+                if shape == ()
+                else [f"{node}[{i}]" for i in range(math.prod(int(d or 0) for d in shape))]
+            )
+        return np.asarray(names, dtype=object)
 
     def score(self, X: Any, y: Any) -> float:
         check_is_fitted(self, "pipeline_")

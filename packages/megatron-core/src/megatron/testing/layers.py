@@ -367,6 +367,8 @@ def _as_tuple(value: Any) -> tuple[np.ndarray, ...]:
 
 def layer_checks() -> list[Callable[[LayerCase], None]]:
     """Every layer check, for ``pytest.mark.parametrize``."""
+    from megatron.testing.inverting import check_inverse_transform
+
     return [
         check_fit_and_transform,
         check_inputs_not_mutated,
@@ -377,4 +379,5 @@ def layer_checks() -> list[Callable[[LayerCase], None]]:
         check_empty_batch,
         check_save_and_reload,
         check_merge_matches_partial_fit,
+        check_inverse_transform,
     ]

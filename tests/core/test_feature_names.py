@@ -1,0 +1,179 @@
+"""Feature names through the graph: inputs' columns, each layer's get_feature_names_out, the
+pipeline's feature_names() and Outputs.to_frame() columns.
+
+Property budget: 30 derandomized examples of grouped DataFrame columns (about 1 s).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import megatron
+from megatron import layers
+from megatron.errors import LayerError, UnknownOutputError
+from megatron.layers import Layer
+from megatron.nodes import Input
+
+FRAME = pd.DataFrame(
+    {
+        "age": [20.0, 30, 40, 50],
+        "income": [1.0, 3, 2, 8],
+        "label": [0, 1, 2, 1],
+        "colour": ["red", "green", "blue", "red"],
+    }
+)
+
+
+def build():
+    inputs = megatron.nodes.from_dataframe(FRAME, groups={"x": ["age", "income"]})
+    x, label, colour = inputs["x"], inputs["label"], inputs["colour"]
+    scaled = layers.Whiten()(x, "scaled")
+    codes = layers.OneHotRange()(label, "codes")
+    colours = layers.OneHotLabels()(colour, "colours")
+    features = layers.Concatenate()([scaled, codes, colours], "features")
+    projected = layers.StaticDot(np.ones((2, 3)))(scaled, "projected")
+    logged = layers.Log(offset=1)(label, "logged")
+    return megatron.Pipeline([x, label, colour], [features, projected, logged], name="names")
+
+
+def test_inputs_carry_their_columns_and_layers_name_their_outputs():
+    pipeline = build()
+    assert pipeline.feature_names("x") == ["age", "income"]
+    assert pipeline.feature_names("label") == ["label"]  # one value per observation: its own name
+    assert pipeline.feature_names("scaled") == ["age", "income"]
+    assert pipeline.feature_names() == {
+        "features": None,
+        "projected": ["static_dot0", "static_dot1", "static_dot2"],
+        "logged": ["label"],
+    }
+    pipeline.fit(FRAME)  # the range and the labels are learned: now the names are known
+    assert pipeline.feature_names("features") == [
+        "age",
+        "income",
+        "one_hot_range__label_0",
+        "one_hot_range__label_1",
+        "one_hot_range__label_2",
+        "one_hot_labels__colour_blue",
+        "one_hot_labels__colour_green",
+        "one_hot_labels__colour_red",
+    ]
+
+
+def test_names_known_from_hyperparameters_before_any_fit():
+    label = Input("label")
+    pipeline = megatron.Pipeline(label, layers.OneHotRange(0, 2)(label, "codes"), name="known")
+    assert pipeline.feature_names() == {
+        "codes": ["one_hot_range__label_0", "one_hot_range__label_1", "one_hot_range__label_2"]
+    }
+
+
+def test_to_frame_names_columns_by_features_and_keeps_positions_where_unknown():
+    pipeline = build().fit(FRAME)
+    frame = pipeline.transform(FRAME).to_frame()
+    assert list(frame.columns[:3]) == ["age", "income", "one_hot_range__label_0"]
+    assert "static_dot0" in frame.columns and "logged" in frame.columns
+    x = Input("x", (2,))  # no columns: names unknown
+    unnamed = megatron.Pipeline(x, layers.Whiten()(x, "scaled"), name="unnamed").fit({"x": np.eye(2)})
+    assert list(unnamed.transform({"x": np.eye(2)}).to_frame().columns) == ["scaled[0]", "scaled[1]"]
+
+
+def test_to_frame_prefixes_the_output_where_names_would_repeat():
+    x = Input("x", (2,), columns=["a", "b"])
+    pipeline = megatron.Pipeline(
+        x, [layers.Whiten()(x, "scaled"), layers.Clip(0, 1)(x, "clipped")], name="twice"
+    )
+    pipeline.fit({"x": np.eye(2)})
+    columns = list(pipeline.transform({"x": np.eye(2)}).to_frame().columns)
+    assert columns == ["scaled__a", "scaled__b", "clipped__a", "clipped__b"]
+
+
+def test_outputs_read_from_storage_have_no_names():
+    x = Input("x", (2,), columns=["a", "b"])
+    pipeline = megatron.Pipeline(x, layers.Clip(0, 1)(x, "clipped"), name="stored", storage="memory://")
+    assert list(pipeline.transform({"x": np.eye(2)}).to_frame().columns) == ["a", "b"]
+    assert list(pipeline.storage.read().to_frame().columns) == ["clipped[0]", "clipped[1]"]
+
+
+def test_layers_with_several_outputs_name_each():
+    x = Input("x", (2,), columns=["a", "b"])
+    (kept,) = (layers.Filter(lambda v: v[:, 0] > 0)(x, ["kept"]),)
+    pipeline = megatron.Pipeline(x, kept, name="filtered")
+    assert pipeline.feature_names() == {"kept": ["a", "b"]}
+
+
+NAMED = []  # the calls of CountingNames.get_feature_names_out (a class attribute would change its fingerprint)
+
+
+class CountingNames(Layer):
+
+    def output_spec(self, X):
+        return X
+
+    def transform(self, X):
+        return X
+
+    def get_feature_names_out(self, *features):
+        NAMED.append(1)
+        return features[0]
+
+
+def test_names_are_computed_once_per_fitted_state_not_per_transform():
+    x = Input("x", (2,), columns=["a", "b"])
+    scaler = layers.Whiten()
+    pipeline = megatron.Pipeline(x, CountingNames()(scaler(x), "out"), name="once")
+    data = {"x": np.random.default_rng(0).random((5, 2))}
+    pipeline.fit(data)
+    NAMED.clear()
+    for _ in range(5):
+        pipeline.transform(data)
+    assert len(NAMED) == 0  # transform alone never names
+    for _ in range(3):
+        pipeline.transform(data).to_frame()
+    assert len(NAMED) == 1
+    pipeline.fit(data)  # a new fitted state: named again
+    pipeline.transform(data).to_frame()
+    assert len(NAMED) == 2
+
+
+class WrongCount(Layer):
+    def output_spec(self, X):
+        return X
+
+    def transform(self, X):
+        return X
+
+    def get_feature_names_out(self, *features):
+        return ["only one"]
+
+
+def test_a_layer_giving_the_wrong_number_of_names_is_named():
+    x = Input("x", (2,))
+    pipeline = megatron.Pipeline(x, WrongCount()(x, "out"), name="wrong")
+    with pytest.raises(LayerError, match="wrong_count.*1 names for node 'out'.*2 values"):
+        pipeline.feature_names()
+
+
+def test_an_unknown_node_gets_a_suggestion():
+    with pytest.raises(UnknownOutputError, match="Did you mean 'scaled'"):
+        build().feature_names("scaled_")
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    columns=st.lists(
+        st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=6),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    )
+)
+def test_grouped_columns_come_out_under_their_names(columns):
+    """Any column names survive a group, an element-wise layer and to_frame, in order."""
+    frame = pd.DataFrame(np.arange(3.0 * len(columns)).reshape(3, -1), columns=columns)
+    x = megatron.nodes.from_dataframe(frame, groups={"grouped": columns})["grouped"]
+    pipeline = megatron.Pipeline(x, layers.ScalarMultiply(2.0)(x, "doubled"), name="any")
+    out = pipeline.transform(frame).to_frame()
+    assert list(out.columns) == columns
+    np.testing.assert_array_equal(out.to_numpy(), frame.to_numpy() * 2)
