@@ -14,6 +14,7 @@ import numpy as np
 
 from megatron.errors import IncrementalFitError, SpecError
 from megatron.layers import checks
+from megatron.layers.naming import FeatureNames, numbered
 from megatron.layers.out_of_fold import OutOfFold
 from megatron.progress import enabled as progress_enabled
 from megatron.specs import Spec
@@ -144,7 +145,9 @@ class Keras(OutOfFold):
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         variables = list(optimizer.variables) if optimizer is not None else []
-        return [np.array(w) for w in self.model.get_weights()], [np.array(v) for v in variables]
+        from keras import ops
+
+        return [np.array(w) for w in self.model.get_weights()], [ops.convert_to_numpy(v) for v in variables]
 
     def fold_restore(self, start: Any) -> None:
         weights, optimizer_values = start
@@ -205,10 +208,14 @@ class Keras(OutOfFold):
         return tuple(np.asarray(p) for p in predictions)
 
     # -- the shared layer protocol ---------------------------------------------------------------
-    def get_feature_names_out(self, *input_features: list[str] | None) -> list[str] | None:
-        """``<layer name>0..k-1`` for a model whose (first) output has one axis of ``k`` values
-        per observation; None for other shapes."""
-        shape = tuple(self.model.outputs[0].shape)[1:]
-        if len(shape) != 1 or shape[0] is None:
-            return None
-        return [f"{self.name}{i}" for i in range(int(shape[0]))]
+    def get_feature_names_out(self, *input_features: FeatureNames) -> Any:
+        """``<layer name>0..k-1`` for an output whose last axis holds ``k`` values (the layer's
+        name for one value per observation), None where ``k`` is not known; a tuple of these for
+        a model with several outputs."""
+        names = tuple(self._names_of(tuple(tensor.shape)[1:]) for tensor in self.model.outputs)
+        return names[0] if self.n_outputs == 1 else names
+
+    def _names_of(self, shape: tuple[Any, ...]) -> FeatureNames:
+        if not shape:
+            return [self.name]
+        return None if shape[-1] is None else numbered(self.name, int(shape[-1]))

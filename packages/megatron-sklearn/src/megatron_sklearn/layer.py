@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from megatron import errors
-from megatron.errors import IncrementalFitError, LayerInputError, SpecError
+from megatron.errors import IncrementalFitError, LayerInputError, NotInvertibleError, SpecError
+from megatron.layers.affine import Affine
+from megatron.layers.naming import FeatureNames, numbered
 from megatron.layers.out_of_fold import OutOfFold, Splits, checked_splits
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
@@ -112,6 +113,14 @@ class Sklearn(OutOfFold):
         if _supervised(self.estimator) or not hasattr(self.estimator, "transform"):
             return "predict"
         return "transform"
+
+    def affine(self) -> Affine | None:
+        """The fitted estimator's output method as an affine map where it is one
+        (:mod:`megatron_sklearn.affine`: scalers, PCA, TruncatedSVD, linear models), so that
+        a pipeline folds it with the affine layers around it."""
+        from megatron_sklearn.affine import affine_of
+
+        return affine_of(self.estimator, self.output_method) if self.fitted else None
 
     def n_targets(self, n_inputs: int) -> int:
         if self.targets is not None:
@@ -332,12 +341,13 @@ class Sklearn(OutOfFold):
         return result if _sparse(result) else np.asarray(result)
 
     # -- the shared layer protocol ---------------------------------------------------------------
-    def get_feature_names_out(self, *input_features: list[str] | None) -> list[str] | None:
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The names of the output's columns: the fitted estimator's own
         (``get_feature_names_out``) for ``transform``, given the names of the feature inputs'
         columns where all are known; ``<layer name>0..k-1`` for the classes of
-        ``predict_proba``/``predict_log_proba``/``decision_function``; None for ``predict`` (one
-        value per row) or where the estimator cannot say."""
+        ``predict_proba``/``predict_log_proba``/``decision_function``; the layer's name for one
+        value per row (``predict``, a binary ``decision_function``); None where the estimator
+        cannot say."""
         method = self.output_method
         if method == "transform":
             own = getattr(self.estimator, "get_feature_names_out", None)
@@ -353,12 +363,14 @@ class Sklearn(OutOfFold):
                 except Exception:
                     return None
         classes = getattr(self.estimator, "classes_", None)
-        if method == "predict" or classes is None or np.ndim(classes) != 1:
+        if method == "predict":
+            return [self.name] if np.ndim(classes) <= 1 else None  # multi-output: one column per target
+        if classes is None or np.ndim(classes) != 1:
             return None
         k = len(classes)
         if method == "decision_function" and k == 2:
-            return None  # one score per row
-        return [f"{self.name}{i}" for i in range(k)]
+            return [self.name]  # one score per row
+        return numbered(self.name, k)
 
     @property
     def invertible(self) -> bool:
@@ -369,8 +381,7 @@ class Sklearn(OutOfFold):
     def inverse_transform(self, *outputs: Any) -> Any:
         """The estimator's ``inverse_transform`` of the output: the features it came from."""
         if not self.invertible:
-            error = getattr(errors, "NotInvertibleError", LayerInputError)
-            raise error(
+            raise NotInvertibleError(
                 f"layer {self.name!r} ({type(self.estimator).__name__}, method {self.output_method!r}) "
                 "cannot map its output back: only a transformer whose estimator has inverse_transform can"
             )
