@@ -55,7 +55,7 @@ def accepted_fit_params(layer: Layer, mode: str) -> frozenset[str] | None:
     besides its inputs; None where it takes any keyword (``**options``) it is sent by name."""
     own = getattr(layer, "accepted_fit_params", None)
     if own is not None:
-        return own(mode)  # type: ignore[no-any-return]
+        return own(mode)
     method = getattr(layer, "partial_fit" if mode == "partial_fit" else "fit")
     named = set()
     for parameter in inspect.signature(method).parameters.values():
@@ -170,8 +170,8 @@ def route(
             given.setdefault(id(layer), {})[param] = value
     by_name = {layer.name: layer for layer in layers}
     for name, params in (fit_params or {}).items():
-        layer = _layer_named(where, graph, by_name, name)
-        accepted = accepted_fit_params(layer, mode)
+        named = _layer_named(where, graph, by_name, name)
+        accepted = accepted_fit_params(named, mode)
         if not isinstance(params, Mapping):
             raise ConfigError(
                 f"{where}: fit_params[{name!r}] must map argument names to values; got {params!r}"
@@ -179,10 +179,10 @@ def route(
         for param, value in params.items():
             if accepted is not None and param not in accepted:
                 raise ConfigError(
-                    f"{where}: {graph.describe(layer)} has a {mode}() that does not take {param!r}; it takes "
+                    f"{where}: {graph.describe(named)} has a {mode}() that does not take {param!r}; it takes "
                     f"{sorted(accepted)}.{did_you_mean(param, accepted)}"
                 )
-            given.setdefault(id(layer), {})[param] = value
+            given.setdefault(id(named), {})[param] = value
     routing = _placed(where, pipeline, graph, given)
     if stream:
         routing.refuse_arrays("fit_generator")

@@ -364,7 +364,7 @@ class Sklearn(OutOfFold):
                     return None
         classes = getattr(self.estimator, "classes_", None)
         if method == "predict":
-            return [self.name] if np.ndim(classes) <= 1 else None  # multi-output: one column per target
+            return None if classes is not None and np.ndim(classes) > 1 else [self.name]
         if classes is None or np.ndim(classes) != 1:
             return None
         k = len(classes)

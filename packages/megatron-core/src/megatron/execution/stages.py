@@ -139,7 +139,7 @@ class StagedFit:
     def _routed(self, batch: Data) -> AbstractContextManager[None]:
         if self.routing is None:
             return nullcontext()
-        return self.routing.applied(self.plans, self.executor, batch, None)  # type: ignore[no-any-return]
+        return self.routing.applied(self.plans, self.executor, batch, None)
 
     def _fit_driving_layer(self, layer: StatefulLayer, passes: Passes) -> None:
         """Hand a layer that runs its own training loop (Keras) a stream of its inputs,

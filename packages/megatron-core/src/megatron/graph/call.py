@@ -102,7 +102,7 @@ class Call:
         if result is None:
             raise LayerError(f"{self.describe()} returned None from transform(); expected an array.")
         if type(result).__module__.startswith("scipy.sparse"):
-            return result  # type: ignore[no-any-return]  # a sparse matrix flows on as it is
+            return result  # a sparse matrix flows on as it is
         return np.asarray(result)
 
     def run_eagerly(self) -> None:
