@@ -107,7 +107,6 @@ NAMED = []  # the calls of CountingNames.get_feature_names_out (a class attribut
 
 
 class CountingNames(Layer):
-
     def output_spec(self, X):
         return X
 
