@@ -176,3 +176,19 @@ def test_grouped_columns_come_out_under_their_names(columns):
     out = pipeline.transform(frame).to_frame()
     assert list(out.columns) == columns
     np.testing.assert_array_equal(out.to_numpy(), frame.to_numpy() * 2)
+
+
+def test_pickled_outputs_keep_their_names_without_the_pipeline():
+    """Outputs ask their pipeline for names lazily; pickled, they carry the names alone (a
+    pipeline holding a lambda cannot be pickled at all)."""
+    import pickle
+
+    x = Input("x", (2,), columns=["a", "b"])
+    pipeline = megatron.Pipeline(x, layers.Lambda(lambda v: v + 1)(layers.Clip(0, 1)(x), "y"), name="pickled")
+    outputs = pipeline.transform({"x": np.eye(2)})
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(pipeline)
+    copy = pickle.loads(pickle.dumps(outputs))
+    assert copy.feature_names() == {"y": None}  # a Lambda's names are not known
+    clipped = megatron.Pipeline(x, layers.Clip(0, 1)(x, "c"), name="clipped").transform({"x": np.eye(2)})
+    assert list(pickle.loads(pickle.dumps(clipped)).to_frame().columns) == ["a", "b"]

@@ -23,7 +23,7 @@ class Outputs(Mapping[str, np.ndarray]):
         names: Sequence[str],
         arrays: Sequence[np.ndarray],
         index: Any = None,
-        features: Callable[[], Mapping[str, list[str] | None]] | None = None,
+        features: Callable[[], Mapping[str, list[str] | None]] | Mapping[str, list[str] | None] | None = None,
     ) -> None:
         self._names = names if type(names) is tuple else tuple(names)
         self._arrays = dict(zip(self._names, arrays))
@@ -67,8 +67,15 @@ class Outputs(Mapping[str, np.ndarray]):
         """The names of each output's last axis, where the pipeline that computed them knows
         them (:meth:`megatron.Pipeline.feature_names`); None otherwise (outputs read from storage).
         ``to_frame`` names an output's columns by them."""
-        known = {} if self._features is None else self._features()
+        features = self._features
+        known = features() if callable(features) else features or {}
         return {name: _listed(known.get(name)) for name in self._names}
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        # the names travel as names, not as the pipeline that knows them
+        state = {slot: getattr(self, slot) for slot in self.__slots__ if slot != "_features"}
+        state["_features"] = self.feature_names() if self._features is not None else None
+        return None, state
 
     def __getitem__(self, key: str | int) -> np.ndarray:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
