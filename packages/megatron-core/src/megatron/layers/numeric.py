@@ -11,6 +11,7 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError, NotInvertibleError, SpecError
 from megatron.layers import checks
 from megatron.layers.affine import Affine, fits
+from megatron.layers.affine import Affine, fits
 from megatron.layers.base import StatelessLayer
 from megatron.layers.naming import FeatureNames, numbered, passed_through, shared
 from megatron.specs import Spec
@@ -159,6 +160,19 @@ class ScalarMultiply(StatelessLayer):
         factor = self.factor
         return Affine.scaling(factor) if np.ndim(factor) == 0 and np.isrealobj(factor) else None
 
+    fresh_output = True
+
+    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
+        if np.ndim(self.factor) or not fits(out, checks.numeric(X), np.result_type(X, self.factor)):
+            return self.transform(X)
+        return np.multiply(X, self.factor, out=out)
+
+    def affine(self) -> Affine | None:
+        """``x * factor``, for a real scalar factor."""
+        factor = self.factor
+        return Affine.scaling(factor) if np.ndim(factor) == 0 and np.isrealobj(factor) else None
+
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The input's names: each feature keeps its name."""
         return passed_through(input_features)
@@ -192,6 +206,19 @@ class ScalarAdd(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return checks.numeric(X) + self.value
+
+    fresh_output = True
+
+    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
+        if np.ndim(self.value) or not fits(out, checks.numeric(X), np.result_type(X, self.value)):
+            return self.transform(X)
+        return np.add(X, self.value, out=out)
+
+    def affine(self) -> Affine | None:
+        """``x + value``, for a real scalar value."""
+        value = self.value
+        return Affine.scaling(1.0, value) if np.ndim(value) == 0 and np.isrealobj(value) else None
 
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The input's names: each feature keeps its name."""
@@ -230,6 +257,12 @@ class StaticDot(StatelessLayer):
         if X.shape[-1] != self.W.shape[0]:
             raise LayerInputError(f"expected a last axis of length {self.W.shape[0]}; got shape {X.shape}")
         return X @ self.W
+
+    fresh_output = True
+
+    def affine(self) -> Affine | None:
+        """``x @ W``, for a real ``W``."""
+        return Affine.linear(self.W) if self.W.dtype.kind in "biuf" else None
 
     fresh_output = True
 
@@ -314,6 +347,15 @@ class Clip(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return np.clip(checks.numeric(X), self.min_val, self.max_val)
+
+    fresh_output = True
+
+    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
+        bounds = [b for b in (self.min_val, self.max_val) if b is not None]
+        if not fits(out, checks.numeric(X), np.result_type(X, *bounds)):
+            return self.transform(X)
+        return np.clip(X, self.min_val, self.max_val, out=out)
 
     fresh_output = True
 
