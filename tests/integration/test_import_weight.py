@@ -62,3 +62,34 @@ def test_loading_every_plugin_imports_no_heavy_library():
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert set(json.loads(loaded.stdout)) >= {"core", "sklearn", "keras", "sql"}
+
+
+def imported_modules(code: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import megatron",
+        "import megatron; megatron.layers.Whiten; megatron.metrics.Accuracy; megatron.io.CSVData",
+        "from megatron.layers import Whiten, checks; from megatron.io import columnar",
+        "import megatron, numpy as np; x = megatron.nodes.Input('x', (2,)); "
+        "p = megatron.Pipeline(x, megatron.layers.Whiten()(x, 'y'), name='p'); "
+        "p.fit({'x': np.ones((3, 2))}); p.transform({'x': np.ones((1, 2))})",
+    ],
+)
+def test_builtin_layers_do_not_read_the_installed_plugins(code):
+    """A built-in name (and a submodule of megatron.layers) is found without importlib.metadata
+    and the scan of every distribution it makes."""
+    modules = imported_modules(code)
+    assert not {"importlib.metadata", "email", "zipfile"} & modules, sorted(
+        {"importlib.metadata", "email", "zipfile"} & modules
+    )
+    assert "megatron.plugins.manager" not in modules

@@ -95,4 +95,6 @@ def _builtin(metadata: Any) -> Candidate:
 
         return builtin
 
-    return Candidate(PluginInfo(BUILTIN, BUILTIN_DISTRIBUTION, version), load, BUILTIN_MODULE, dist)
+    # the module whose source names what the built-ins register (read when core is left out)
+    names = "megatron.plugins.core_names"
+    return Candidate(PluginInfo(BUILTIN, BUILTIN_DISTRIBUTION, version), load, names, dist)

@@ -19,6 +19,7 @@ import pluggy
 
 from megatron.errors import MegatronError, PluginError
 from megatron.plugins import adapters, hookspecs
+from megatron.plugins.core_names import early_conflicts
 from megatron.plugins.explain import explain_missing
 from megatron.plugins.hints import missing_name
 from megatron.plugins.hooks import (
@@ -143,7 +144,7 @@ class PluginManager:
             for f in failed
             if f is not None
         ]
-        for message in messages + self._notes:
+        for message in messages + self._notes + early_conflicts(lambda: self.registry):
             warnings.warn(message, PluginLoadWarning, stacklevel=3)
 
     def _load_one(self, candidate: Candidate) -> PluginFailure | None:
@@ -282,6 +283,13 @@ def get_plugin_manager() -> PluginManager:
             if _manager is None:
                 _manager = PluginManager()
     return _manager
+
+
+def loaded_plugin_manager() -> PluginManager | None:
+    """The process-wide plugin manager if it has loaded the installed plugins, else None
+    (asking creates and loads nothing)."""
+    manager = _manager
+    return manager if manager is not None and manager._loaded else None
 
 
 def reset_plugin_manager() -> None:
