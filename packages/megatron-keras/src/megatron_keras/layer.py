@@ -132,12 +132,6 @@ class Keras(OutOfFold):
         history = self.model.fit(x, y, **kwargs)
         self.metadata["history"] = {k: np.asarray(v) for k, v in history.history.items()}
 
-    def fit_transform(self, *inputs: np.ndarray, **params: Any) -> Any:
-        """Out-of-fold outputs where ``cv`` is set; otherwise fit, then predict."""
-        if self.cv is not None:
-            return self.out_of_fold_outputs(*inputs, **params)
-        return super().fit_transform(*inputs, **params)
-
     def fold_start(self) -> Any:
         """The model's weights and its optimizer's variables (built first, so that a fold
         starts from the same moments and step count as the first fit would)."""

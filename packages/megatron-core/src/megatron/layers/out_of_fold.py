@@ -92,7 +92,7 @@ class OutOfFold(StatefulLayer):
         where = f"layer {self.name!r}"
         if isinstance(cv, int | np.integer) and not isinstance(cv, bool):
             return kfold(int(cv), n)
-        if hasattr(cv, "split"):
+        if hasattr(cv, "split") and not isinstance(cv, str | bytes):
             targets = inputs[len(inputs) - self.n_targets(len(inputs)) :]
             y = targets[0] if len(targets) == 1 else None
             return checked_splits(cv.split(np.zeros((n, 1)), y), n, where)
@@ -110,6 +110,13 @@ class OutOfFold(StatefulLayer):
 
     def fold_restore(self, start: Any) -> None:
         """Go back to :meth:`fold_start`'s state before a fold's fit."""
+
+    def fit_transform(self, *inputs: Any, **params: Any) -> Any:
+        """Out-of-fold outputs (:meth:`out_of_fold_outputs`) where ``cv`` is set; otherwise fit,
+        then transform."""
+        if self.cv is not None:
+            return self.out_of_fold_outputs(*inputs, **params)
+        return super().fit_transform(*inputs, **params)
 
     def out_of_fold_outputs(self, *inputs: Any, **params: Any) -> Any:
         """Fit one copy per fold on the other folds and transform the fold with it; then refit
