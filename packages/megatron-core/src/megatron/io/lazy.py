@@ -31,13 +31,13 @@ class LazyBatch(Batch):
     def __iter__(self) -> Iterator[str]:  # not dict's: dict(batch) then reads through __getitem__
         return iter(list(dict.keys(self)))
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         return self[name] if name in self else default  # noqa: SIM401 (dict.get skips __getitem__)
 
-    def items(self) -> Any:  # type: ignore[override]
+    def items(self) -> Any:
         return [(name, self[name]) for name in self]
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> Any:
         return [self[name] for name in self]
 
     def copy(self) -> Batch:

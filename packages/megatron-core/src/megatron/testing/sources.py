@@ -102,6 +102,44 @@ def check_distinct_index(case: SourceCase) -> None:
     assert len(keys) == len(set(keys)), f"{case}: repeated keys across batches"
 
 
+def _same_values(got: list[Any], want: list[Any]) -> bool:
+    """Equal lists, NaN equal to NaN and None (a missing value either way)."""
+
+    def missing(v: Any) -> bool:
+        return v is None or (isinstance(v, float) and v != v)
+
+    return len(got) == len(want) and all((missing(a) and missing(b)) or a == b for a, b in zip(got, want))
+
+
+def check_batches_go_out_as_tables(case: SourceCase) -> None:
+    """Each batch, as outputs, becomes an Arrow table (``Outputs.to_arrow()``) and a Polars
+    DataFrame (``Outputs.to_frame(backend="polars")``) holding its values and index: each
+    column of one type. Checked with each library that is installed."""
+    import importlib.util
+
+    from megatron.outputs import Outputs
+
+    for number, batch in enumerate(_pass(case.make())):
+        arrays = {name: np.asarray(column) for name, column in batch.items()}
+        outputs = Outputs(list(arrays), list(arrays.values()), getattr(batch, "index", None))
+        key = "index" if "index" not in arrays else "__index__"
+        tables: list[tuple[str, Any, Callable[[Any, str], list[Any]]]] = []
+        if importlib.util.find_spec("pyarrow") is not None:
+            tables.append(("Arrow", outputs.to_arrow(index=key), lambda t, c: t[c].to_numpy().tolist()))
+        if importlib.util.find_spec("polars") is not None:
+            polars = outputs.to_frame(backend="polars", index=key)
+            tables.append(("Polars", polars, lambda t, c: t[c].to_numpy().tolist()))
+        for library, table, values in tables:
+            assert _same_values(values(table, key), outputs.index.tolist()), (
+                f"{case}: batch {number} as a {library} table: the index"
+            )
+            for name, array in arrays.items():
+                if array.ndim == 1:
+                    assert _same_values(values(table, name), array.tolist()), (
+                        f"{case}: batch {number} as a {library} table: column {name!r}"
+                    )
+
+
 def source_checks() -> list[Callable[[SourceCase], None]]:
     """Every source check, for ``pytest.mark.parametrize``."""
     return [
@@ -111,6 +149,7 @@ def source_checks() -> list[Callable[[SourceCase], None]]:
         check_re_iterable,
         check_distinct_index,
         check_length,
+        check_batches_go_out_as_tables,
     ]
 
 
