@@ -25,8 +25,11 @@ class Outputs(Mapping[str, np.ndarray]):
         index: Any = None,
         features: Callable[[], Mapping[str, list[str] | None]] | Mapping[str, list[str] | None] | None = None,
     ) -> None:
-        self._names = names if type(names) is tuple else tuple(names)
-        self._arrays = dict(zip(self._names, arrays))
+        self._names = names = names if type(names) is tuple else tuple(names)
+        # one output, the common case, without dict(zip()), which costs more than the rest here
+        self._arrays = (
+            {names[0]: arrays[0]} if len(names) == 1 and len(arrays) == 1 else dict(zip(names, arrays))
+        )
         self._given_index = index
         self._index: np.ndarray | None = index if type(index) is np.ndarray else None
         self._table: np.ndarray | None = None
