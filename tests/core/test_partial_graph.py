@@ -136,6 +136,25 @@ def test_cache_reads_whole_rows_only():
     np.testing.assert_array_equal(again["total"], first["total"])
 
 
+@settings(max_examples=15, deadline=None)
+@given(st.permutations(["total", "doubled", "embedding"]), st.booleans())
+def test_every_output_in_any_order_is_labelled_and_stored_as_computed(order, cache):
+    """Values come back under their own names and are stored under them, whatever the order
+    asked, with or without the cache (a reordered cached part once swapped them)."""
+    pipeline = graph(storage="memory://").fit(data())
+    batch = data(seed=9)
+    plain = graph().fit(data()).transform(batch, outputs=order)
+    names = [n for n in order if n != "embedding"] if cache else order
+    for _ in range(2):  # computed and stored, then read back from storage
+        asked = pipeline.transform(batch, cache=cache, outputs=names)
+        assert list(asked) == names
+        for name in names:
+            np.testing.assert_array_equal(asked[name], plain[name])
+    stored = pipeline.storage.read()
+    for name in ["total", "doubled"]:
+        np.testing.assert_array_equal(stored[name], plain[name])
+
+
 def test_transform_generator_takes_a_part():
     pipeline = graph().fit(data())
     batches = [data(4, seed=5), data(3, seed=6)]

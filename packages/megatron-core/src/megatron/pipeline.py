@@ -227,7 +227,7 @@ class Pipeline(Evaluating, Showing, GraphMethods):
             if (done := run_elsewhere(self, "transform", data, foreign, options)) is not HERE:
                 return done
         part = self._part(outputs, cache, store)
-        plan = self._transform_plan("transform", part)
+        plan = self._transform_plan("transform", self._whole if cache else part)  # a cache keeps whole rows
         feeds, index = read_feeds(plan.inputs, data, index, self.name, "transform")
         if not cache:
             return self._outputs(plan, part, feeds, index, 0, store=store)
