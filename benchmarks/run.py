@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_dask  # noqa: E402
+import bench_engine  # noqa: E402
 import bench_io  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_parquet  # noqa: E402
@@ -28,6 +29,7 @@ from harness import Result  # noqa: E402
 SUITES = [
     bench_core,
     bench_threads,
+    bench_engine,
     bench_layers,
     bench_io,
     bench_parquet,

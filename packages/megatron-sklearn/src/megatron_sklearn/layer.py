@@ -12,7 +12,6 @@ import numpy as np
 from megatron.errors import IncrementalFitError, LayerInputError, NotInvertibleError, SpecError
 from megatron.layers.affine import Affine
 from megatron.layers.naming import FeatureNames, numbered
-from megatron.layers.affine import Affine
 from megatron.layers.out_of_fold import OutOfFold, Splits, checked_splits
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
@@ -114,14 +113,6 @@ class Sklearn(OutOfFold):
         if _supervised(self.estimator) or not hasattr(self.estimator, "transform"):
             return "predict"
         return "transform"
-
-    def affine(self) -> Affine | None:
-        """The fitted estimator's output method as an affine map where it is one
-        (:mod:`megatron_sklearn.affine`: scalers, PCA, TruncatedSVD, linear models), so that
-        a pipeline folds it with the affine layers around it."""
-        from megatron_sklearn.affine import affine_of
-
-        return affine_of(self.estimator, self.output_method) if self.fitted else None
 
     def affine(self) -> Affine | None:
         """The fitted estimator's output method as an affine map where it is one

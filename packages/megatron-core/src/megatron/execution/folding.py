@@ -196,9 +196,14 @@ def fold_chains(steps: list[Step], keep: Sequence[int], fitted: set[int]) -> lis
         replaced[chain[-1]] = attrs.evolve(
             steps[chain[-1]], call=call, inputs=steps[chain[0]].inputs, frees=()
         )
-    return [replaced.get(i, step) for i, step in enumerate(steps) if replaced.get(i, step) is not None]
+    kept_steps = []
+    for i, step in enumerate(steps):
+        new = replaced.get(i, step)
+        if new is not None:
+            kept_steps.append(new)
+    return kept_steps
 
 
 def folded_chains(steps: Sequence[Step]) -> list[FoldedChain]:
     """The folded chains among ``steps``, in plan order (for the summary)."""
-    return [step.call.layer for step in steps if isinstance(step.call.layer, FoldedChain)]  # type: ignore[misc]
+    return [step.call.layer for step in steps if isinstance(step.call.layer, FoldedChain)]

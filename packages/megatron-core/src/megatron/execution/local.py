@@ -56,7 +56,7 @@ def run_step(step: Step, values: list[Any]) -> None:
     else:
         try:
             if step.in_place:
-                result = call.layer.transform_into(args[0], args[0])  # type: ignore[attr-defined]
+                result = call.layer.transform_into(args[0], args[0])
             else:
                 result = call.layer.transform(*args)
         except Exception as exc:

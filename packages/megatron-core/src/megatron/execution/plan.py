@@ -78,7 +78,7 @@ def operations(steps: Sequence[Step]) -> tuple[Operation, ...]:
     for step in steps:
         layer = step.call.layer
         if step.mode == "transform" and len(step.inputs) == 1 and len(step.outputs) == 1:
-            code, function = (1, layer.transform_into) if step.in_place else (0, layer.transform)  # type: ignore[attr-defined]
+            code, function = (1, layer.transform_into) if step.in_place else (0, layer.transform)
             ops.append((code, function, step.inputs[0], step.outputs[0], step.frees, step))
         else:
             ops.append((2, None, -1, -1, step.frees, step))

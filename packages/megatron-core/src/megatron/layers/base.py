@@ -16,7 +16,6 @@ from megatron.graph.call import Call
 from megatron.graph.names import Names, automatic_name, join_graphs
 from megatron.graph.node import Node, as_node_list, common_rows
 from megatron.layers.affine import Affine
-from megatron.layers.affine import Affine
 from megatron.layers.frozen import freeze
 from megatron.layers.inverting import Inverting
 from megatron.layers.learning import (

@@ -11,7 +11,6 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError, NotInvertibleError, SpecError
 from megatron.layers import checks
 from megatron.layers.affine import Affine, fits
-from megatron.layers.affine import Affine, fits
 from megatron.layers.base import StatelessLayer
 from megatron.layers.naming import FeatureNames, numbered, passed_through, shared
 from megatron.specs import Spec
@@ -160,19 +159,6 @@ class ScalarMultiply(StatelessLayer):
         factor = self.factor
         return Affine.scaling(factor) if np.ndim(factor) == 0 and np.isrealobj(factor) else None
 
-    fresh_output = True
-
-    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
-        if np.ndim(self.factor) or not fits(out, checks.numeric(X), np.result_type(X, self.factor)):
-            return self.transform(X)
-        return np.multiply(X, self.factor, out=out)
-
-    def affine(self) -> Affine | None:
-        """``x * factor``, for a real scalar factor."""
-        factor = self.factor
-        return Affine.scaling(factor) if np.ndim(factor) == 0 and np.isrealobj(factor) else None
-
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The input's names: each feature keeps its name."""
         return passed_through(input_features)
@@ -264,12 +250,6 @@ class StaticDot(StatelessLayer):
         """``x @ W``, for a real ``W``."""
         return Affine.linear(self.W) if self.W.dtype.kind in "biuf" else None
 
-    fresh_output = True
-
-    def affine(self) -> Affine | None:
-        """``x @ W``, for a real ``W``."""
-        return Affine.linear(self.W) if self.W.dtype.kind in "biuf" else None
-
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The components of the projection, ``<layer>0``, ``<layer>1``... (the layer's own name
         for a vector ``W``, which gives one value)."""
@@ -347,15 +327,6 @@ class Clip(StatelessLayer):
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         return np.clip(checks.numeric(X), self.min_val, self.max_val)
-
-    fresh_output = True
-
-    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
-        bounds = [b for b in (self.min_val, self.max_val) if b is not None]
-        if not fits(out, checks.numeric(X), np.result_type(X, *bounds)):
-            return self.transform(X)
-        return np.clip(X, self.min_val, self.max_val, out=out)
 
     fresh_output = True
 

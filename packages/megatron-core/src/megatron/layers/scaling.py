@@ -12,7 +12,6 @@ import numpy as np
 from megatron.errors import ConfigError, LayerInputError
 from megatron.layers import checks
 from megatron.layers.affine import Affine, fits, per_feature
-from megatron.layers.affine import Affine, fits, per_feature
 from megatron.layers.base import StatefulLayer, StatelessLayer
 from megatron.layers.naming import FeatureNames, passed_through
 from megatron.layers.state import Exactness
@@ -146,24 +145,9 @@ class Whiten(StatefulLayer):
     def affine(self) -> Affine | None:
         """``x * (1 / scale) - mean / scale``, for statistics learned per feature."""
         mean, scale = self.metadata.get("mean"), self.metadata.get("scale")
-        return Affine.scaling(1 / scale, -mean / scale) if per_feature(mean, scale) else None
-
-    fresh_output = True
-
-    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
-        self._check_fitted_shape((X,), "transform")
-        dtype = checks.floating(checks.numeric(X))
-        if not fits(out, X, dtype):
-            return self.transform(X)
-        np.subtract(X, self.metadata["mean"], out=out, dtype=dtype)
-        out /= self.metadata["scale"]
-        return out
-
-    def affine(self) -> Affine | None:
-        """``x * (1 / scale) - mean / scale``, for statistics learned per feature."""
-        mean, scale = self.metadata.get("mean"), self.metadata.get("scale")
-        return Affine.scaling(1 / scale, -mean / scale) if per_feature(mean, scale) else None
+        if mean is None or scale is None or not per_feature(mean, scale):
+            return None
+        return Affine.scaling(1 / scale, -mean / scale)
 
     def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
         """The input's names: each feature keeps its name."""
@@ -265,32 +249,7 @@ class MinMaxScale(StatefulLayer):
     def affine(self) -> Affine | None:
         """``x * scale + (low - min * scale)``, for extremes learned per feature."""
         minimum, maximum = self.metadata.get("min"), self.metadata.get("max")
-        if not per_feature(minimum, maximum):
-            return None
-        low, high = self.feature_range
-        span = np.asarray(maximum, dtype=np.float64) - minimum
-        scale = (high - low) / np.where(span == 0, 1, span)
-        return Affine.scaling(scale, low - minimum * scale)
-
-    fresh_output = True
-
-    def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """``transform(X)`` written into ``out`` where it fits (else a new array)."""
-        self._check_fitted_shape((X,), "transform")
-        dtype = checks.floating(checks.numeric(X))
-        if not fits(out, X, dtype):
-            return self.transform(X)
-        low, high = self.feature_range
-        span = self.metadata["max"] - self.metadata["min"]
-        np.subtract(X, self.metadata["min"], out=out, dtype=dtype)
-        out *= (high - low) / np.where(span == 0, 1, span)
-        out += low
-        return out
-
-    def affine(self) -> Affine | None:
-        """``x * scale + (low - min * scale)``, for extremes learned per feature."""
-        minimum, maximum = self.metadata.get("min"), self.metadata.get("max")
-        if not per_feature(minimum, maximum):
+        if minimum is None or maximum is None or not per_feature(minimum, maximum):
             return None
         low, high = self.feature_range
         span = np.asarray(maximum, dtype=np.float64) - minimum
