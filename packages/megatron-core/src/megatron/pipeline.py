@@ -20,7 +20,7 @@ from megatron.errors import ConfigError, DataError, GraphError, StorageError
 from megatron.evaluating import Evaluating
 from megatron.execution.elsewhere import HERE, run_elsewhere
 from megatron.execution.executor import Executor, resolve_executor
-from megatron.execution.lean import lean_feeds
+from megatron.execution.lean import lean_transform
 from megatron.execution.plan import Plan, Plans
 from megatron.execution.readiness import check_fitted, check_incremental
 from megatron.execution.stages import StagedFit, inputs_by_layer, inputs_plan
@@ -217,8 +217,8 @@ class Pipeline(Evaluating, Showing, GraphMethods):
         inputs they need; a storage keeps whole rows, so it refuses a part without every
         output unless ``store=False``, which computes without storing.
         """
-        if index is None and not cache and outputs is None and (lean := lean_feeds(self._plans, data)):
-            return self._outputs(lean[0], self._whole, lean[1], None, 0, store=store)  # a dict of arrays
+        if (lean := lean_transform(self, data, index, cache, outputs, store)) is not None:
+            return lean  # a dict of numpy arrays, read and answered with less work
         foreign = foreign_part(data)
         if foreign is not None:
             options = {"index": index, "cache": cache}
