@@ -57,21 +57,33 @@ def test_sql_storage_conformance_through_copy(check, postgres_url):
     )
 
 
-@pytest.mark.parametrize("keys", [[10, 11, 12, 13, 14, 15], AWKWARD_KEYS], ids=["int", "str"])
-def test_values_that_text_formats_escape_read_back_exactly_on_both_paths(postgres_url, keys):
+FIXED_WIDTH = [name for name in AWKWARD if name not in ("text", "bytes")]
+
+
+@pytest.mark.parametrize(
+    ("keys", "names"),
+    [
+        ([10, 11, 12, 13, 14, 15], FIXED_WIDTH),
+        ([10, 11, 12, 13, 14, 15], list(AWKWARD)),
+        (AWKWARD_KEYS, list(AWKWARD)),
+    ],
+    ids=["int keys, fixed width (laid out by numpy)", "int keys, text (row by row)", "str keys"],
+)
+def test_values_that_text_formats_escape_read_back_exactly_on_both_paths(postgres_url, keys, names):
+    outputs = {name: AWKWARD[name] for name in names}
     back = {}
     for path in PATHS:
         with _opened(postgres_url, f"awkward {path}", path) as storage:
-            storage.write(keys[::-1], {n: a[::-1] for n, a in AWKWARD.items()}, fingerprint="a" * 32)
-            storage.write(keys[:3], {n: a[:3] for n, a in AWKWARD.items()})  # straight, then upserted
+            storage.write(keys[::-1], {n: a[::-1] for n, a in outputs.items()}, fingerprint="a" * 32)
+            storage.write(keys[:3], {n: a[:3] for n, a in outputs.items()})  # straight, then upserted
         with _opened(postgres_url, f"awkward {path}", path) as storage:
             back[path] = storage.read(rows=keys)
             assert storage.lookup(keys, fingerprint="a" * 32)[0].tolist() == [3, 4, 5], path
-    for name, array in AWKWARD.items():
-        for path, outputs in back.items():
-            np.testing.assert_array_equal(outputs[name], array, err_msg=f"{path}: {name}")
+    for name, array in outputs.items():
+        for path, stored in back.items():
+            np.testing.assert_array_equal(stored[name], array, err_msg=f"{path}: {name}")
             if array.dtype.kind == "f":  # -0.0 keeps its sign
-                assert np.signbit(outputs[name]).tolist() == np.signbit(array).tolist(), f"{path}: {name}"
+                assert np.signbit(stored[name]).tolist() == np.signbit(array).tolist(), f"{path}: {name}"
         assert back["copy"][name].dtype == back["statements"][name].dtype, name
 
 
@@ -149,14 +161,7 @@ def test_a_key_stored_by_another_writer_during_a_straight_copy_is_upserted(postg
         except BaseException as exc:  # reported to the test's thread
             errors.append(exc)
 
-    straight: list[bool] = []
-    original = copying.CopyUpsert._copy_straight
-
-    def recorded(self: copying.CopyUpsert, *args: object) -> bool:
-        straight.append(original(self, *args))
-        return straight[-1]
-
-    monkeypatch.setattr(copying.CopyUpsert, "_copy_straight", recorded)
+    straight = _record_straight_copies(monkeypatch)
     with engine.connect() as other:
         other.exec_driver_sql(f'INSERT INTO "{storage.table_name}" (key, out_0) VALUES (5, -5)')
         writer = threading.Thread(target=write)
@@ -167,6 +172,41 @@ def test_a_key_stored_by_another_writer_during_a_straight_copy_is_upserted(postg
     engine.dispose()
     assert errors == [] and straight == [False]
     assert storage.read()["x"].tolist() == [*np.arange(10.0), 100.0]
+
+
+@pytest.mark.parametrize(
+    ("stored", "straight"),
+    [([5000], [True]), ([500], []), (["k0500"], [False]), (["k2000"], [True]), (["k0015"], [])],
+    ids=["int, none in range", "int, one in range", "str, missed", "str, none", "str, sampled"],
+)
+def test_a_write_goes_straight_only_where_no_stored_row_seems_to_share_a_key(
+    postgres_url, monkeypatch, stored, straight
+):
+    """Straight into the table where the probe finds no stored key (int keys: in the write's
+    range; str keys: among a sample of the write's keys), else through the temporary table; a
+    stored key that the sample misses fails the straight COPY, which then takes the other way."""
+    attempts = _record_straight_copies(monkeypatch)
+    keys = list(range(1000)) if isinstance(stored[0], int) else [f"k{i:04}" for i in range(1000)]
+    with SQLStorage(postgres_url, "probe", None, copy_threshold=1) as storage:
+        storage.write(stored, {"x": np.array([-1.0])})
+        attempts.clear()
+        storage.write(keys, {"x": np.arange(1000.0)})
+        assert attempts == straight
+        back = storage.read(rows=[*keys, *(k for k in stored if k not in keys)])
+    assert back["x"].tolist() == [*range(1000), *([-1.0] if stored[0] not in keys else [])]
+
+
+def _record_straight_copies(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The outcome of each straight COPY from now on."""
+    attempts: list[bool] = []
+    original = copying.CopyUpsert._copy_straight
+
+    def recorded(self: copying.CopyUpsert, *args: object) -> bool:
+        attempts.append(original(self, *args))
+        return attempts[-1]
+
+    monkeypatch.setattr(copying.CopyUpsert, "_copy_straight", recorded)
+    return attempts
 
 
 def _waiting_for_a_lock(engine: sa.Engine, timeout: float = 10.0) -> None:

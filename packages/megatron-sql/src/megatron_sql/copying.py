@@ -3,10 +3,12 @@
 A write of at least ``SQLStorage(copy_threshold=...)`` rows (:data:`COPY_THRESHOLD` by default)
 sends its rows with one binary ``COPY``, in the write's transaction, in ascending key order:
 
-- where no stored row can share a key with the write (an empty table, or for int keys no row
-  between the write's smallest and largest key), straight into the table, inside a savepoint.
-  A row that another writer stored meanwhile makes that ``COPY`` fail on the primary key: the
-  savepoint is rolled back (nothing of it remains) and the write takes the second way;
+- where no stored row seems to share a key with the write (for int keys: none between the
+  write's smallest and largest key; for str keys: none among a sample of the write's keys),
+  straight into the table, inside a savepoint. A stored row with one of the keys (one that
+  another writer stored meanwhile, or one the sample missed) makes that ``COPY`` fail on the
+  primary key: the savepoint is rolled back (nothing of it remains) and the write takes the
+  second way;
 - otherwise into a temporary table (dropped at the end of the write), from which one
   ``INSERT ... SELECT ... ORDER BY key ON CONFLICT (key) DO UPDATE`` stores the rows, as the
   statement path's multi-row upserts do.
@@ -22,14 +24,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from megatron_sql import copy_format
 from megatron_sql.schema import FINGERPRINT, KEY
-from megatron_sql.statements import Rows, Statement
+from megatron_sql.statements import Rows
 
 COPY_THRESHOLD = 2_000
 """The fewest rows a write to PostgreSQL sends through ``COPY`` (below it, multi-row upsert
 statements cost less than a ``COPY``'s round trips and, on the second way, its temporary
 table)."""
 COPY_CHUNK = 10_000  # rows turned into Python values at a time
+SAMPLED_KEYS = 64
 TEMPORARY = "megatron_rows"
 UNIQUE_VIOLATION = "23505"
 _COPY_TYPES = {
@@ -83,14 +87,16 @@ class CopyUpsert:
         )
         key = table.c[KEY]
         between = sa.select(key).where(key.between(sa.bindparam("low"), sa.bindparam("high")))
-        self.stored_between = Statement.compile(sa.select(between.exists()), dialect, ["low", "high"])
-        self.stored_any = Statement.compile(sa.select(sa.select(key).exists()), dialect, [])
+        self.stored_between = sa.select(between.exists())
+        self.stored_among = sa.select(
+            sa.select(key).where(key.in_(sa.bindparam("keys", expanding=True))).exists()
+        )
 
     def execute(self, connection: sa.Connection, rows: Rows) -> None:
         """Write ``rows`` (in ascending key order) in ``connection``'s transaction."""
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            if not self._may_share_keys(cursor, rows) and self._copy_straight(connection, cursor, rows):
+            if not self._may_share_keys(connection, rows) and self._copy_straight(connection, cursor, rows):
                 return
             cursor.execute(self.create_temporary)
             self._copy(cursor, self.copy_into_temporary, rows)
@@ -99,16 +105,17 @@ class CopyUpsert:
         finally:
             cursor.close()
 
-    def _may_share_keys(self, cursor: Any, rows: Rows) -> bool:
-        """Whether a stored row may have one of the keys of ``rows``: for int keys, one lies
-        between the smallest and largest key; for str keys (whose order the database's
-        collation decides), the table holds any row."""
-        if isinstance(rows.keys[0], int):
-            query = self.stored_between.sql, self.stored_between.bind([rows.keys[0], rows.keys[-1]])
-        else:
-            query = self.stored_any.sql, self.stored_any.bind([])
-        cursor.execute(*query)
-        return bool(cursor.fetchone()[0])
+    def _may_share_keys(self, connection: sa.Connection, rows: Rows) -> bool:
+        """Whether a stored row may have one of the keys of ``rows``: for int keys, whether one
+        lies between the smallest and the largest; for str keys (whose order the database's
+        collation decides), whether one of :data:`SAMPLED_KEYS` spread over them is stored. A
+        write that shares keys the sample misses still stores its rows right: its straight
+        ``COPY`` fails, and the temporary table takes them."""
+        keys = rows.keys
+        if isinstance(keys[0], int):
+            return bool(connection.execute(self.stored_between, {"low": keys[0], "high": keys[-1]}).scalar())
+        sample = keys[:: max(1, len(keys) // SAMPLED_KEYS)] + keys[-1:]
+        return bool(connection.execute(self.stored_among, {"keys": sample}).scalar())
 
     def _copy_straight(self, connection: sa.Connection, cursor: Any, rows: Rows) -> bool:
         """``COPY`` the rows into the table, in a savepoint; False (the savepoint rolled back)
@@ -124,6 +131,12 @@ class CopyUpsert:
 
     def _copy(self, cursor: Any, sql: str, rows: Rows) -> None:
         with cursor.copy(sql) as copy:
+            if copy_format.fixed_width(rows):  # laid out by numpy, a chunk at a time
+                copy.write(copy_format.SIGNATURE)
+                for start in range(0, len(rows), COPY_CHUNK):
+                    copy.write(copy_format.encode(rows, start, start + COPY_CHUNK))
+                copy.write(copy_format.TRAILER)
+                return
             copy.set_types(self.types)
             write_row = copy.write_row
             for start in range(0, len(rows), COPY_CHUNK):

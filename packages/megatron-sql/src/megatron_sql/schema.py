@@ -82,12 +82,19 @@ class OutputColumn:
             if self.dtype == "<u8":  # BIGINT is signed: uint64 is stored as the int64 of its bits
                 return np.ascontiguousarray(array, dtype=np.uint64).view(np.int64).tolist()
             return array.tolist()
-        dtype = array.dtype.newbyteorder("<") if self.dtype in ("str", "bytes") else np.dtype(self.dtype)
-        raw = bytearray(np.ascontiguousarray(array, dtype=dtype).reshape(-1).view(np.uint8))
-        width = len(raw) // len(array) if len(array) else 0
+        cells = self.raw_cells(array)
+        width = cells.shape[1]
         if not width:
             return [bytearray() for _ in range(len(array))]
+        raw = bytearray(cells)
         return [raw[i : i + width] for i in range(0, len(raw), width)]  # a slice of a bytearray is one
+
+    def raw_cells(self, array: np.ndarray) -> np.ndarray:
+        """The raw bytes of each row's value, one row of uint8 per row (strings and bytes in the
+        width of this batch)."""
+        dtype = array.dtype.newbyteorder("<") if self.dtype in ("str", "bytes") else np.dtype(self.dtype)
+        cells = int(np.prod(array.shape[1:], dtype=np.int64))
+        return np.ascontiguousarray(array, dtype=dtype).reshape(len(array), cells).view(np.uint8)
 
     def decode(self, values: list[Any]) -> np.ndarray:
         """An array from per-row database values."""
