@@ -99,7 +99,9 @@ def opened(packed: Parcel) -> Pipeline:
             pipeline = checked(_unpacked(packed), packed.fingerprint)
             _opened[packed.token] = pipeline
             while len(_opened) > KEPT:
-                _opened.popitem(last=False)
+                _, dropped = _opened.popitem(last=False)
+                if dropped.storage is not None:  # its connections, which the client cannot close
+                    dropped.storage.close()
         _opened.move_to_end(packed.token)
         return pipeline
 
@@ -127,8 +129,11 @@ def checked(pipeline: Pipeline, fingerprint: str | None) -> Pipeline:
         raise StorageError(
             f"Pipeline {pipeline.name!r} on a dask worker has fingerprint {pipeline.fingerprint[:12]}..., "
             f"not the client's {fingerprint[:12]}...: the worker computes something else (a function "
-            "imported from another version of a module, a library of another version), so its rows "
-            "would not be the client's. Install the same code and libraries on the workers."
+            "imported from another version of a module, a library of another version), or the pipeline "
+            "reads an object the fingerprint knows only by its identity in one process (a random "
+            "Generator, an object whose state lives in C: see the storage guide), so its rows would not "
+            "be the client's. Install the same code and libraries on the workers, or transform that "
+            "pipeline without storage."
         )
     return pipeline
 

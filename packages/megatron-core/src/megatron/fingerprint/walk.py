@@ -4,6 +4,7 @@ any other object by its class and attributes, up to a budget, else by its identi
 
 from __future__ import annotations
 
+import collections
 import enum
 import functools
 import os
@@ -68,6 +69,16 @@ _PLAIN = {
     frozenset: "frozenset",
 }
 """Containers named alike: a layer's read-only copy reads as the container it was given."""
+
+_PANDAS = frozenset({"Series", "DataFrame", "Index", "RangeIndex", "MultiIndex", "DatetimeIndex"})
+"""pandas containers read by content (:meth:`Walk.pandas`)."""
+
+
+def _pandas_index() -> type:
+    import pandas as pd
+
+    return pd.Index
+
 
 _process = [uuid.uuid4().bytes]  # identifies this process in digests of objects known by identity
 if hasattr(os, "register_at_fork"):
@@ -140,7 +151,7 @@ class Walk(FunctionWalk, ClassWalk):
     def tracked(self, v: Any) -> None:
         """A value that may be met again, or hold itself: containers, functions, objects."""
         t = type(v)
-        if isinstance(v, list):
+        if isinstance(v, (list, collections.deque)):
             self.sequence(v, mutable=t is not FrozenList)
         elif isinstance(v, Mapping):
             self.mapping(v)
@@ -164,8 +175,29 @@ class Walk(FunctionWalk, ClassWalk):
             self.put("field", repr(v.__reduce__()[1][0]))
         elif callable(v) and (name := library_object(v)) is not None:
             self.put("callable", name)  # numpy's function dispatchers
+        elif t.__module__.partition(".")[0] == "pandas" and t.__name__ in _PANDAS:
+            self.pandas(v)
         else:
             self.instance(v)
+
+    def pandas(self, v: Any) -> None:
+        """A pandas Series, DataFrame or Index by its content: values (hashed by pandas, row by
+        row, index included), dtypes and labels, so that a copy in another process reads alike."""
+        from pandas.util import hash_pandas_object
+
+        try:
+            hashed = hash_pandas_object(v, index=not isinstance(v, _pandas_index())).to_numpy()
+        except TypeError:  # cells pandas cannot hash (lists, dicts)
+            self.instance(v)
+            return
+        self.put("pandas", f"{type(v).__name__}{v.shape}")
+        self.value([str(dtype) for dtype in (v.dtypes if hasattr(v, "columns") else [v.dtype])])
+        for labels in ("name", "names", "columns"):
+            if hasattr(v, labels):
+                self.value(list(getattr(v, labels)) if labels != "name" else getattr(v, labels))
+        if hasattr(v, "index"):
+            self.value(list(v.index.names))
+        self.array(hashed)
 
     def array(self, a: np.ndarray) -> None:
         kind = "" if type(a) is np.ndarray else f"{type(a).__module__}.{type(a).__qualname__}"
@@ -181,7 +213,7 @@ class Walk(FunctionWalk, ClassWalk):
         if kind and isinstance(mask, np.ndarray):
             self.array(mask)
 
-    def sequence(self, v: list[Any] | tuple[Any, ...], mutable: bool) -> None:
+    def sequence(self, v: list[Any] | tuple[Any, ...] | collections.deque[Any], mutable: bool) -> None:
         t = type(v)
         name = _PLAIN.get(t) or f"{t.__module__}.{t.__qualname__}"
         self.put(name, b"%d" % len(v))
