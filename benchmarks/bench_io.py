@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import Result, interleaved
+from harness import Result, compared, interleaved
 
 COLUMNS = 10
 BATCH = 100_000
@@ -28,7 +28,7 @@ if mode == "megatron":
     features = Input("features", (len(columns),), columns=columns)
     scaled = layers.Whiten()(features, "scaled")
     pipeline = megatron.Pipeline(features, scaled, name="stream")
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 rows = 0
 if mode == "pandas":
     for chunk in pd.read_csv(path, chunksize={BATCH}):
@@ -39,7 +39,8 @@ else:
     rows = int(pipeline.layers[-1].metadata["n"])
 # VmHWM is this process's own peak (ru_maxrss would carry the parent's over fork and exec)
 peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-print(json.dumps({{"seconds": time.perf_counter() - start, "rows": rows, "rss_mb": peak_kb / 1024}}))
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps({{"seconds": seconds, "cpu": cpu, "rows": rows, "rss_mb": peak_kb / 1024}}))
 """
 
 
@@ -73,12 +74,14 @@ def csv_benchmarks(quick: bool) -> list[Result]:
         path = Path(folder) / "small.csv"
         rows = write_csv(path, small)
         ours, pandas = [], []
-        for _ in range(1 if quick else 2):  # interleaved
+        for _ in range(1 if quick else 5):  # interleaved
             ours.append(_stream(path, "megatron"))
             pandas.append(_stream(path, "pandas"))
         assert ours[0]["rows"] == rows == pandas[0]["rows"]
         ours_s = float(np.median([r["seconds"] for r in ours]))
         pandas_s = float(np.median([r["seconds"] for r in pandas]))
+        ours_cpu = float(np.median([r["cpu"] for r in ours]))
+        pandas_cpu = float(np.median([r["cpu"] for r in pandas]))
         small_rss = ours[0]["rss_mb"]
         path.unlink()
         big = Path(folder) / "large.csv"
@@ -90,6 +93,8 @@ def csv_benchmarks(quick: bool) -> list[Result]:
             name="fit_generator over a CSV (time per row; goal: throughput >= 0.9x)",
             ours=ours_s / rows * 1e9,
             baseline=pandas_s / rows * 1e9,
+            ours_cpu=ours_cpu / rows * 1e9,
+            baseline_cpu=pandas_cpu / rows * 1e9,
             baseline_name="pandas read_csv in chunks alone",
             goal=1 / 0.9,
             unit="ns per row",
@@ -136,8 +141,7 @@ def npy_benchmark(quick: bool) -> Result:
     mb = rows * 64 * 4 / 1e6
     return Result(
         name=".npy batches via ArrayGenerator (time; goal: speed >= 0.5x)",
-        ours=times["ours"] / mb * 1e3,
-        baseline=times["raw"] / mb * 1e3,
+        **compared(times, "ours", "raw", 1e3 / mb),
         baseline_name="raw sequential read of the file",
         goal=1 / 0.5,
         unit="ms per MB",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness import Result, interleaved
+from harness import Result, compared, interleaved
 
 
 def _data(rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +39,7 @@ def bulk(quick: bool) -> list[Result]:
     fit = interleaved(
         {"ours": lambda: ours.fit({"x": X, "y": y}), "sklearn": lambda: theirs.fit(X, y)},
         calls=1,
-        repeats=3,
+        repeats=5,
     )
     np.testing.assert_array_equal(ours.transform({"x": X[:1000]})["predicted"], theirs.predict(X[:1000]))
     predict = interleaved(
@@ -47,15 +47,21 @@ def bulk(quick: bool) -> list[Result]:
     )
     size = f"{rows:,} x 50, StandardScaler -> PCA(20) -> LogisticRegression"
     return [
-        Result("sklearn layers: fit", fit["ours"], fit["sklearn"], "sklearn Pipeline.fit", 1.05, "s", size),
         Result(
-            "sklearn layers: predict",
-            predict["ours"],
-            predict["sklearn"],
-            "sklearn Pipeline.predict",
-            1.05,
-            "s",
-            size,
+            name="sklearn layers: fit",
+            **compared(fit, "ours", "sklearn"),
+            baseline_name="sklearn Pipeline.fit",
+            goal=1.05,
+            unit="s",
+            size=size,
+        ),
+        Result(
+            name="sklearn layers: predict",
+            **compared(predict, "ours", "sklearn"),
+            baseline_name="sklearn Pipeline.predict",
+            goal=1.05,
+            unit="s",
+            size=size,
         ),
     ]
 
@@ -72,13 +78,12 @@ def single_row(quick: bool) -> Result:
         repeats=5 if quick else 11,
     )
     return Result(
-        "sklearn layers: single-row predict",
-        times["ours"] * 1e6,
-        times["sklearn"] * 1e6,
-        "sklearn Pipeline.predict",
-        1.0,
-        "µs per call",
-        "1 row x 50, StandardScaler -> PCA(20) -> LogisticRegression",
+        name="sklearn layers: single-row predict",
+        **compared(times, "ours", "sklearn", 1e6),
+        baseline_name="sklearn Pipeline.predict",
+        goal=1.0,
+        unit="µs per call",
+        size="1 row x 50, StandardScaler -> PCA(20) -> LogisticRegression",
     )
 
 

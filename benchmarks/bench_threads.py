@@ -9,7 +9,7 @@ import megatron
 from megatron.layers import StatelessLayer
 from megatron.nodes import Input
 
-from harness import Result, interleaved
+from harness import Result, compared, interleaved
 
 
 class RowMedian(StatelessLayer):
@@ -47,8 +47,7 @@ def two_branches(quick: bool) -> Result:
     )
     return Result(
         name="thread executor, two independent branches (time; goal: speedup >= 1.6x)",
-        ours=times["threads"] * 1e3,
-        baseline=times["local"] * 1e3,
+        **compared(times, "threads", "local", 1e3),
         baseline_name="the local executor",
         goal=1 / 1.6,
         unit="ms per batch",
@@ -77,8 +76,7 @@ def single_chain(quick: bool) -> Result:
     )
     return Result(
         name="thread executor, a single chain",
-        ours=times["threads"] * 1e6,
-        baseline=times["local"] * 1e6,
+        **compared(times, "threads", "local", 1e6),
         baseline_name="the local executor",
         goal=1.05,
         unit="µs per call",
