@@ -305,8 +305,13 @@ def test_epochs_repeat_folds_and_shuffled_order_follows_the_seed(frame):
 
 def test_options_are_checked(frame):
     ddf = dd.from_pandas(frame, npartitions=2)
-    with pytest.raises(ConfigError, match="split_every"):
-        md.fit(two_stages(), ddf, split_every=1)
+    for bad in (1, 0, 2.5, True):  # worded alike whatever the value
+        with pytest.raises(
+            ConfigError, match=r"split_every is how many values one task combines, an integer"
+        ):
+            md.fit(two_stages(), ddf, split_every=bad)
+    with pytest.raises(ConfigError, match="seed shuffles the partitions, and order='partitions' does not"):
+        md.fit(two_stages(), ddf, seed=3)  # it was ignored
     with pytest.raises(ConfigError, match="Did you mean 'shuffled'"):
         md.fit(two_stages(), ddf, order="shufled")
     with pytest.raises(ConfigError, match="prefetch must be a positive integer; got 0"):

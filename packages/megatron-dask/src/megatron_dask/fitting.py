@@ -118,6 +118,11 @@ class FitOptions:
         if order not in ORDERS:
             hint = did_you_mean(order, ORDERS) if isinstance(order, str) else ""
             raise ConfigError(f"megatron_dask.fit's order must be one of {ORDERS}; got {order!r}.{hint}")
+        if seed is not None and order != "shuffled":
+            raise ConfigError(
+                f"megatron_dask.fit's seed shuffles the partitions, and order={order!r} does not shuffle "
+                "them; pass order='shuffled' with it, or leave seed out."
+            )
         positive_int(prefetch, "megatron_dask.fit's prefetch", allow_none=True)
         positive_int(epochs, "megatron_dask.fit's epochs")
         return cls(int(split_every), order, None if prefetch is None else int(prefetch), int(epochs), seed)

@@ -6,16 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from megatron.arguments import positive_int
+import numpy as np
+
 from megatron.errors import ConfigError
 
 
 def check_split_every(split_every: int, where: str) -> int:
     """``split_every``, an integer of at least 2 (how many values one combining task takes)."""
-    value = int(positive_int(split_every, f"{where} split_every"))
-    if value < 2:
-        raise ConfigError(f"{where}: split_every is how many values one task combines, at least 2; got 1.")
-    return value
+    if isinstance(split_every, bool) or not isinstance(split_every, (int, np.integer)) or split_every < 2:
+        raise ConfigError(
+            f"{where}: split_every is how many values one task combines, an integer of at least 2; "
+            f"got {split_every!r}."
+        )
+    return int(split_every)
 
 
 def tree_reduce(items: Sequence[Any], combine: Callable[..., Any], *args: Any, split_every: int = 8) -> Any:

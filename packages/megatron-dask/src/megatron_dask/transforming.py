@@ -54,7 +54,8 @@ def transform(
 
 def write(pipeline: Pipeline, data: Any) -> int:
     """Transform every partition of ``data`` and store its rows in the pipeline's storage, now
-    (on the caller's dask client, or dask's default scheduler); the number of rows stored."""
+    (on the caller's dask client, or dask's default scheduler); the number of rows written (one
+    write per partition: a key in two partitions is written, and counted, twice)."""
     where = f"Pipeline {pipeline.name!r}: megatron_dask.write()"
     if pipeline.storage is None:
         raise StorageError(f"{where} stores outputs, and the pipeline has no storage.")

@@ -13,6 +13,7 @@ their raw bytes and may hold anything.
 
 from __future__ import annotations
 
+import collections
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
@@ -113,7 +114,11 @@ def checked_outputs(outputs: Outputs, int_keys: bool | None = None) -> Write:
     # an increasing integer index (the usual one) holds no duplicates: no set to build
     increasing = index.dtype.kind in "iu" and bool((np.diff(index) > 0).all())
     if not increasing and len(set(keys)) != len(keys):
-        raise StorageError("Cannot store rows: the index holds duplicate keys.")
+        repeated = [key for key, n in collections.Counter(keys).items() if n > 1][:5]
+        raise StorageError(
+            f"Cannot store rows: the index holds duplicate keys (such as {repeated}); one row is "
+            "stored per key, so each key may appear once in a write."
+        )
     return Write(keys, int_keys, names, arrays, schemas)
 
 
