@@ -9,14 +9,17 @@ from collections.abc import Iterable
 def closest(
     word: str, candidates: Iterable[str], cutoff: float = 0.6, ignore_case: bool = False
 ) -> str | None:
-    """The candidate ``word`` most likely mistypes: one a single typo away (a letter dropped,
-    added or changed, two neighbours swapped: what a similarity ratio misses in short names),
-    else the closest by difflib's ratio above ``cutoff``; None when nothing is close."""
+    """The candidate ``word`` most likely mistypes: one that differs in case only, or a single
+    typo away (a letter dropped, added or changed, two neighbours swapped: what a similarity
+    ratio misses in short names; not for names of one or two letters, where any other is one
+    typo away), else the closest by difflib's ratio above ``cutoff``; None when nothing is close."""
     choices = list(candidates)
     by_key = {(c.lower() if ignore_case else c): c for c in choices}
     key = word.lower() if ignore_case else word
     for candidate in by_key:
-        if one_typo_apart(key, candidate):
+        if candidate.lower() == key.lower() or (
+            min(len(key), len(candidate)) > 2 and one_typo_apart(key, candidate)  # 'l' is no typo of 'z'
+        ):
             return by_key[candidate]
     close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=cutoff)
     return by_key[close[0]] if close else None
