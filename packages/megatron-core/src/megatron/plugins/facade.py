@@ -16,9 +16,10 @@ import importlib.machinery
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from megatron.plugins.registry import Kind, import_path
+if TYPE_CHECKING:  # the registry is imported when a name is first resolved, not by import megatron
+    from megatron.plugins.registry import Kind
 
 
 def registry_module(
@@ -68,6 +69,7 @@ def _builtin(kind: Kind, name: str) -> Any:
     """The built-in ``kind`` named ``name``, imported, or None where there is none or the
     environment blocks the built-in plugin (``MEGATRON_DISABLE_PLUGINS=core``)."""
     from megatron.plugins.core_names import builtin_target, handed_out
+    from megatron.plugins.registry import import_path
 
     target = builtin_target(kind, name)
     if target is None or (os.environ.get("MEGATRON_DISABLE_PLUGINS") is not None and _blocked()):
