@@ -10,7 +10,7 @@ import pytest
 
 import megatron
 from megatron import layers, metrics
-from megatron.errors import StorageError, UnknownOutputError
+from megatron.errors import MissingInputError, StorageError, UnknownOutputError
 from megatron.nodes import Input
 
 
@@ -68,3 +68,14 @@ def test_evaluate_on_dask_computes_the_metrics_asked_for():
     assert list(fitted.evaluate(ddf, metrics="hit")) == ["hit"]
     with pytest.raises(UnknownOutputError, match="no metric named 'hits'"):
         fitted.evaluate(ddf, metrics=["hits"])
+
+
+def test_missing_inputs_are_named_by_the_call_made_before_any_task():
+    data = frame()
+    fitted = pipeline().fit(data)
+    ddf = dd.from_pandas(data.drop(columns=["label"]), npartitions=2)
+    with pytest.raises(MissingInputError, match=r"Pipeline 'part'\.evaluate\(\) needs input 'label'"):
+        fitted.evaluate(ddf)
+    assert list(fitted.evaluate(dd.from_pandas(data.drop(columns=["a", "b"]), npartitions=2), metrics="hit"))
+    with pytest.raises(MissingInputError, match=r"Pipeline 'part'\.fit\(\) needs input 'c'"):
+        pipeline().fit(dd.from_pandas(data.drop(columns=["c"]), npartitions=2))

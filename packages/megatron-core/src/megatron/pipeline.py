@@ -346,11 +346,12 @@ class Pipeline(Evaluating, Showing, GraphMethods):
         feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "stage_inputs")
         return inputs_by_layer(self.graph, stage, self._executor.run(plan, feeds))
 
-    def feeds(self, batch: Data, operation: str = "transform") -> tuple[list[np.ndarray], Any]:
+    def feeds(self, batch: Data, operation: str = "transform", **part: Any) -> tuple[list[np.ndarray], Any]:
         """``batch`` read as the input arrays of ``operation`` (``"transform"``, ``"fit"``,
-        ``"evaluate"``), checked against the inputs' specs, and the index of its rows (None for
-        positions)."""
-        return read_feeds(self.plan_of(operation).inputs, batch, None, self.name, operation)
+        ``"evaluate"``; of the part that ``outputs=``, ``metrics=`` or ``store=`` ask for, as
+        :meth:`plan_of` takes them), checked against the inputs' specs, and the index of its rows
+        (None for positions)."""
+        return read_feeds(self.plan_of(operation, **part).inputs, batch, None, self.name, operation)
 
     def plan_of(
         self,

@@ -31,7 +31,7 @@ def evaluate(
     split_every = check_split_every(split_every, where)
     parts = partitions(data, where)
     names = None if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
-    pipeline.plan_of("evaluate", metrics=names)  # no metrics, unknown names, not fitted: refused here
+    pipeline.feeds(parts.empty, "evaluate", metrics=names)  # what evaluate refuses: refused here
     chosen = [m for m in pipeline.metrics if names is None or m.name in names]
     if names is not None:
         chosen.sort(key=lambda m: names.index(m.name))

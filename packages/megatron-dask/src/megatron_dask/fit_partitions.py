@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from megatron.errors import DataError
-from megatron_dask.partitions import partitions
+from megatron_dask.partitions import Partitions, partitions
 from megatron_dask.plugin import is_dask
 
-if TYPE_CHECKING:
-    from dask.delayed import Delayed
 
-
-def fit_partitions(data: Any, pipeline: str, persist: bool) -> list[Delayed]:
-    """One delayed batch per partition of ``data`` (a dask DataFrame, or a mapping of input name
-    to dask arrays), in order; with ``persist``, ``data`` is first kept in the cluster's memory,
-    so that each stage reads it from there instead of from its source."""
+def fit_partitions(data: Any, pipeline: str, persist: bool) -> Partitions:
+    """The partitions of ``data`` (a dask DataFrame, or a mapping of input name to dask arrays):
+    one delayed batch per partition, in order; with ``persist``, ``data`` is first kept in the
+    cluster's memory, so that each stage reads it from there instead of from its source."""
     where = f"Pipeline {pipeline!r}.fit()"
     if isinstance(data, Mapping) and not any(is_dask(value) for value in data.values()):
         raise DataError(
@@ -25,7 +22,7 @@ def fit_partitions(data: Any, pipeline: str, persist: bool) -> list[Delayed]:
         )
     if persist:
         data = _persisted(data)
-    return partitions(data, where).parts
+    return partitions(data, where)
 
 
 def _persisted(data: Any) -> Any:

@@ -83,7 +83,9 @@ def fit(
     stages = pipeline.stages()
     layers = [layer for stage in stages for layer in stage]
     check_incremental(pipeline.name, pipeline.graph, layers, "fit() on a dask collection")
-    parts = fit_partitions(data, pipeline.name, bool(persist))
+    found = fit_partitions(data, pipeline.name, bool(persist))
+    pipeline.feeds(found.empty, "fit")  # inputs missing or of other shapes: refused here, as fit's
+    parts = found.parts
     if not parts:
         raise DataError(f"Pipeline {pipeline.name!r}: the dask collection to fit on has no partitions.")
     scheduler = FitScheduler.current()
