@@ -527,3 +527,17 @@ def test_generated_graphs_give_the_same_results_on_both_executors(spec):
     ):
         assert_same_outcome(outcome(operation, local), outcome(operation, threads))
         assert_same_states(local, threads)
+
+
+def test_a_loaded_pipeline_runs_on_the_executor_given(tmp_path):
+    """The file holds no executor: loading takes one (a thread pipeline reloaded silently ran
+    on the local executor, with no way to ask for threads)."""
+    from megatron.execution.threads import ThreadExecutor
+
+    x = Input("x", (3,))
+    outputs = [layers.Whiten()(x, "white"), layers.MinMaxScale()(x, "scaled")]
+    pipeline = megatron.Pipeline(x, outputs, name="two", executor="threads").fit(batch(0))
+    path = pipeline.save(tmp_path)
+    reloaded = megatron.load_pipeline(path, executor="threads")
+    assert isinstance(reloaded._executor, ThreadExecutor)
+    assert_same_outputs(reloaded.transform(batch(1)), pipeline.transform(batch(1)))

@@ -31,9 +31,11 @@ def load_pipeline(
     trusted: list[str] | None = None,
     limits: "Limits | _Mapping[str, int] | None" = None,
     serializer_options: "_Mapping[str, _Mapping[str, _Any]] | None" = None,
+    executor: _Any = None,
 ) -> Pipeline:
     """Load a pipeline saved with :meth:`Pipeline.save`, fitted as it was: read safely (see
-    :func:`megatron.persistence.read_pipeline`), then built with ``storage`` reattached.
+    :func:`megatron.persistence.read_pipeline`), then built with ``storage`` reattached and
+    run by ``executor`` (``"threads"``, say; the file holds neither).
 
     ``serializer_options`` gives plugin serializers their options by format name
     (``{"skops": {"trusted": [...]}}``); ``trusted=`` and ``custom_objects=`` fill those of
@@ -47,7 +49,7 @@ def load_pipeline(
         limits=limits,
         serializer_options=serializer_options,
     )
-    return Pipeline.from_saved(saved, storage=storage)
+    return Pipeline.from_saved(saved, storage=storage, executor=executor)
 
 
 def plot(

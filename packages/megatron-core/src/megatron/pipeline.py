@@ -383,12 +383,21 @@ class Pipeline(Evaluating, Showing, GraphMethods):
         return save_pipeline(self, directory)
 
     @classmethod
-    def from_saved(cls, saved: SavedPipeline, storage: Any = None) -> Pipeline:
+    def from_saved(
+        cls, saved: SavedPipeline, storage: Any = None, *, executor: Executor | str | None = None
+    ) -> Pipeline:
         """The pipeline a file holds, from what :func:`megatron.persistence.read_pipeline` read
-        (:func:`megatron.load_pipeline` does both); ``storage`` reattaches output storage."""
+        (:func:`megatron.load_pipeline` does both); ``storage`` reattaches output storage, and
+        ``executor`` chooses how it runs (neither is part of the file)."""
         with saved.building():
             return cls(
-                saved.inputs, saved.outputs, saved.name, saved.version, storage=storage, metrics=saved.metrics
+                saved.inputs,
+                saved.outputs,
+                saved.name,
+                saved.version,
+                storage=storage,
+                metrics=saved.metrics,
+                executor=executor,
             )
 
     def __repr__(self) -> str:
