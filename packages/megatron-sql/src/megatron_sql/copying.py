@@ -29,11 +29,11 @@ from megatron_sql.schema import FINGERPRINT, KEY
 from megatron_sql.statements import Rows
 
 COPY_THRESHOLD = 2_000
-"""The fewest rows a write to PostgreSQL sends through ``COPY`` (below it, multi-row upsert
-statements cost less than a ``COPY``'s round trips and, on the second way, its temporary
-table)."""
-COPY_CHUNK = 10_000  # rows turned into Python values at a time
-SAMPLED_KEYS = 64
+"""The fewest rows a write to PostgreSQL sends through ``COPY``. Below a thousand rows or so
+both ways take about as long (the commit dominates), and each write through a temporary table
+adds and removes rows of the system catalogs, which small frequent writes need not pay for."""
+COPY_CHUNK = 10_000  # rows encoded at a time
+SAMPLED_KEYS = 64  # str keys looked up to decide whether to copy straight into the table
 TEMPORARY = "megatron_rows"
 UNIQUE_VIOLATION = "23505"
 _COPY_TYPES = {
