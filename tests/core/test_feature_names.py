@@ -192,3 +192,12 @@ def test_pickled_outputs_keep_their_names_without_the_pipeline():
     assert copy.feature_names() == {"y": None}  # a Lambda's names are not known
     clipped = megatron.Pipeline(x, layers.Clip(0, 1)(x, "c"), name="clipped").transform({"x": np.eye(2)})
     assert list(pickle.loads(pickle.dumps(clipped)).to_frame().columns) == ["a", "b"]
+
+
+def test_token_counts_are_named_by_their_vocabulary():
+    text = Input("text")
+    pipeline = megatron.Pipeline(text, layers.CountVectorize()(text, "counts"), name="words")
+    data = {"text": np.array(["a cat", "the cat sat"])}
+    assert pipeline.feature_names() == {"counts": None}
+    pipeline.fit(data)
+    assert list(pipeline.transform(data).to_frame().columns) == ["a", "cat", "sat", "the"]

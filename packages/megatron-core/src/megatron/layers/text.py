@@ -206,6 +206,12 @@ class CountVectorize(StatefulLayer):
                     out[i, j] += 1
         return out
 
+    def get_feature_names_out(self, *input_features: FeatureNames) -> FeatureNames:
+        """The vocabulary, one token per column (as scikit-learn's ``CountVectorizer`` names
+        them); known once fitted."""
+        vocabulary = self.metadata.get("vocabulary")
+        return None if vocabulary is None else [str(token) for token in vocabulary.tolist()]
+
 
 def _sparse_counts(X: np.ndarray, column: dict[str, int]) -> Any:
     """The counts as a CSR matrix, built row by row from the tokens found (no dense array)."""

@@ -44,12 +44,15 @@ def clone(layer: Layer, *, same_name: bool = False) -> Layer:
 
 def fresh(value: Any) -> Any:
     """A hyperparameter for a new layer: a scikit-learn style estimator as an unfitted clone
-    (scikit-learn's ``__sklearn_clone__``, else its class with its ``get_params``), anything
-    else as it is (arrays and containers are read-only, so they are shared safely)."""
+    (scikit-learn's ``__sklearn_clone__``, else its class with its ``get_params``), a pipeline
+    as its ``clone()``, anything else as it is (arrays and containers are read-only, so they
+    are shared safely)."""
     if isinstance(value, type) or not hasattr(value, "get_params"):
         return value
     if hasattr(value, "__sklearn_clone__"):
         return value.__sklearn_clone__()
+    if hasattr(value, "graph") and callable(getattr(value, "clone", None)):  # a megatron Pipeline
+        return value.clone()
     return type(value)(**{key: fresh(v) for key, v in value.get_params(deep=False).items()})
 
 
