@@ -5,6 +5,7 @@ same dict (a Mapping that is not a dict), which the lean path never takes."""
 
 from __future__ import annotations
 
+import pickle
 import types
 from typing import Any
 
@@ -132,3 +133,15 @@ def test_the_lean_path_stores_as_the_ordinary_one():
         pipeline.transform(wrap({"x": TRAIN["x"][:3]}))
         stored[kind] = pipeline.storage.read([0, 1, 2])
     assert_same(("outputs", stored["lean"]), ("outputs", stored["ordinary"]))
+
+
+def test_a_copy_of_the_pipeline_compiles_and_reads_its_own_plan():
+    pipeline = chain().fit(TRAIN)
+    row = {"x": TRAIN["x"][:1]}
+    first = pipeline.transform(row)
+    pipeline.transform(row)  # the lean path, its plan read and kept
+    copy = pickle.loads(pickle.dumps(pipeline))
+    assert lean_feeds(copy._plans, row) is None  # the copy's plans start empty
+    for _ in range(2):  # the ordinary path compiles the copy's plan, then the lean path reads it
+        np.testing.assert_array_equal(copy.transform(row)["out"], first["out"])
+    assert lean_feeds(copy._plans, row) is not None
