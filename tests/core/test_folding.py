@@ -47,19 +47,36 @@ def build_chain(kinds, width, rng, dtype=np.float64):
     return folded, unfolded, chain
 
 
+def through(layer, M: np.ndarray) -> np.ndarray:
+    """A bound on every partial term ``layer`` computes from inputs of magnitude ``M``."""
+    if isinstance(layer, layers.Whiten):
+        return (M + np.abs(layer.metadata["mean"])) / layer.metadata["scale"]
+    if isinstance(layer, layers.MinMaxScale):
+        low, high = layer.feature_range
+        span = layer.metadata["max"] - layer.metadata["min"]
+        scale = (high - low) / np.where(span == 0, 1, span)
+        return (M + np.abs(layer.metadata["min"])) * scale + abs(low)
+    if isinstance(layer, layers.ScalarMultiply):
+        return M * abs(layer.factor)
+    if isinstance(layer, layers.ScalarAdd):
+        return M + abs(layer.value)
+    return M @ np.abs(layer.W)
+
+
 def bound(chain, X, dtype) -> np.ndarray:
     """The stated tolerance: 4 (k + n + 2) eps M, with eps that of the input's dtype, k layers, n
-    the widest input of a matrix, and M each value met on the way (the input, every
-    intermediate) taken through the rest of the chain's maps in absolute value."""
-    value, magnitude = X.astype(np.float64), 0.0
-    for i, layer in enumerate(chain):
-        rest = compose([layer.affine() for layer in chain[i:]])
-        coef = np.abs(rest.coef)
-        through = np.abs(value) * coef if rest.elementwise else np.abs(value) @ coef
-        magnitude = np.maximum(magnitude, through + np.abs(rest.intercept))
-        value = layer.transform(value)
+    the widest input of a matrix, and M the largest magnitude met on the way: each partial
+    term of the layers (taken through the rest of the chain in absolute value) and of the folded
+    map (the input through the composed map in absolute value, the bias, the result)."""
+    magnitude = np.abs(X.astype(np.float64))
+    for layer in chain:
+        magnitude = through(layer, magnitude)
+    folded = compose([layer.affine() for layer in chain])
+    A, b = np.abs(folded.coef), np.abs(folded.intercept)
+    X64 = np.abs(X.astype(np.float64))
+    terms = (X64 * A if folded.elementwise else X64 @ A) + b
     n = max(X.shape[1], max((c.W.shape[0] for c in chain if isinstance(c, layers.StaticDot)), default=1))
-    return 4 * (len(chain) + n + 2) * np.finfo(dtype).eps * (magnitude + np.abs(value))
+    return 4 * (len(chain) + n + 2) * np.finfo(dtype).eps * (magnitude + terms)
 
 
 @settings(max_examples=60, deadline=None)
