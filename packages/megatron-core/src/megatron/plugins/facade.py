@@ -69,12 +69,12 @@ def _builtin(kind: Kind, name: str) -> Any:
     """The built-in ``kind`` named ``name``, imported, or None where there is none or the
     environment blocks the built-in plugin (``MEGATRON_DISABLE_PLUGINS=core``)."""
     from megatron.plugins.core_names import builtin_target, handed_out
-    from megatron.plugins.registry import import_path
 
     target = builtin_target(kind, name)
     if target is None or (os.environ.get("MEGATRON_DISABLE_PLUGINS") is not None and _blocked()):
         return None
-    value = import_path(target)
+    module, _, attribute = target.partition(":")  # a built-in's target is always module:Name
+    value = getattr(importlib.import_module(module), attribute)
     handed_out(kind, name)
     return value
 
