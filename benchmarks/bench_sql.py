@@ -109,7 +109,7 @@ def postgres_write_benchmarks(quick: bool) -> list[Result]:
     if not url:
         print("bench_sql: no PostgreSQL URL (MEGATRON_TEST_POSTGRES_URL): the PostgreSQL writes are skipped")
         return []
-    rows = 20_000 if quick else 1_000_000
+    rows = 10_000 if quick else 1_000_000
     rng = np.random.default_rng(2)
     scalars = {f"c{i}": rng.random(rows) for i in range(10)}
     vectors = {"v": rng.random((rows // 5, 128), dtype=np.float32)}
