@@ -174,7 +174,7 @@ def per_node(quick: bool) -> Result:
 
     def chain(length: int) -> megatron.Pipeline:
         x = Input("x", (4,))
-        node = x
+        node: Any = x
         for _ in range(length):
             node = Identity()(node)
         return megatron.Pipeline(x, Identity()(node, "out"), name=f"nodes{length}")
