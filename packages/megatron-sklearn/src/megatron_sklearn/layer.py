@@ -229,7 +229,8 @@ class Sklearn(OutOfFold):
         parameters = list(inspect.signature(method).parameters.values())
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             return None
-        named = {p.name for p in parameters[2:] if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        named = {p.name for p in parameters if p.kind in kinds and p.name not in ("X", "y", "Y")}
         return frozenset(named - {"classes"} if mode == "partial_fit" else named)
 
     def reset(self) -> None:
