@@ -201,3 +201,12 @@ def test_token_counts_are_named_by_their_vocabulary():
     assert pipeline.feature_names() == {"counts": None}
     pipeline.fit(data)
     assert list(pipeline.transform(data).to_frame().columns) == ["a", "cat", "sat", "the"]
+
+
+def test_rows_served_from_the_cache_are_named_as_computed_ones():
+    x = Input("x", (2,), columns=["a", "b"])
+    pipeline = megatron.Pipeline(x, layers.Clip(0, 1)(x, "clipped"), name="cached", storage="memory://")
+    data = {"x": np.eye(2)}
+    computed = pipeline.transform(data, cache=True).to_frame()
+    served = pipeline.transform(data, cache=True).to_frame()  # every row read back
+    assert list(served.columns) == list(computed.columns) == ["a", "b"]

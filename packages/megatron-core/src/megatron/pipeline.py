@@ -239,7 +239,9 @@ class Pipeline(Evaluating, Showing, GraphMethods):
         def compute(rows: np.ndarray) -> Outputs:
             return self._outputs(plan, self._whole, [f[rows] for f in feeds], index[rows], 0, fingerprint)
 
-        found = cached_outputs(storage, fingerprint, self.output_names, index, n, compute)
+        found = cached_outputs(
+            storage, fingerprint, self.output_names, index, n, compute, self._graph_feature_names
+        )
         return found if part is self._whole else found.select(part.names)
 
     def transform_generator(
