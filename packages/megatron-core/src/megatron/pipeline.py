@@ -23,20 +23,21 @@ from megatron.execution.executor import Executor, resolve_executor
 from megatron.execution.lean import lean_transform
 from megatron.execution.plan import Plan, Plans
 from megatron.execution.readiness import check_fitted, check_incremental
-from megatron.execution.stages import StagedFit, inputs_by_layer, inputs_plan
+from megatron.execution.stages import StagedFit
 from megatron.fingerprint import GraphFingerprint
 from megatron.graph.node import Input, Node
 from megatron.graph.part import Part, select_part, whole_part
 from megatron.graph.topology import Graph
 from megatron.io.feeds import Data, foreign_part, read_batch, read_feeds, rows_in
 from megatron.io.streams import check_stream, numbered
-from megatron.layers.base import Layer, StatefulLayer
+from megatron.layers.base import Layer
 from megatron.metrics.base import MetricNode
 from megatron.outputs import Outputs
 from megatron.progress import progress_scope
 from megatron.routing import FitParams, applied, route
 from megatron.showing import Showing
 from megatron.sparse import dense_outputs
+from megatron.staging import Staging
 from megatron.storage import Storage, open_storage
 from megatron.storage.cache import cached_outputs
 from megatron.working import GraphMethods
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("megatron")
 
 
-class Pipeline(Evaluating, Showing, GraphMethods):
+class Pipeline(Evaluating, Staging, Showing, GraphMethods):
     """A named, versioned graph from :class:`~megatron.nodes.Input` nodes to output nodes.
 
     Metrics called on nodes of the graph are found without being listed; ``metrics=`` adds
@@ -333,48 +334,6 @@ class Pipeline(Evaluating, Showing, GraphMethods):
             stored = outputs if part is self._whole else outputs.select(self.output_names)
             self.storage.write(stored, fingerprint or self.fingerprint)
         return outputs
-
-    # -- the stages of operations, for executors and plugins that run them elsewhere ---------
-    def stages(self) -> list[list[StatefulLayer]]:
-        """The stateful layers in the stages of a staged fit (:meth:`fit_generator`): each stage
-        learns once everything upstream of it is final."""
-        return self.graph.stages()
-
-    def stage_inputs(self, k: int, batch: Data) -> list[tuple[np.ndarray, ...]]:
-        """What each layer of stage ``k`` (in :meth:`stages` order) learns from in ``batch``:
-        its arguments for ``partial_fit``, computed with every other layer as it is."""
-        stage = self.stages()[k]
-        plan = inputs_plan(self._plans, self.graph, stage)
-        feeds, _ = read_feeds(plan.inputs, batch, None, self.name, "stage_inputs")
-        return inputs_by_layer(self.graph, stage, self._executor.run(plan, feeds))
-
-    def feeds(self, batch: Data, operation: str = "transform", **part: Any) -> tuple[list[np.ndarray], Any]:
-        """``batch`` read as the input arrays of ``operation`` (``"transform"``, ``"fit"``,
-        ``"evaluate"``; of the part that ``outputs=``, ``metrics=`` or ``store=`` ask for, as
-        :meth:`plan_of` takes them), checked against the inputs' specs, and the index of its rows
-        (None for positions)."""
-        return read_feeds(self.plan_of(operation, **part).inputs, batch, None, self.name, operation)
-
-    def plan_of(
-        self,
-        operation: str,
-        *,
-        outputs: str | Node | Sequence[str | Node] | None = None,
-        metrics: str | Sequence[str] | None = None,
-        store: bool = True,
-    ) -> Plan:
-        """The compiled plan of ``operation`` (``"transform"``, ``"fit"``, ``"evaluate"``), of
-        the part that ``outputs``, ``metrics`` and ``store`` ask for (as :meth:`transform` and
-        :meth:`evaluate` take them), refused as they refuse it."""
-        if operation == "transform":
-            part = self._part(outputs, False, store)
-            key = "transform" if part is self._whole else ("transform", part.names)
-            return self._plans.get(key, (*part.nodes, *part.rows))
-        if operation == "fit":
-            return self._plans.get("fit", (), fit=self.graph.stateful_layers)
-        if operation == "evaluate":
-            return self._evaluate_plan("feeds", metrics)[0]
-        raise ConfigError(f"feeds() reads data for 'transform', 'fit' or 'evaluate'; got {operation!r}.")
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
