@@ -251,3 +251,71 @@ def test_a_folded_chain_is_a_step_of_its_own():
     folded, _, _, _ = chain_pipelines()
     plan = folded.plan_of("transform")
     assert [type(step.call.layer) for step in plan.steps] == [FoldedChain, layers.Clip]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["multiply", "add"]), st.floats(-300, 300), st.booleans()),
+        min_size=2,
+        max_size=5,
+    ),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_extreme_scales_fold_only_where_the_folded_map_gives_the_layers_results(steps, dtype, seed):
+    """Coefficients far from 1 (a factor of 1e-200 then 1e300, whose product underflows to 0; a
+    float32 intermediate that overflows) once folded into results far from the layers' own:
+    such chains run layer by layer, and the others stay within the stated bound."""
+    limit = 38 if dtype is np.float32 else 300
+    chain = [
+        (layers.ScalarMultiply if kind == "multiply" else layers.ScalarAdd)(
+            (-1.0 if negative else 1.0) * 10.0 ** max(-limit, min(limit, power))
+        )
+        for kind, power, negative in steps
+    ]
+    x = Input("x", (3,))
+    node = x
+    for layer in chain[:-1]:
+        node = layer(node)
+    node = chain[-1](node, "out")
+    X = (
+        np.random.default_rng(seed).normal(size=(4, 3)) * 10.0 ** (10 if dtype is np.float32 else 90)
+    ).astype(dtype)
+    with np.errstate(all="ignore"):
+        got = megatron.Pipeline(x, node, name="f").transform({"x": X})
+        want = megatron.Pipeline(x, node, name="u", optimize=False).transform({"x": X})
+    got, want = got[0], want[0]
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+    finite = np.isfinite(want)
+    with np.errstate(all="ignore"):
+        tolerance = bound(chain, X, dtype)
+    assert (np.abs(got[finite] - want[finite]) <= tolerance[finite] + np.finfo(dtype).tiny).all()
+
+
+def test_a_chain_whose_coefficients_underflow_or_overflow_runs_unfolded():
+    x = Input("x")
+    tiny = layers.ScalarMultiply(1e-200)(layers.ScalarMultiply(1e-200)(x))
+    node = layers.ScalarMultiply(1e300)(tiny, "out")
+    data = {"x": np.array([1e100, 1e200])}
+    with np.errstate(all="ignore"):
+        folded = megatron.Pipeline(x, node, name="f").transform(data)["out"]
+        unfolded = megatron.Pipeline(x, node, name="u", optimize=False).transform(data)["out"]
+    np.testing.assert_array_equal(folded, unfolded)  # [1e200, inf]; folded once gave [0, nan]
+    y = Input("y", (2,))
+    big = layers.ScalarMultiply(1e-30)(layers.ScalarMultiply(1e30)(y), "out")
+    data32 = {"y": np.array([[1e20, 1.0]], np.float32)}
+    with np.errstate(all="ignore"):
+        folded = megatron.Pipeline(y, big, name="f").transform(data32)["out"]
+        unfolded = megatron.Pipeline(y, big, name="u", optimize=False).transform(data32)["out"]
+    np.testing.assert_array_equal(folded, unfolded)  # [inf, 1]; folded once gave [1e20, 1]
+
+
+def test_an_in_place_clip_whose_bounds_widen_its_input_makes_a_new_array():
+    x = Input("x", (None,))
+    node = layers.Clip(np.zeros(3), np.ones(3))(layers.ScalarMultiply(2.0)(x), "o")
+    data = {"x": np.full((2, 1), 0.3)}
+    got = megatron.Pipeline(x, node, name="in place").transform(data)["o"]
+    want = megatron.Pipeline(x, node, name="plain", optimize=False).transform(data)["o"]
+    np.testing.assert_array_equal(got, want)  # shape (2, 3); in place it raised

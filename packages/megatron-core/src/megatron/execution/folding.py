@@ -126,11 +126,12 @@ class FoldedChain:
 
     def _fold(self, X: np.ndarray) -> _Fold | None:
         try:
-            affine = compose([layer.affine() for layer in self.layers])
+            maps = [layer.affine() for layer in self.layers]
+            affine = compose(maps)
             dtype = np.asarray(self.unfolded(X[:0])).dtype  # the dtype the layers give these inputs
         except Exception:  # not foldable now: the layers run (and raise) one by one
             return None
-        if affine is None or dtype not in _FLOATS or not affine.finite:
+        if affine is None or dtype not in _FLOATS or not affine.finite or not well_scaled(maps, dtype):
             return None
         width = X.shape[1]
         coef = affine.coef
@@ -143,6 +144,33 @@ class FoldedChain:
         return _Fold(
             coef.astype(dtype), intercept.astype(dtype), dtype, affine.elementwise, affine.finite_only
         )
+
+
+SCALE_LIMITS = {np.dtype(np.float64): 1e100, np.dtype(np.float32): 1e12}
+"""How far (either way) a chain's coefficients may take its values, per dtype, for it to fold."""
+
+
+def well_scaled(maps: Sequence[Any], dtype: np.dtype) -> bool:
+    """Whether a chain of affine ``maps`` keeps its values far from overflow and underflow in
+    ``dtype``: the products of the layers' largest gains, of their intercepts carried on, and of
+    their smallest nonzero coefficients stay within :data:`SCALE_LIMITS`. A chain that scales by
+    1e-200 and then 1e300 computes 1e100 step by step, while its composed coefficient underflows
+    to 0; one whose intermediate overflows to inf would come out finite folded. Neither folds."""
+    limit = SCALE_LIMITS[dtype]
+    gain, shift, small = 1.0, 0.0, 1.0
+    for affine in maps:
+        coef = np.abs(affine.coef)
+        # the largest factor from an input to an output: a row sum of the matrix
+        step = (
+            float(coef.max(initial=0.0)) if affine.elementwise or coef.ndim < 2 else float(coef.sum(0).max())
+        )
+        nonzero = coef[coef > 0]
+        gain *= step
+        shift = shift * step + float(np.abs(affine.intercept).max(initial=0.0))
+        small *= float(nonzero.min()) if nonzero.size else 1.0
+        if gain > limit or shift > limit or small < 1 / limit:
+            return False
+    return True
 
 
 def may_be_affine(layer: Any) -> bool:

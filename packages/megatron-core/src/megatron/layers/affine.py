@@ -99,10 +99,16 @@ def compose(maps: list[Affine | None]) -> Affine | None:
     return result
 
 
-def fits(out: np.ndarray, X: np.ndarray, dtype: Any) -> bool:
-    """Whether ``out`` can take an element-wise result of ``X`` in ``dtype`` (for a layer's
-    ``transform_into``): the same shape, and exactly that dtype."""
-    return out.shape == X.shape and out.dtype == dtype
+def fits(out: np.ndarray, X: np.ndarray, dtype: Any, *operands: Any) -> bool:
+    """Whether ``out`` can take an element-wise result of ``X`` (and ``operands``, broadcast
+    with it) in ``dtype`` (for a layer's ``transform_into``): the result has ``out``'s shape
+    (operands that widen ``X`` give a larger one), and exactly its dtype."""
+    if out.shape != X.shape or out.dtype != dtype:
+        return False
+    return (
+        all(np.ndim(a) == 0 for a in operands)
+        or np.broadcast_shapes(X.shape, *map(np.shape, operands)) == X.shape
+    )
 
 
 def per_feature(*arrays: Any) -> bool:

@@ -333,7 +333,7 @@ class Clip(StatelessLayer):
     def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
         """``transform(X)`` written into ``out`` where it fits (else a new array)."""
         bounds = [b for b in (self.min_val, self.max_val) if b is not None]
-        if not fits(out, checks.numeric(X), np.result_type(X, *bounds)):
+        if not fits(out, checks.numeric(X), np.result_type(X, *bounds), *bounds):
             return self.transform(X)
         return np.clip(X, self.min_val, self.max_val, out=out)
 
