@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import megatron
-from megatron.errors import GraphError, SpecError, UnknownOutputError
+from megatron.errors import ConfigError, GraphError, SpecError, UnknownOutputError
 from megatron.layers import Lambda, StatelessLayer
 from megatron.nodes import Input
 from megatron.specs import Spec
@@ -125,3 +125,13 @@ def test_multi_output_names_must_match_the_outputs():
     x = Input("x", (2,))
     with pytest.raises(GraphError, match="has 2 outputs; name= must be a string or 2 strings"):
         Lambda(lambda v: (v, v), n_outputs=2)(x, ["only_one"])
+
+
+@pytest.mark.parametrize(("shape", "columns"), [((), ["a"]), ((2,), ["a", "b", "c"]), ((2, 2), ["a", "b"])])
+def test_an_input_of_columns_has_one_value_per_column(shape, columns):
+    """An input reading k columns holds k values per observation: another shape is refused
+    where it is declared (it failed later, blaming a layer downstream)."""
+    with pytest.raises(ConfigError, match=rf"reads {len(columns)} columns .* pass shape=\({len(columns)},\)"):
+        Input("z", shape, columns=columns)
+    assert Input("z", (len(columns),), columns=columns).columns == columns
+    assert Input("z", (None,), columns=columns).columns == columns

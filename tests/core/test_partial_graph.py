@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 
 import megatron
 from megatron import layers
-from megatron.errors import ConfigError, GraphError, NotFittedError, StorageError, UnknownOutputError
+from megatron.errors import (
+    ConfigError,
+    GraphError,
+    MissingInputError,
+    NotFittedError,
+    StorageError,
+    UnknownOutputError,
+)
 from megatron.metrics import MeanSquaredError
 from megatron.nodes import Input
 
@@ -202,3 +209,25 @@ def test_a_part_equals_a_pipeline_built_with_those_outputs(names, seed):
     np.testing.assert_array_equal(asked.index, own.index)
     for name in names:
         np.testing.assert_array_equal(asked[name], own[name])
+
+
+def test_metrics_are_asked_for_by_name_or_node_and_a_metric_is_no_output():
+    pipeline = graph().fit(data())
+    batch = data(seed=8)
+    z_mse = next(m for m in pipeline.metrics if m.name == "z_mse")
+    assert pipeline.evaluate(batch, metrics=[z_mse]) == pipeline.evaluate(batch, metrics="z_mse")
+    assert list(pipeline.evaluate(batch, metrics=z_mse)) == ["z_mse"]
+    other = MeanSquaredError()([Input("a"), Input("b")], "other")
+    with pytest.raises(GraphError, match="metric 'other' is not a metric of this graph"):
+        pipeline.evaluate(batch, metrics=[other])
+    with pytest.raises(UnknownOutputError, match=r"'z_mse' is a metric, not a node; evaluate\(metrics="):
+        pipeline.transform(batch, outputs=["z_mse"])
+
+
+def test_a_missing_input_names_the_call_made():
+    pipeline = graph().fit(data())
+    with pytest.raises(MissingInputError, match=r"Pipeline 'parts'\.evaluate\(\) needs input 'y'") as caught:
+        pipeline.evaluate({"x": data()["x"], "z": data()["z"]})
+    assert "Batch" not in str(caught.value)  # one batch, as given
+    with pytest.raises(MissingInputError, match=r"Batch 0: Pipeline 'parts'\.evaluate_generator\(\) needs"):
+        pipeline.evaluate_generator([{"x": data()["x"], "z": data()["z"]}])

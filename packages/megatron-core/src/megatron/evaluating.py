@@ -3,14 +3,14 @@ named, as methods every :class:`~megatron.Pipeline` has."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from megatron.errors import GraphError
 from megatron.execution.elsewhere import HERE, run_elsewhere
 from megatron.execution.evaluation import metric_inputs, updated_states
 from megatron.execution.readiness import check_fitted
-from megatron.graph.part import select_metrics
+from megatron.graph.part import MetricsAsked, select_metrics
 from megatron.io.feeds import Data, foreign_part, read_batch, read_feeds
 from megatron.io.streams import check_stream, numbered
 
@@ -36,7 +36,7 @@ class Evaluating:
         """The metrics of the pipeline, found on its nodes or given with ``metrics=``."""
         return self.graph.metrics
 
-    def evaluate(self, data: Data, *, metrics: str | Sequence[str] | None = None) -> dict[str, float]:
+    def evaluate(self, data: Data, *, metrics: MetricsAsked = None) -> dict[str, float]:
         """Every metric of the pipeline on ``data`` (or those named in ``metrics``, computing only
         what they read), by metric name."""
         foreign = foreign_part(data)
@@ -44,7 +44,10 @@ class Evaluating:
             options = {} if metrics is None else {"metrics": metrics}
             if (done := run_elsewhere(_pipeline(self), "evaluate", data, foreign, options)) is not HERE:
                 return done
-        return self.evaluate_generator([data], progress=False, metrics=metrics)
+        plan, nodes, chosen = self._evaluate_plan("evaluate", metrics)
+        feeds, _ = read_feeds(plan.inputs, data, None, self.name, "evaluate")
+        states = updated_states(chosen, nodes, self._executor.run(plan, feeds))
+        return {m.name: m.metric.result(state) for m, state in zip(chosen, states)}
 
     def evaluate_generator(
         self,
@@ -52,7 +55,7 @@ class Evaluating:
         steps: int | None = None,
         progress: bool | None = None,
         *,
-        metrics: str | Sequence[str] | None = None,
+        metrics: MetricsAsked = None,
     ) -> dict[str, float]:
         """Every metric (or those named in ``metrics``) over all ``batches``, exactly (metric
         states are merged, not averaged)."""
@@ -66,7 +69,7 @@ class Evaluating:
         return {m.name: m.metric.result(state) for m, state in zip(chosen, states)}
 
     def _evaluate_plan(
-        self, operation: str, metrics: str | Sequence[str] | None = None
+        self, operation: str, metrics: MetricsAsked = None
     ) -> tuple[Plan, list[Node], tuple[MetricNode, ...]]:
         if not self.metrics:
             raise GraphError(
@@ -80,7 +83,7 @@ class Evaluating:
         check_fitted(self.name, self.graph, plan.requires_fitted, operation)
         return plan, nodes, chosen
 
-    def metric_states(self, batch: Data, metrics: str | Sequence[str] | None = None) -> list[Any]:
+    def metric_states(self, batch: Data, metrics: MetricsAsked = None) -> list[Any]:
         """Each metric's state after ``batch`` alone, in :attr:`metrics` order (or that of the
         metrics named): merge the states of several batches with each metric's ``merge``, then
         take its ``result``."""

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from megatron.execution.executor import Executor
     from megatron.execution.plan import Plan, Plans
     from megatron.graph.node import Node
+    from megatron.graph.part import MetricsAsked
     from megatron.graph.topology import Graph
     from megatron.layers.base import StatefulLayer
     from megatron.pipeline import Pipeline
@@ -56,7 +57,7 @@ class Staging:
         operation: str,
         *,
         outputs: str | Node | Sequence[str | Node] | None = None,
-        metrics: str | Sequence[str] | None = None,
+        metrics: MetricsAsked = None,
         store: bool = True,
     ) -> Plan:
         """The compiled plan of ``operation`` (``"transform"``, ``"fit"``, ``"evaluate"``), of

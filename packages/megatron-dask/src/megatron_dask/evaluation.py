@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from megatron.metrics import Metric
+from megatron.metrics import Metric, MetricNode
 from megatron_dask.partitions import partitions
 from megatron_dask.reduction import check_split_every, tree_reduce
 from megatron_dask.shipping import Parcel, opened, parcel
@@ -21,7 +21,11 @@ class GatheredRowsWarning(UserWarning):
 
 
 def evaluate(
-    pipeline: Pipeline, data: Any, *, split_every: int = 8, metrics: str | Sequence[str] | None = None
+    pipeline: Pipeline,
+    data: Any,
+    *,
+    split_every: int = 8,
+    metrics: str | MetricNode | Sequence[str | MetricNode] | None = None,
 ) -> dict[str, float]:
     """Every metric of ``pipeline`` (or those named in ``metrics``) on ``data``, by metric name,
     as ``pipeline.evaluate`` of the computed data gives (states merged, not averaged);
@@ -30,7 +34,8 @@ def evaluate(
     where = f"Pipeline {pipeline.name!r}.evaluate()"
     split_every = check_split_every(split_every, where)
     parts = partitions(data, where)
-    names = None if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
+    asked = None if metrics is None else [metrics] if isinstance(metrics, (str, MetricNode)) else list(metrics)
+    names = None if asked is None else [m.name if isinstance(m, MetricNode) else m for m in asked]
     pipeline.feeds(parts.empty, "evaluate", metrics=names)  # what evaluate refuses: refused here
     chosen = [m for m in pipeline.metrics if names is None or m.name in names]
     if names is not None:

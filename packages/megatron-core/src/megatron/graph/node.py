@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from megatron.errors import GraphError, InputDtypeError, InputShapeError, SpecError
+from megatron.errors import ConfigError, GraphError, InputDtypeError, InputShapeError, SpecError
 from megatron.graph.names import Names
 from megatron.specs import Spec
 
@@ -117,6 +117,12 @@ class Input(Node):
             raise GraphError(f"An Input needs a non-empty string name; got {name!r}.")
         super().__init__(name, Spec(shape, dtype))
         self.columns = None if columns is None else list(columns)
+        known, width = self.spec.shape, None if columns is None else len(self.columns or ())
+        if width is not None and known is not None and known not in ((width,), (None,)):
+            raise ConfigError(
+                f"Input {name!r} reads {width} columns {self.columns} as one array of shape ({width},) "
+                f"per observation; its shape is {known}: pass shape=({width},)."
+            )
         """The DataFrame columns this input reads, stacked as one array (default: its name)."""
         # A fully known shape is checked with one tuple comparison on the hot path.
         self._exact_shape = None if self.spec.shape is None or None in self.spec.shape else self.spec.shape

@@ -4,7 +4,7 @@ metrics one ``evaluate(metrics=...)`` updates, so that only what they need runs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
@@ -15,6 +15,10 @@ from megatron.suggest import did_you_mean
 if TYPE_CHECKING:
     from megatron.graph.topology import Graph
     from megatron.metrics.base import MetricNode
+
+
+MetricsAsked: TypeAlias = "str | MetricNode | Sequence[str | MetricNode] | None"
+"""What ``evaluate(metrics=...)`` takes: metric names or metric nodes (None: every metric)."""
 
 
 @attrs.frozen
@@ -62,6 +66,10 @@ def _node(graph: Graph, item: Any) -> Node:
     if not isinstance(item, str):
         raise GraphError(f"{graph.where}: outputs= takes node names or nodes; got {item!r}.")
     node = graph.node_named(item)
+    if node is None and item in {m.name for m in graph.metrics}:
+        raise UnknownOutputError(
+            f"{graph.where}: {item!r} is a metric, not a node; evaluate(metrics=[{item!r}]) computes it."
+        )
     if node is None:
         raise UnknownOutputError(
             f"{graph.where} has no node named {item!r}; its outputs are {list(graph.output_names)}."
@@ -70,9 +78,12 @@ def _node(graph: Graph, item: Any) -> Node:
     return node
 
 
-def select_metrics(graph: Graph, wanted: str | Sequence[str]) -> tuple[MetricNode, ...]:
-    """The metrics of ``graph`` named in ``wanted``, in the order named."""
-    names = [wanted] if isinstance(wanted, str) else list(wanted)
+def select_metrics(
+    graph: Graph, wanted: str | MetricNode | Sequence[str | MetricNode]
+) -> tuple[MetricNode, ...]:
+    """The metrics of ``graph`` named (or given) in ``wanted``, in that order."""
+    items = [wanted] if isinstance(wanted, str) or not isinstance(wanted, Sequence) else list(wanted)
+    names = [_metric_name(graph, item) for item in items]
     by_name = {m.name: m for m in graph.metrics}
     if not names:
         raise GraphError(f"{graph.where}: metrics= names no metric; pass None for every metric.")
@@ -88,3 +99,12 @@ def select_metrics(graph: Graph, wanted: str | Sequence[str]) -> tuple[MetricNod
     if repeated:
         raise GraphError(f"{graph.where}: metrics= names {repeated} more than once.")
     return tuple(by_name[name] for name in names)
+
+
+def _metric_name(graph: Graph, item: Any) -> Any:
+    """A metric's name, for a metric node of ``graph`` given itself (anything else as given)."""
+    if isinstance(item, str) or not hasattr(item, "metric"):
+        return item
+    if not any(item is metric for metric in graph.metrics):
+        raise GraphError(f"{graph.where}: metric {getattr(item, 'name', item)!r} is not a metric of this graph.")
+    return item.name
