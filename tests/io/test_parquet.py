@@ -122,6 +122,30 @@ def test_a_pandas_index_stored_in_the_file_is_the_index(tmp_path):
     assert list(result.index) == ["a", "b", "c", "d"]
 
 
+def test_a_stored_range_index_or_multiindex_is_the_index_pandas_gives(tmp_path):
+    pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
+    ranged = pd.DataFrame({"x": np.arange(10.0)}, index=pd.RangeIndex(100, 120, 2))
+    ranged.to_parquet(tmp_path / "range.parquet", row_group_size=3)  # kept as start, stop, step: no column
+    pairs = [(1, "a"), (1, "b"), (2, "a"), (2, "b"), (3, "a")]
+    multi = pd.DataFrame({"x": np.arange(5.0)}, index=pd.MultiIndex.from_tuples(pairs, names=["g", "h"]))
+    multi.to_parquet(tmp_path / "multi.parquet", row_group_size=2)
+    x = Input("x")
+    pipeline = megatron.Pipeline(x, layers.ScalarMultiply(2)(x, "y"), name="stored", storage="memory://")
+    for path in (tmp_path / "range.parquet", tmp_path / "multi.parquet"):
+        want = pipeline.transform(pd.read_parquet(path), store=False).index.tolist()
+        data = megatron.io.ParquetData(path)
+        assert set(data) == {"x"} and data.index.tolist() == want, path.name
+        assert pipeline.transform(data, store=False).index.tolist() == want, path.name
+        assert megatron.io.ParquetData(path, nrows=3).index.tolist() == want[:3], path.name
+        batches = list(megatron.io.ParquetGenerator(path, batch_size=4))
+        assert [key for batch in batches for key in batch.index.tolist()] == want, path.name
+    assert want == pairs
+    pipeline.transform(megatron.io.ParquetData(tmp_path / "range.parquet"))
+    assert list(pipeline.storage.read().index) == list(range(100, 120, 2))  # stored under its own keys
+    named = megatron.io.ParquetData(tmp_path / "multi.parquet", index_col="h")
+    assert set(named) == {"x"} and named.index.tolist() == ["a", "b", "a", "b", "a"]
+
+
 def test_transform_generator_keeps_numbering_rows_across_batches(table_file):
     x = Input("x")
     pipeline = megatron.Pipeline(x, layers.ScalarMultiply(2)(x, "x2"), name="gen", storage="memory://")

@@ -2,6 +2,8 @@
 ``Outputs.to_arrow()``): read as the pandas DataFrame of the same data is read."""
 
 import datetime as dt
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from megatron.testing import SourceCase, source_checks
 pl = pytest.importorskip("polars", reason="needs polars: pip install -e 'packages/megatron-core[polars]'")
 pa = pytest.importorskip("pyarrow", reason="needs pyarrow: pip install -e 'packages/megatron-core[parquet]'")
 pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
+pq = pytest.importorskip("pyarrow.parquet")
 
 KINDS = {
     "int": (pl.Int64, st.integers(-(2**40), 2**40)),
@@ -26,6 +29,11 @@ KINDS = {
     "bool": (pl.Boolean, st.booleans()),
     "text": (pl.String, st.text(max_size=5)),
     "time": (pl.Datetime("us"), st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1))),
+    "paris": (
+        pl.Datetime("us", "Europe/Paris"),
+        st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1)),
+    ),
+    "utc": (pl.Datetime("ns", "UTC"), st.datetimes(dt.datetime(1700, 1, 1), dt.datetime(2200, 1, 1))),
 }
 
 
@@ -46,7 +54,7 @@ def frames(draw):
 
 
 def missing(value):
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    return value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
 
 
 def assert_same_array(got, want, where):
@@ -59,8 +67,8 @@ def assert_same_array(got, want, where):
         np.testing.assert_array_equal(got, want, err_msg=where)
 
 
-def identity_pipeline(frame):
-    inputs = megatron.nodes.from_dataframe(frame)
+def identity_pipeline(frame, parquet=None):
+    inputs = megatron.nodes.from_dataframe(frame) if parquet is None else megatron.nodes.from_parquet(parquet)
     outputs = [layers.Lambda(lambda v: v)(node, f"{name}_out") for name, node in inputs.items()]
     return megatron.Pipeline(list(inputs.values()), outputs, name="same"), inputs
 
@@ -75,23 +83,39 @@ def whiten_pipeline(frame):
     return megatron.Pipeline(floats[0], out, metrics=[mse], name="fit_same")
 
 
-# 40 examples, about 3 s
+def nullable(pandas, frame):
+    """The pandas frame with its boolean columns of pandas' nullable ``boolean`` dtype."""
+    return pandas.astype({name: "boolean" for name, kind in frame.schema.items() if kind == pl.Boolean})
+
+
+# 40 examples, about 4 s
 @settings(max_examples=40, deadline=None)
 @given(frame=frames())
 def test_a_polars_frame_and_its_arrow_table_give_what_the_pandas_frame_gives(frame):
     pandas = frame.to_pandas()
-    same = {"polars": frame, "arrow": frame.to_arrow()}
+    same = {"polars": frame, "arrow": frame.to_arrow(), "nullable pandas": nullable(pandas, frame)}
     pipeline, inputs = identity_pipeline(pandas)
     want = pipeline.transform(pandas)
-    for kind, data in same.items():
-        other, other_inputs = identity_pipeline(data)
-        assert {n: (i.shape, i.dtype) for n, i in other_inputs.items()} == {
-            n: (i.shape, i.dtype) for n, i in inputs.items()
-        }, kind
-        got = other.transform(data)
-        np.testing.assert_array_equal(got.index, want.index)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "same.parquet"
+        pq.write_table(frame.to_arrow(), path, row_group_size=3)
+        kinds = [(kind, data, None) for kind, data in same.items()]
+        for kind, data, parquet in [*kinds, ("parquet", megatron.io.ParquetData(path), path)]:
+            other, other_inputs = identity_pipeline(data, parquet)
+            assert {n: (i.shape, i.dtype) for n, i in other_inputs.items()} == {
+                n: (i.shape, i.dtype) for n, i in inputs.items()
+            }, kind
+            got = other.transform(data)
+            np.testing.assert_array_equal(got.index, want.index)
+            same_pipeline = pipeline.transform(data)  # a pipeline built on one kind reads the others
+            for name in want:
+                assert_same_array(got[name], want[name], f"{kind}: {name}")
+                assert_same_array(same_pipeline[name], want[name], f"{kind} in the pandas pipeline")
+        batches = list(megatron.io.ParquetGenerator(path, batch_size=2))
         for name in want:
-            assert_same_array(got[name], want[name], f"{kind}: {name}")
+            column = np.concatenate([b[name.removesuffix("_out")] for b in batches])
+            assert_same_array(column, want[name], f"parquet batches: {name}")
+    for data in same.values():
         batches = list(megatron.io.PandasGenerator(data, batch_size=3))
         assert np.concatenate([b.index for b in batches]).tolist() == list(range(len(pandas)))
     if whiten_pipeline(pandas) is None:
@@ -120,6 +144,48 @@ def fitted(frame, data, how):
         return pipeline.transform(data)["w"], pipeline.evaluate(data)["mse"]
     except megatron.errors.MegatronError as exc:
         return type(exc)
+
+
+def test_zoned_datetimes_keep_their_time_zone_as_in_pandas(tmp_path):
+    """Local times, not naive UTC: the day of month of 00:30 in Paris is the 1st, not the 31st."""
+    stamps = pd.to_datetime(["2024-01-01 00:30", None, "2024-06-01 01:00"]).tz_localize("Europe/Paris")
+    pandas = pd.DataFrame({"ts": stamps})
+    pq.write_table(pa.Table.from_pandas(pandas), tmp_path / "tz.parquet")
+    ts = Input("ts")
+    day = layers.Lambda(lambda v: pd.DatetimeIndex(pd.Series(v)).day.to_numpy(), output_shape=())(ts, "day")
+    pipeline = megatron.Pipeline(ts, day, name="zoned")
+    want = pipeline.transform(pandas)["day"]
+    assert want[0] == 1 and np.isnan(want[1])
+    for kind, data in {
+        "polars": pl.from_pandas(pandas),
+        "arrow": pa.Table.from_pandas(pandas),
+        "parquet": megatron.io.ParquetData(tmp_path / "tz.parquet"),
+    }.items():
+        np.testing.assert_array_equal(pipeline.transform(data)["day"], want, err_msg=kind)
+        got = megatron.io.PandasData(data)["ts"] if kind != "parquet" else data["ts"]
+        assert got.dtype == object and got[0] == stamps[0] and str(got[0].tz) == "Europe/Paris", kind
+        assert got[1] is pd.NaT, kind
+    out = megatron.Pipeline(ts, layers.Lambda(lambda v: v)(ts, "out"), name="out").transform(pandas)
+    for column in (out.to_frame(backend="polars")["out"], pl.from_arrow(out.to_arrow()["out"])):
+        assert column.dtype == pl.Datetime("us", "Europe/Paris") and column.null_count() == 1
+        assert column.to_list()[0] == stamps[0].to_pydatetime()
+
+
+def test_nullable_booleans_are_true_false_none_whichever_library_holds_them():
+    pandas = pd.DataFrame({"b": pd.array([True, None, False], dtype="boolean")})
+    tables = {"pandas": pandas, "polars": pl.from_pandas(pandas), "arrow": pa.Table.from_pandas(pandas)}
+    tables["pyarrow-backed pandas"] = pandas.astype({"b": "bool[pyarrow]"})
+    for kind, frame in tables.items():
+        inputs = megatron.nodes.from_dataframe(frame)
+        pipeline = megatron.Pipeline(inputs["b"], inputs["b"], name="b")
+        for other, data in tables.items():
+            got = pipeline.transform(data)["b"]
+            assert got.dtype == object and got.tolist() == [True, None, False], (kind, other)
+    grouped = pd.DataFrame(
+        {"a": pd.array([True, None], dtype="boolean"), "b": pd.array([False, True], dtype="boolean")}
+    )
+    data = megatron.io.PandasData(grouped, groups={"ab": ["a", "b"]})
+    assert data["ab"].tolist() == [[True, False], [None, True]]
 
 
 def test_a_list_of_polars_frames_is_a_stream_and_one_frame_is_not():

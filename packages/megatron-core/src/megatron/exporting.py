@@ -77,8 +77,13 @@ def _with_index(columns: dict[str, np.ndarray], index: np.ndarray, name: str | N
 
 
 def _missing_as_none(values: np.ndarray) -> list[Any]:
-    """An object column's values, with NaN (pandas' missing text) as None (a null)."""
-    return [None if isinstance(v, float) and math.isnan(v) else v for v in values.tolist()]
+    """An object column's values, with NaN (pandas' missing text) and NaT (a missing zoned
+    datetime) as None (a null)."""
+    return [None if _is_missing(v) else v for v in values.tolist()]
+
+
+def _is_missing(value: Any) -> bool:
+    return (isinstance(value, float) and math.isnan(value)) or type(value).__name__ == "NaTType"
 
 
 def polars_frame(columns: dict[str, np.ndarray], index: np.ndarray, index_name: str | None) -> Any:

@@ -1,7 +1,9 @@
 """Arrow tables and Polars DataFrames as input arrays, read as a pandas DataFrame of the same
 data is read: each column an array of its own dtype (ints stay ints, floats floats, booleans
 booleans, datetimes datetime64, text an object array), missing values as NaN in numeric
-columns (ints then become floats) and as None in text and boolean columns.
+columns (ints then become floats) and as None in text and boolean columns. Datetimes with a
+time zone become what pandas gives for them, an object array of time-zone-aware pandas
+Timestamps (NaT where missing), local times rather than naive UTC: reading them needs pandas.
 
 Neither library is imported here: a table is recognised by the module of its type, and its
 columns are converted with its own methods. Such tables carry no index: their rows are
@@ -54,17 +56,32 @@ def arrow_array(column: Any) -> np.ndarray:
     kind = column.type
     if hasattr(kind, "index_type"):  # dictionary-encoded (a categorical): its values
         column = column.cast(kind.value_type)
-    return _object_if_fixed_text(column.to_numpy(zero_copy_only=False))
+        kind = column.type
+    return _as_pandas_gives(column.to_numpy(zero_copy_only=False), getattr(kind, "tz", None))
 
 
-def _object_if_fixed_text(array: np.ndarray) -> np.ndarray:
+def _as_pandas_gives(array: np.ndarray, zone: str | None) -> np.ndarray:
+    """A column's numpy array (datetimes with a time zone as naive UTC, as both libraries give
+    them) as pandas gives the column: text as object, zoned datetimes as local Timestamps."""
+    if zone:
+        return zoned(array, zone)
     return array.astype(object) if array.dtype.kind in "US" else array
+
+
+def zoned(utc: np.ndarray, zone: str) -> np.ndarray:
+    """Naive UTC datetimes as the datetimes of time zone ``zone`` that pandas gives: an object
+    array of time-zone-aware Timestamps, NaT where missing."""
+    from megatron.dependencies import require
+
+    pd = require("pandas", f"Reading a datetime column of time zone {zone!r}")
+    return pd.Series(utc, copy=False).dt.tz_localize("UTC").dt.tz_convert(zone).to_numpy()
 
 
 def column_of(table: Any, name: str) -> np.ndarray:
     """Column ``name`` of a Polars DataFrame or an Arrow table as a numpy array."""
     if is_polars(table):
-        return _object_if_fixed_text(table.get_column(name).to_numpy())
+        series = table.get_column(name)
+        return _as_pandas_gives(series.to_numpy(), getattr(series.dtype, "time_zone", None))
     return arrow_array(table.column(name))
 
 

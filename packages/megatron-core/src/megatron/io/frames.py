@@ -74,7 +74,9 @@ def column_array(series: Any) -> np.ndarray:
         kind = getattr(series.dtype, "kind", "O")
         if kind in "biuf" and not series.isna().any():
             array = series.to_numpy(dtype=series.dtype.numpy_dtype)
-        elif kind in "biuf":
+        elif kind == "b":  # True, False, None, as Polars and Arrow booleans with a missing value give
+            array = series.to_numpy(dtype=object, na_value=None)
+        elif kind in "iuf":
             array = series.to_numpy(dtype=float, na_value=np.nan)
     return array
 
@@ -82,7 +84,8 @@ def column_array(series: Any) -> np.ndarray:
 def stack_columns(frame: Any, columns: list[str]) -> np.ndarray:
     """Several columns as one (n, k) array; columns of one numeric dtype come out in one copy."""
     dtypes = set(frame[columns].dtypes)
-    if len(dtypes) == 1 and getattr(next(iter(dtypes)), "kind", "O") in "biuf":
+    only = next(iter(dtypes)) if len(dtypes) == 1 else None
+    if isinstance(only, np.dtype) and only.kind in "biuf":  # not nullable dtypes, whose NA stays pd.NA
         return frame[columns].to_numpy()
     return np.column_stack([column_array(frame[c]) for c in columns])
 

@@ -58,6 +58,8 @@ class ParquetFile:
             raise SourceError(f"Cannot read Parquet file {self.path!r}: {exc}") from exc
         self.columns = [str(name) for name in self.file.schema_arrow.names]
         selection.check(self.columns, self.path)
+        self.index_columns: list[str] = []  # a pandas MultiIndex's levels, when it is the index
+        self.index_range: tuple[int, int] | None = None  # a pandas RangeIndex's (start, step)
         self.selection = self._with_stored_index(selection)
         metadata = self.file.metadata
         self.group_rows = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
@@ -65,16 +67,38 @@ class ParquetFile:
         self.with_nulls = self._columns_with_nulls()
 
     def _with_stored_index(self, selection: ColumnSelection) -> ColumnSelection:
-        """The selection, with the index columns pandas stored (``df.to_parquet``) left out of
-        the inputs, and the first of them the index unless ``index_col`` names one."""
-        stored = (self.file.schema_arrow.pandas_metadata or {}).get("index_columns", [])
-        stored = [c for c in stored if isinstance(c, str) and c in self.columns]
+        """The selection, with the index pandas stored (``df.to_parquet``) as pandas reads it
+        unless ``index_col`` names a column: its columns left out of the inputs, one column
+        the index, several (a MultiIndex) the index as tuples, and a RangeIndex (kept by its
+        start, stop and step, no column) the numbers it gives."""
+        described = (self.file.schema_arrow.pandas_metadata or {}).get("index_columns", [])
+        stored = [c for c in described if isinstance(c, str) and c in self.columns]
         stored += [c for c in self.columns if _PANDAS_INDEX.match(c) and c not in stored]
+        ranges = [d for d in described if isinstance(d, dict) and d.get("kind") == "range"]
+        if selection.index_col is None and not stored and len(ranges) == 1:
+            self.index_range = (int(ranges[0]["start"]), int(ranges[0]["step"]))
         if not stored:
             return selection
-        index_col = selection.index_col or stored[0]
+        index_col = selection.index_col
+        if index_col is None and len(stored) > 1:
+            self.index_columns = stored
+        elif index_col is None:
+            index_col = stored[0]
         exclude = [*selection.exclude_cols, *(c for c in stored if c != index_col)]
         return ColumnSelection(exclude, selection.groups, index_col)
+
+    def index(self, rows: Rows, start: int) -> np.ndarray:
+        """The index of ``rows``, the batch that starts at row ``start`` of the file: its index
+        column, the stored pandas index, or the positions of the rows."""
+        if self.selection.index_col is not None:
+            return rows.column(self.selection.index_col)
+        if self.index_columns:  # as pandas gives a MultiIndex: an object array of tuples
+            levels = [rows.column(name) for name in self.index_columns]
+            index = np.empty(len(rows), dtype=object)
+            index[:] = list(zip(*levels))
+            return index
+        first, step = self.index_range or (0, 1)
+        return np.arange(first + step * start, first + step * (start + len(rows)), step, dtype=np.int64)
 
     def _columns_with_nulls(self) -> set[str]:
         """The columns with a missing value in some row group (per the file's statistics; a
@@ -152,8 +176,7 @@ class Rows:
 
 
 def _batch(file: ParquetFile, rows: Rows, start: int) -> LazyBatch:
-    """The rows as a batch of the file's selected inputs, numbered from ``start`` unless the
-    selection names an index column."""
+    """The rows as a batch of the file's selected inputs, the batch starting at row ``start``."""
     selection = file.selection
     groups = selection.groups or {}
     names = [*selection.single(file.columns), *groups]
@@ -164,9 +187,7 @@ def _batch(file: ParquetFile, rows: Rows, start: int) -> LazyBatch:
             return np.column_stack(columns) if columns else np.empty((len(rows), 0))
         return rows.column(name)
 
-    index_col = selection.index_col
-    index = rows.column(index_col) if index_col is not None else np.arange(start, start + len(rows))
-    return LazyBatch(names, read, index)
+    return LazyBatch(names, read, file.index(rows, start))
 
 
 def _first_rows(file: ParquetFile, count: int) -> Rows:
