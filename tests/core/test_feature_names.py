@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 import megatron
 from megatron import layers
 from megatron.errors import LayerError, UnknownOutputError
+from megatron.features import feature_columns
 from megatron.layers import Layer
 from megatron.nodes import Input
+from megatron.specs import Spec
 
 FRAME = pd.DataFrame(
     {
@@ -210,3 +212,78 @@ def test_rows_served_from_the_cache_are_named_as_computed_ones():
     computed = pipeline.transform(data, cache=True).to_frame()
     served = pipeline.transform(data, cache=True).to_frame()  # every row read back
     assert list(served.columns) == list(computed.columns) == ["a", "b"]
+
+
+def test_a_concatenation_of_nodes_sharing_names_prefixes_them_by_node():
+    frame = pd.DataFrame({"age": [23.0, 35, 51], "income": [1.2, 3.4, 2.2], "label": [0, 1, 1]})
+    inputs = megatron.nodes.from_dataframe(frame, groups={"x": ["age", "income"]})
+    a = layers.Whiten()(inputs["x"], "a")
+    b = layers.MinMaxScale()(inputs["x"], "b")
+    codes = layers.OneHotRange(0, 1)(inputs["label"], "codes")
+    c = layers.Concatenate()([a, b, codes], "c")
+    pipeline = megatron.Pipeline([inputs["x"], inputs["label"]], c, name="fn").fit(frame)
+    names = ["a__age", "a__income", "b__age", "b__income", "one_hot_range__label_0", "one_hot_range__label_1"]
+    assert pipeline.feature_names() == {"c": names}
+    assert list(pipeline.transform(frame).to_frame().columns) == names
+
+
+def test_a_node_joined_to_itself_numbers_its_repeats():
+    x = Input("x", (2,), columns=["age", "income"])
+    pipeline = megatron.Pipeline(x, layers.Concatenate()([x, x], "c"), name="self")
+    assert pipeline.feature_names() == {"c": ["x__age", "x__income", "x__age_1", "x__income_1"]}
+    frame = pipeline.transform({"x": np.eye(2)}).to_frame()
+    assert list(frame.columns) == ["x__age", "x__income", "x__age_1", "x__income_1"]
+
+
+class Twice(Layer):
+    """A layer of its own whose names repeat."""
+
+    def output_spec(self, X):
+        return Spec((2,), X.dtype)
+
+    def transform(self, X):
+        return np.column_stack([X, X])
+
+    def get_feature_names_out(self, *features):
+        return ["v", "v"]
+
+
+def test_an_output_repeating_its_own_names_gets_distinct_columns():
+    x = Input("x")
+    pipeline = megatron.Pipeline(x, Twice()(x, "twice"), name="own")
+    assert pipeline.feature_names() == {"twice": ["v", "v_1"]}
+    assert list(pipeline.transform({"x": np.ones(2)}).to_frame().columns) == ["v", "v_1"]
+    # names handed over from elsewhere (a pickled Outputs) that repeat within one output
+    assert feature_columns([("twice", np.ones((2, 2)))], {"twice": ["v", "v"]}) == {"twice": ["v", "v_1"]}
+
+
+NAME = st.sampled_from(["a", "b", "a__b", "a_1", "x__a"])
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_names_of_generated_concatenations_are_unique(data):
+    """Concatenations of inputs whose columns repeat one another's (and look like prefixed or
+    numbered names), of the same node twice and of concatenations: every node's names are
+    distinct, as many as its columns, and name the columns of to_frame()."""
+    widths = data.draw(st.lists(st.integers(1, 3), min_size=1, max_size=3))
+    nodes, feed = [], {}
+    for i, width in enumerate(widths):
+        columns = data.draw(st.lists(NAME, min_size=width, max_size=width, unique=True))
+        node = Input(f"x{i}" if i else "x", (width,), columns=columns)
+        nodes.append(node)
+        feed[node.name] = np.arange(2.0 * width).reshape(2, width)
+    inputs = list(nodes)
+    pool = list(nodes) + [layers.ScalarAdd(1.0)(n, f"a{i}") for i, n in enumerate(nodes)]
+    outputs = []
+    for j in range(data.draw(st.integers(1, 3))):
+        parts = data.draw(st.lists(st.sampled_from(pool), min_size=2, max_size=4))
+        joined = layers.Concatenate()(parts, f"c{j}")
+        pool.append(joined)
+        outputs.append(joined)
+    pipeline = megatron.Pipeline(inputs, outputs, name="joins")
+    for node in pipeline.graph.nodes:
+        names = pipeline.feature_names(node)
+        assert len(names) == len(set(names)) == node.shape[-1], (node.name, names)
+    frame = pipeline.transform(feed).to_frame()
+    assert len(set(frame.columns)) == len(frame.columns) == sum(o.shape[-1] for o in outputs)

@@ -7,6 +7,12 @@ the input; any other input's names are not known (None). Each layer call then na
 outputs from its feature inputs' names (:meth:`megatron.layers.Layer.get_feature_names_out`).
 A pipeline computes its graph's names once per fitted state (its fingerprint), never per
 ``transform``: ``Outputs`` resolve them only when ``to_frame`` asks.
+
+A node's names are distinct, so each names one column of a frame: where a layer's names repeat
+and are its inputs' names one after the other (a concatenation), each input whose names repeat
+is prefixed by its node's name (``<node>__<feature>``, as ``to_frame`` prefixes outputs and
+scikit-learn's ``FeatureUnion`` its transformers); whatever still repeats (the same node
+joined twice, a layer of one's own) is numbered: ``age``, ``age_1``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from megatron.errors import LayerError, UnknownOutputError, layer_failure
-from megatron.layers.naming import FeatureNames
+from megatron.layers.naming import FeatureNames, distinct, joined, sourced
 from megatron.suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -44,12 +50,24 @@ def graph_feature_names(
     names: dict[str, FeatureNames] = {}
     for node in graph.inputs:
         own = given.get(node.name)
-        names[node.name] = list(own) if own is not None else input_feature_names(node)
+        found = list(own) if own is not None else input_feature_names(node)
+        names[node.name] = None if found is None else distinct(found)
     for call in graph.calls:
         outputs = call.visible_outputs
-        for output, value in zip(outputs, _call_names(call, [names.get(n.name) for n in call.features])):
-            names[output.name] = _checked(call, output, value)
+        features = [names.get(n.name) for n in call.features]
+        for output, value in zip(outputs, _call_names(call, features)):
+            names[output.name] = _distinct(call, _checked(call, output, value), features)
     return names
+
+
+def _distinct(call: Call, names: FeatureNames, features: Sequence[FeatureNames]) -> FeatureNames:
+    """``names`` made distinct: a joining's inputs prefixed by node where their names repeat,
+    then any repeat left numbered."""
+    if names is None or len(set(names)) == len(names):
+        return names
+    if len(features) > 1 and names == joined(features):
+        names = sourced([(node.name, part or []) for node, part in zip(call.features, features)])
+    return distinct(names)
 
 
 def _call_names(call: Call, features: Sequence[FeatureNames]) -> Sequence[FeatureNames]:
@@ -143,9 +161,10 @@ def feature_columns(
 ) -> dict[str, list[str]]:
     """The column names of each output of one value per feature (a 2-D array) whose feature
     names are known: those names, or ``<output>__<feature>`` for an output whose names would
-    repeat a column of the frame (another output's, or its own)."""
+    repeat another output's column; a name that still repeats (within one output, or after the
+    prefix) is numbered (``age_1``), so no two columns share one."""
     chosen = {
-        name: list(names)
+        name: distinct(names)
         for name, array in outputs
         if array.ndim == 2 and (names := features.get(name)) is not None and len(names) == array.shape[1]
     }
@@ -153,7 +172,14 @@ def feature_columns(
     for name, array in outputs:
         for column in chosen.get(name, [name] if array.ndim == 1 else []):
             counts[column] = counts.get(column, 0) + 1
-    return {
+    named = {
         name: [f"{name}__{c}" for c in columns] if any(counts[c] > 1 for c in columns) else columns
         for name, columns in chosen.items()
     }
+    single = [name for name, array in outputs if array.ndim == 1]  # such a column is its output's name
+    flat = distinct([c for columns in named.values() for c in columns], reserved=single)
+    result, start = {}, 0
+    for name, columns in named.items():
+        result[name] = flat[start : start + len(columns)]
+        start += len(columns)
+    return result

@@ -110,7 +110,8 @@ class OneHotRange(StatefulLayer):
         return prefixed(self.name, range(low, high + 1), input_features[0] if input_features else None)
 
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
-        """The value of each row's largest column (its 1, or a model's most probable value)."""
+        """The value of each row's largest column (its 1, or a model's most probable value); a
+        row holding NaN or only zeros is refused."""
         return _decoded(Y, np.arange(self._range()[0], self._range()[1] + 1))
 
 
@@ -195,18 +196,30 @@ class OneHotLabels(StatefulLayer):
         return prefixed(self.name, self.metadata["labels"], input_features[0] if input_features else None)
 
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
-        """The label of each row's largest column (its 1, or a model's most probable label)."""
+        """The label of each row's largest column (its 1, or a model's most probable label); a
+        row holding NaN or only zeros is refused."""
         return _decoded(Y, self.metadata["labels"])
 
 
 def _decoded(Y: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``values`` at the largest column of each row of ``Y``'s last axis; a row of zeros (a
-    value that was outside what the layer knows) cannot be decoded."""
+    """``values`` at the largest column of each row of ``Y``'s last axis. A row holding NaN (a
+    model that gave no answer) is refused rather than decoded, as numpy's argmax would pick the
+    NaN's column; so is a row of zeros (a value that was outside what the layer knows)."""
     checks.numeric(Y)
     if Y.ndim < 2 or Y.shape[-1] != len(values):
         raise LayerInputError(f"expected a last axis of {len(values)} columns to decode; got shape {Y.shape}")
-    if Y.size and not (Y != 0).any(axis=-1).all():
-        rows = np.flatnonzero(~(Y != 0).any(axis=-1).reshape(len(Y), -1).all(axis=-1))
+    if Y.dtype.kind in "fc":
+        missing = np.isnan(Y).any(axis=-1)
+        if missing.any():
+            rows = np.flatnonzero(missing.reshape(len(Y), -1).any(axis=-1))
+            more = f" ({len(rows)} rows in all)" if len(rows) > 5 else ""
+            raise LayerInputError(
+                f"rows {rows[:5].tolist()}{more} hold NaN: a NaN score is neither larger nor smaller than "
+                "another, so a row holding one cannot be decoded (the model that gave it failed on it)"
+            )
+    unset = ~(Y != 0).any(axis=-1)
+    if unset.any():
+        rows = np.flatnonzero(unset.reshape(len(Y), -1).any(axis=-1))
         raise LayerInputError(
             f"rows {rows[:5].tolist()} have no non-zero column: they encoded a value outside the known "
             "ones, which cannot be decoded"

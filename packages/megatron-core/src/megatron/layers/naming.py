@@ -2,11 +2,15 @@
 
 :class:`FeatureNaming` is mixed into :class:`~megatron.layers.Layer`. The helpers build names
 in scikit-learn's style: ``<layer>__<feature>`` for new features a layer makes from one input
-feature (``one_hot_range__colour_red``), ``<layer>0``... for projections (``pca0``).
+feature (``one_hot_range__colour_red``), ``<layer>0``... for projections (``pca0``). A
+node's names are distinct: where joined inputs repeat one another's names, those inputs'
+names are prefixed by their node (``<node>__<feature>``, as scikit-learn's ``FeatureUnion``
+prefixes by transformer); what still repeats is numbered (``age_1``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -48,6 +52,35 @@ def joined(input_features: Sequence[FeatureNames]) -> FeatureNames:
     if any(names is None for names in input_features):
         return None
     return [name for names in input_features for name in names]  # type: ignore[union-attr]
+
+
+def sourced(parts: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+    """The names of ``parts`` (a source's name and its names) one after the other, those of each
+    part holding a name that repeats (in another part or its own) as ``<source>__<name>``."""
+    counts = Counter(name for _, names in parts for name in names)
+    return [
+        f"{source}__{name}" if any(counts[n] > 1 for n in names) else name
+        for source, names in parts
+        for name in names
+    ]
+
+
+def distinct(names: Sequence[str], reserved: Iterable[str] = ()) -> list[str]:
+    """``names`` with each repeat of an earlier name (or of a ``reserved`` one) numbered
+    ``<name>_1``, ``<name>_2``... (the first number that gives a name not among either)."""
+    seen = set(reserved)
+    taken = seen | set(names)
+    out = []
+    for name in names:
+        if name in seen:
+            k = 1
+            while f"{name}_{k}" in taken:
+                k += 1
+            name = f"{name}_{k}"
+            taken.add(name)
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def prefixed(layer: str, values: Iterable[Any], feature: FeatureNames = None) -> list[str]:

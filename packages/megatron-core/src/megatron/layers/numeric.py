@@ -168,10 +168,22 @@ class ScalarMultiply(StatelessLayer):
         """True unless the factor is 0 (which maps every value to 0)."""
         return bool(np.all(np.asarray(self.factor) != 0))
 
+    def why_not_invertible(self) -> str | None:
+        """That the factor is 0 (or holds a 0), where it is."""
+        if self.invertible:
+            return None
+        if np.ndim(self.factor) == 0:
+            return "its factor is 0, which maps every value to 0"
+        factor = np.asarray(self.factor)
+        shown = factor.tolist() if factor.size <= 8 else f"of shape {factor.shape}"
+        return f"its factor {shown} has a 0, which maps those values to 0"
+
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
         """``Y / factor`` (a float array)."""
         if not self.invertible:
-            raise NotInvertibleError("ScalarMultiply(0) maps every value to 0: its input cannot be recovered")
+            raise NotInvertibleError(
+                f"{type(self).__name__} {self.name!r} cannot recover its input: {self.why_not_invertible()}"
+            )
         return np.true_divide(checks.numeric(Y), self.factor)
 
 
