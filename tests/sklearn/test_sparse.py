@@ -72,7 +72,7 @@ def test_a_wide_vocabulary_is_never_densified():
 
 
 def test_a_sparse_output_is_refused_with_a_hint_to_densify():
-    docs, labels = reviews()
+    docs, _labels = reviews()
     doc = Input("doc", dtype=object)
     pipeline = megatron.Pipeline(doc, CountVectorize(sparse=True)(doc, "counts"), name="counts")
     pipeline.fit({"doc": docs})
@@ -119,3 +119,62 @@ def test_sparse_counts_equal_dense_counts(token_lists):
     got = sparse.transform(docs)
     assert scipy.sparse.issparse(got)
     np.testing.assert_array_equal(got.toarray(), dense.transform(docs))
+
+
+def test_a_row_filter_whose_first_input_is_sparse_keeps_rows_aligned_in_fit_transform_and_eager_mode():
+    docs, labels = reviews(80, seed=3)
+    labels = np.where(np.arange(80) % 4 == 0, -1, labels)  # unlabelled rows are filtered out
+    doc, label = Input("doc", dtype=object), Input("label")
+    kept, kept_labels = Filter(lambda c, y: y >= 0)(
+        [CountVectorize(sparse=True)(doc, "c"), label], ["ck", "lk"]
+    )
+    pipeline = megatron.Pipeline(
+        [doc, label], Sklearn(LogisticRegression())([kept, kept_labels], "pr"), name="sf"
+    )
+    pipeline.fit({"doc": docs, "label": labels})
+    out = pipeline.transform({"doc": docs, "label": labels})
+    keep = labels >= 0
+    dense = CountVectorize()(Input("doc", dtype=object)(docs)).output
+    reference = LogisticRegression().fit(dense[keep], labels[keep])
+    np.testing.assert_array_equal(out["pr"], reference.predict(dense[keep]))
+    np.testing.assert_array_equal(out.index, np.flatnonzero(keep))
+    eager_counts = CountVectorize(sparse=True)(Input("doc", dtype=object)(docs))
+    eager_kept, _ = Filter(lambda c, y: y >= 0)([eager_counts, Input("label")(labels)])
+    assert scipy.sparse.issparse(eager_kept.output)
+    np.testing.assert_array_equal(eager_kept.output.toarray(), dense[keep])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    mask=st.lists(st.booleans(), min_size=1, max_size=12),
+    sparse_at=st.integers(0, 2),
+    fmt=st.sampled_from(["csr", "csc", "coo", "lil"]),
+    with_condition=st.booleans(),
+)
+def test_a_row_filter_keeps_the_rows_of_sparse_inputs_of_any_format_at_any_place(
+    mask, sparse_at, fmt, with_condition
+):
+    """Filter gives a sparse input the rows it gives the dense ones, wherever it is among the
+    inputs (the first one too) and whatever its format."""
+    mask = np.array(mask)
+    n = len(mask)
+    dense = [
+        np.arange(n * 3, dtype=float).reshape(n, 3) % 4,
+        np.arange(n, dtype=float),
+        -np.arange(n * 2.0).reshape(n, 2),
+    ]
+    given = list(dense)
+    given[sparse_at] = scipy.sparse.random(
+        n, dense[sparse_at].reshape(n, -1).shape[1], density=0.5, format=fmt, random_state=0
+    )
+    if sparse_at == 1:
+        given[1] = scipy.sparse.csr_matrix(dense[1].reshape(n, 1)).asformat(fmt)
+    expected = [a.toarray() if scipy.sparse.issparse(a) else a for a in given]
+    if with_condition:
+        *kept, positions = Filter(lambda *inputs: mask).transform(*given)
+    else:
+        *kept, positions = Filter().transform(mask, *given)
+    np.testing.assert_array_equal(positions, np.flatnonzero(mask))
+    for got, want in zip(kept, expected):
+        got = got.toarray() if scipy.sparse.issparse(got) else got
+        np.testing.assert_array_equal(got, want[mask])

@@ -160,3 +160,37 @@ def test_a_transformer_with_cv_gives_out_of_fold_transforms():
     out = layer.fit_transform(X)
     for train, test in KFold(3).split(X):
         np.testing.assert_allclose(out[test], StandardScaler().fit(X[train]).transform(X[test]))
+
+
+def test_folds_that_train_on_their_own_test_rows_are_refused_when_the_layer_is_built():
+    """Each fold tests half the rows but trains on all of them: a meta-model would learn from
+    in-sample predictions (a tree fitted to noise predicts it perfectly)."""
+    everything = np.arange(80)
+    leaky = [(everything, np.arange(0, 40)), (everything, np.arange(40, 80))]
+    with pytest.raises(ConfigError, match="fold 0 of cv= trains on 40 of its own 40 test rows"):
+        Sklearn(DecisionTreeClassifier(), cv=leaky)
+    layer, x = Sklearn(LinearRegression()), Input("x", (2,))
+    pipeline = megatron.Pipeline(x, layer(x, "out"), name="leak")
+    with pytest.raises(ConfigError, match="fold 1 of cv= trains on"):
+        pipeline.set_params(sklearn__cv=[(np.arange(1, 4), np.array([0])), (np.arange(4), np.arange(1, 4))])
+    assert layer.cv is None
+
+
+@pytest.mark.parametrize("cv", [True, False, 2.5, 0, 1, -3, "five", np.float64(3.0)])
+def test_a_cv_that_is_no_number_of_folds_is_refused_when_the_layer_is_built(cv):
+    with pytest.raises(ConfigError, match="cv= takes"):
+        Sklearn(LinearRegression(), cv=cv)
+    x = Input("x", (2,))
+    pipeline = megatron.Pipeline(x, Sklearn(LinearRegression())(x, "o"), name="c")
+    with pytest.raises(ConfigError, match="cv= takes"):
+        pipeline.set_params(sklearn__cv=cv)
+
+
+def test_folds_given_once_as_an_iterator_serve_every_fit():
+    X, y = np.arange(12.0).reshape(6, 2), np.arange(6.0)
+    folds = [(np.arange(3, 6), np.arange(3)), (np.arange(3), np.arange(3, 6))]
+    layer = Sklearn(LinearRegression(), cv=iter(folds))
+    layer([Input("x", (2,)), Input("y")])
+    first = layer.fit_transform(X, y)
+    np.testing.assert_allclose(layer.fit_transform(X, y), first)
+    np.testing.assert_allclose(first, cross_val_predict(LinearRegression(), X, y, cv=folds))

@@ -34,15 +34,14 @@ import attrs
 
 from megatron.errors import ConfigError, DataError
 from megatron.graph.call import FIT_PARAMS
-from megatron.graph.node import describe_rows
-from megatron.graph.topology import upstream_calls
+from megatron.graph.node import Node, describe_rows
+from megatron.graph.topology import needed_inputs, upstream_calls
 from megatron.layers.out_of_fold import refuse_out_of_fold
 from megatron.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from megatron.execution.executor import Executor
     from megatron.execution.plan import Plans
-    from megatron.graph.node import Node
     from megatron.graph.topology import Graph
     from megatron.layers.base import Layer
 
@@ -221,7 +220,7 @@ def _placed(where: str, pipeline: str, graph: Graph, given: dict[int, dict[str, 
             )
         rows = calls[0].inputs[0].rows if calls[0].inputs else ()
         for param, value in list(params.items()):
-            if isinstance(value, str):
+            if isinstance(value, str | Node):
                 nodes.setdefault(key, {})[param] = _routed_node(where, graph, layer, param, value, rows)
                 del params[param]
             elif _rows_of(value) is not None and rows:
@@ -235,25 +234,41 @@ def _placed(where: str, pipeline: str, graph: Graph, given: dict[int, dict[str, 
 
 
 def _routed_node(
-    where: str, graph: Graph, layer: Layer, param: str, name: str, rows: tuple[Node, ...]
+    where: str, graph: Graph, layer: Layer, param: str, given: str | Node, rows: tuple[Node, ...]
 ) -> Node:
-    node = graph.node_named(name)
-    if node is None:
-        names = [n.name for n in graph.nodes]
+    """The node a routed value names (or is), checked: read from the pipeline's declared inputs
+    without learning, with the layer's rows."""
+    if isinstance(given, str):
+        node = graph.node_named(given)
+        if node is None:
+            names = [n.name for n in graph.nodes]
+            raise ConfigError(
+                f"{where}: {param}={given!r} for layer {layer.name!r} names no node of the pipeline: by name it "
+                "knows its inputs and the nodes on the way to its outputs and metrics. Route a node computed "
+                f"off that way (from a declared input, without learning) as the node itself: {param}=node."
+                f"{did_you_mean(given, names)}"
+            )
+    else:
+        node = given
+    shown = repr(node.name)
+    declared = {id(n) for n in graph.inputs}
+    undeclared = [n.name for n in needed_inputs([node], upstream_calls([node])) if id(n) not in declared]
+    if undeclared:
         raise ConfigError(
-            f"{where}: {param}={name!r} for layer {layer.name!r} names no node of the graph; route a declared "
-            f"input or a node computed from one.{did_you_mean(name, names)}"
+            f"{where}: {param}={shown} for layer {layer.name!r} is computed from {undeclared}, which "
+            f"{'is' if len(undeclared) == 1 else 'are'} not among the pipeline's declared inputs "
+            f"{[n.name for n in graph.inputs]}; route a node computed from them."
         )
     if tuple(map(id, node.rows)) != tuple(map(id, rows)):
         raise ConfigError(
-            f"{where}: {param}={name!r} for layer {layer.name!r} holds "
+            f"{where}: {param}={shown} for layer {layer.name!r} holds "
             f"{describe_rows(node.rows)}, and the layer sees {describe_rows(rows)}: pass the values "
             "through the same filter call as the layer's inputs, and route that output."
         )
     learning = [c.layer.name for c in upstream_calls([node]) if c.layer.stateful]
     if learning:
         raise ConfigError(
-            f"{where}: {param}={name!r} for layer {layer.name!r} is computed by layers that learn "
+            f"{where}: {param}={shown} for layer {layer.name!r} is computed by layers that learn "
             f"({learning}), which are not fitted yet when it is needed; route a node computed without them."
         )
     return node

@@ -29,3 +29,11 @@ def dense_outputs(pipeline: str, names: Sequence[str], values: list[Any]) -> lis
                 "(megatron.layers.Lambda(lambda m: m.toarray())), which a wide vocabulary may not fit in memory."
             )
     return values
+
+
+def take_rows(value: Any, rows: np.ndarray) -> Any:
+    """The ``rows`` (positions) of an array of observations, numpy or scipy.sparse: a sparse
+    format without row indexing (COO, DIA) is read as CSR first."""
+    if type(value) is not np.ndarray and is_sparse(value) and value.format not in ("csr", "csc", "lil"):
+        value = value.tocsr()
+    return value[rows]

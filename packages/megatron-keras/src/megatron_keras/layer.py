@@ -15,7 +15,7 @@ import numpy as np
 from megatron.errors import IncrementalFitError, SpecError
 from megatron.layers import checks
 from megatron.layers.naming import FeatureNames, numbered
-from megatron.layers.out_of_fold import OutOfFold
+from megatron.layers.out_of_fold import OutOfFold, checked_cv
 from megatron.progress import enabled as progress_enabled
 from megatron.specs import Spec
 
@@ -76,7 +76,7 @@ class Keras(OutOfFold):
         self.fit_kwargs = dict(fit_kwargs or {})
         self.predict_kwargs = dict(predict_kwargs or {})
         self.n_outputs = len(model.outputs)
-        self.cv = cv
+        self.cv = checked_cv(cv, "Keras")
 
     @property
     def n_features(self) -> int:

@@ -124,7 +124,12 @@ class PipelineEstimator(TransformerMixin, BaseEstimator):
         return super().set_params(**{k: v for k, v in params.items() if "__" not in k})
 
     # -- estimator API ---------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None) -> PipelineEstimator:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None, **fit_params: Any) -> PipelineEstimator:
+        """Fit a new pipeline on ``X`` (and ``y``). ``sample_weight`` and other ``fit_params`` are
+        routed as :meth:`megatron.Pipeline.fit` routes them: each to every layer whose fit takes
+        it, ``fit_params={'layer': {...}}`` to one layer; one the layers do not take is a
+        :class:`~megatron.errors.ConfigError`. Under scikit-learn's metadata routing, request
+        the weights with ``set_fit_request(sample_weight=True)``."""
         if y is None:
             X = validate_data(self, X, reset=True)
         else:
@@ -134,7 +139,9 @@ class PipelineEstimator(TransformerMixin, BaseEstimator):
         self.pipeline_ = self._pipeline()
         data = {self.x: X} if y is None else {self.x: X, self.y: y}
         try:
-            self.pipeline_.fit(data, progress=False)
+            if sample_weight is not None:
+                fit_params["sample_weight"] = sample_weight
+            self.pipeline_.fit(data, progress=False, **fit_params)
         except LayerError as exc:
             if isinstance(exc.__cause__, ValueError):  # scikit-learn's contract: bad data is a ValueError
                 raise ValueError(str(exc)) from exc

@@ -12,7 +12,7 @@ import numpy as np
 from megatron.errors import IncrementalFitError, LayerInputError, NotInvertibleError, SpecError
 from megatron.layers.affine import Affine
 from megatron.layers.naming import FeatureNames, numbered
-from megatron.layers.out_of_fold import OutOfFold, Splits, checked_splits
+from megatron.layers.out_of_fold import OutOfFold, Splits, checked_cv, checked_splits
 from megatron.layers.state import Exactness
 from megatron.specs import Spec
 
@@ -93,7 +93,7 @@ class Sklearn(OutOfFold):
         self.targets = targets
         self.classes = classes
         self._iterative = iterative
-        self.cv = cv
+        self.cv = checked_cv(cv, f"Sklearn({type(estimator).__name__})")
 
     @property
     def iterative(self) -> bool:

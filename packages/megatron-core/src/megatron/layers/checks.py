@@ -45,7 +45,7 @@ def ndim(X: np.ndarray, at_least: int, what: str = "input") -> np.ndarray:
 
 def nonempty(X: np.ndarray, operation: str = "fit") -> np.ndarray:
     """``X`` if it holds at least one observation (a layer cannot learn from nothing)."""
-    if len(X) == 0:
+    if X.shape[0] == 0:  # shape, not len(): a scipy.sparse matrix has no len()
         raise LayerInputError(f"cannot {operation} on an empty batch (shape {X.shape})")
     return X
 

@@ -11,13 +11,14 @@ batch by batch) are refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from megatron.errors import ConfigError, GraphError, IncrementalFitError
 from megatron.layers.base import StatefulLayer
+from megatron.sparse import take_rows
 
 Splits = list[tuple[np.ndarray, np.ndarray]]
 """The (train rows, test rows) of each fold, as positions."""
@@ -25,7 +26,7 @@ Splits = list[tuple[np.ndarray, np.ndarray]]
 
 def take(value: Any, rows: np.ndarray) -> Any:
     """The ``rows`` of an array of observations (numpy or scipy.sparse alike)."""
-    return value[rows]
+    return take_rows(value, rows)
 
 
 def kfold(n_splits: int, n: int) -> Splits:
@@ -45,22 +46,110 @@ def kfold(n_splits: int, n: int) -> Splits:
     return splits
 
 
+CV_FORMS = (
+    "a number of folds (2 or more), a splitter with split(X, y) (KFold, StratifiedKFold) or a list "
+    "of (train, test) positions"
+)
+
+
+def checked_cv(cv: Any, where: str) -> Any:
+    """``cv`` checked when a layer is built, as far as it can be without the rows: None, a
+    number of folds of at least 2, a splitter with ``split``, or (train, test) folds, each
+    checked by :func:`fold_positions` (an iterator of folds is read into a list, so that every
+    fit sees them)."""
+    if cv is None or (hasattr(cv, "split") and not isinstance(cv, str | bytes)):
+        return cv
+    if isinstance(cv, bool | np.bool_):
+        raise ConfigError(f"{where}: cv= takes {CV_FORMS}; got {cv!r} (leave cv= out for no folds)")
+    if isinstance(cv, int | np.integer):
+        if cv < 2:
+            raise ConfigError(
+                f"{where}: cv= takes at least 2 folds (each row is predicted by a copy fitted on the "
+                f"others); got cv={int(cv)}. Leave cv= out for no folds."
+            )
+        return cv
+    if isinstance(cv, Iterable) and not isinstance(cv, str | bytes | Mapping) and not hasattr(cv, "dtype"):
+        folds = cv if isinstance(cv, Sequence) else list(cv)
+        for index, split in enumerate(folds):
+            fold_positions(split, index, None, where)
+        return folds
+    raise ConfigError(f"{where}: cv= takes {CV_FORMS}; got {type(cv).__name__} {cv!r}"[:400])
+
+
+def fold_positions(split: Any, index: int, n: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``index`` of cv= as (train, test) arrays of positions, checked: a pair of 1-D lists
+    of integer positions (a boolean mask of ``n`` rows is read as the positions it marks),
+    within ``n`` rows where ``n`` is known, each non-empty, and no test row among the training
+    rows (a fold trained on its own test rows gives in-sample outputs, not out-of-fold ones)."""
+    what = f"{where}: fold {index} of cv="
+    try:
+        train, test = split
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{what} must be a (train, test) pair of positions; got {type(split).__name__}"
+        ) from None
+    parts = []
+    for label, part in (("train", train), ("test", test)):
+        array = np.asarray(part)
+        if array.dtype == np.bool_:
+            if n is not None and array.shape != (n,):
+                raise ConfigError(
+                    f"{what} gives its {label} rows as a boolean mask of shape {array.shape}; a mask "
+                    f"needs one value per row ({n}). Give positions (np.flatnonzero(mask)) instead."
+                )
+            array = np.flatnonzero(array) if n is not None else array
+        elif array.size == 0:
+            array = array.astype(np.int64)
+        elif array.dtype.kind not in "iu":
+            raise ConfigError(f"{what} gives {label} rows of dtype {array.dtype}; it takes integer positions")
+        if array.ndim != 1:
+            raise ConfigError(
+                f"{what} gives {label} rows of shape {array.shape}; it takes a 1-D list of positions"
+            )
+        if not array.size:
+            raise ConfigError(f"{what} has no {label} rows; every fold needs training rows and test rows")
+        if array.dtype != np.bool_ and (array.min() < 0 or (n is not None and array.max() >= n)):
+            low, high = int(array.min()), int(array.max())
+            bad = low if low < 0 else high
+            raise ConfigError(
+                f"{what} gives {label} row {bad}, outside the rows "
+                f"{'0..n-1' if n is None else f'0..{n - 1} of the {n} fitted on'}"
+            )
+        parts.append(array)
+    train, test = parts
+    if train.dtype == np.bool_ or test.dtype == np.bool_:  # masks, before the rows are known
+        return train, test
+    overlap = np.intersect1d(train, test)
+    if overlap.size:
+        raise ConfigError(
+            f"{what} trains on {overlap.size} of its own {np.unique(test).size} test rows (first: row "
+            f"{int(overlap[0])}): its outputs for them would be in-sample predictions, not out-of-fold "
+            "ones. The train and test rows of a fold must not overlap, as in a KFold."
+        )
+    return train.astype(np.int64, copy=False), test.astype(np.int64, copy=False)
+
+
 def checked_splits(splits: Iterable[Any], n: int, where: str) -> Splits:
-    """``splits`` as arrays of positions, checked to give every row of ``n`` to exactly one
-    test fold (out-of-fold outputs need one prediction per row)."""
+    """``splits`` as arrays of positions, each fold checked by :func:`fold_positions`, and
+    checked together to give every row of ``n`` to exactly one test fold (out-of-fold outputs
+    need one prediction per row), as scikit-learn's ``cross_val_predict`` requires."""
     out: Splits = []
     seen = np.zeros(n, dtype=np.int64)
-    for split in splits:
-        train, test = (np.asarray(part, dtype=np.int64).ravel() for part in split)
-        if not len(test) or not len(train):
-            raise ConfigError(f"{where}: every fold of cv= needs training rows and test rows")
-        seen[test] += 1
+    for index, split in enumerate(splits):
+        train, test = fold_positions(split, index, n, where)
+        np.add.at(seen, test, 1)
         out.append((train, test))
     if len(out) < 2 or not np.all(seen == 1):
+        missing, repeated = np.flatnonzero(seen == 0), np.flatnonzero(seen > 1)
+        detail = []
+        if missing.size:
+            detail.append(f"{missing.size} rows in no test fold (first: row {int(missing[0])})")
+        if repeated.size:
+            detail.append(f"{repeated.size} rows in several test folds (first: row {int(repeated[0])})")
         raise ConfigError(
             f"{where}: cv= must split the rows into at least 2 folds whose test rows hold every row "
             f"exactly once (a KFold), so that each row gets one out-of-fold output; got {len(out)} "
-            f"folds that test {int((seen > 0).sum())} of {n} rows, {int((seen > 1).sum())} more than once"
+            f"folds over {n} rows" + (f", with {' and '.join(detail)}" if detail else "")
         )
     return out
 
@@ -90,7 +179,9 @@ class OutOfFold(StatefulLayer):
         """The folds of ``cv`` over ``n`` rows (targets are the trailing ``inputs``)."""
         cv = self.cv
         where = f"layer {self.name!r}"
-        if isinstance(cv, int | np.integer) and not isinstance(cv, bool):
+        if isinstance(cv, bool | np.bool_):
+            raise ConfigError(f"{where}: cv= takes {CV_FORMS}; got {cv!r}")
+        if isinstance(cv, int | np.integer):
             return kfold(int(cv), n)
         if hasattr(cv, "split") and not isinstance(cv, str | bytes):
             targets = inputs[len(inputs) - self.n_targets(len(inputs)) :]
@@ -98,10 +189,7 @@ class OutOfFold(StatefulLayer):
             return checked_splits(cv.split(np.zeros((n, 1)), y), n, where)
         if isinstance(cv, Iterable) and not isinstance(cv, str | bytes):
             return checked_splits(cv, n, where)
-        raise ConfigError(
-            f"{where}: cv= takes a number of folds, a splitter with split(X, y) (KFold, "
-            f"StratifiedKFold) or a list of (train, test) positions; got {type(cv).__name__}"
-        )
+        raise ConfigError(f"{where}: cv= takes {CV_FORMS}; got {type(cv).__name__}")
 
     def fold_start(self) -> Any:
         """What every fold, and the final refit, starts from (by default nothing: ``fit``

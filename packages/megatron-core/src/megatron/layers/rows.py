@@ -14,6 +14,7 @@ from megatron.errors import LayerInputError, SpecError
 from megatron.layers import checks
 from megatron.layers.base import StatelessLayer
 from megatron.layers.naming import FeatureNames, passed_through
+from megatron.sparse import take_rows
 from megatron.specs import Spec
 
 POSITIONS = Spec((), np.int64)
@@ -101,12 +102,13 @@ class Filter(StatelessLayer):
             mask, data = inputs[0], inputs[1:]
         else:
             mask, data = np.asarray(self.condition(*inputs)), inputs
-        if mask.dtype != np.bool_ or mask.shape != (len(inputs[0]),):
+        n = inputs[0].shape[0]  # shape, not len(): a scipy.sparse matrix has no len()
+        if mask.dtype != np.bool_ or mask.shape != (n,):
             raise LayerInputError(
                 f"expected one boolean per observation as the filter mask; got {mask.dtype}{mask.shape}"
             )
         positions = np.flatnonzero(mask)
-        return (*(a[positions] for a in data), positions)
+        return (*(take_rows(a, positions) for a in data), positions)
 
     def get_feature_names_out(self, *input_features: FeatureNames) -> tuple[FeatureNames, ...]:
         """Each filtered input's names (rows are dropped, features kept)."""
