@@ -170,13 +170,8 @@ class ScalarMultiply(StatelessLayer):
 
     def why_not_invertible(self) -> str | None:
         """That the factor is 0 (or holds a 0), where it is."""
-        if self.invertible:
-            return None
-        if np.ndim(self.factor) == 0:
-            return "its factor is 0, which maps every value to 0"
-        factor = np.asarray(self.factor)
-        shown = factor.tolist() if factor.size <= 8 else f"of shape {factor.shape}"
-        return f"its factor {shown} has a 0, which maps those values to 0"
+        zero = "is 0, which maps every value" if np.ndim(self.factor) == 0 else "holds a 0, which maps values"
+        return None if self.invertible else f"its factor {zero} to 0"
 
     def inverse_transform(self, Y: np.ndarray) -> np.ndarray:
         """``Y / factor`` (a float array)."""
