@@ -34,7 +34,9 @@ def evaluate(
     where = f"Pipeline {pipeline.name!r}.evaluate()"
     split_every = check_split_every(split_every, where)
     parts = partitions(data, where)
-    asked = None if metrics is None else [metrics] if isinstance(metrics, (str, MetricNode)) else list(metrics)
+    asked = (
+        None if metrics is None else [metrics] if isinstance(metrics, (str, MetricNode)) else list(metrics)
+    )
     names = None if asked is None else [m.name if isinstance(m, MetricNode) else m for m in asked]
     pipeline.feeds(parts.empty, "evaluate", metrics=names)  # what evaluate refuses: refused here
     chosen = [m for m in pipeline.metrics if names is None or m.name in names]

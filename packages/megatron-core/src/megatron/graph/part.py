@@ -106,5 +106,7 @@ def _metric_name(graph: Graph, item: Any) -> Any:
     if isinstance(item, str) or not hasattr(item, "metric"):
         return item
     if not any(item is metric for metric in graph.metrics):
-        raise GraphError(f"{graph.where}: metric {getattr(item, 'name', item)!r} is not a metric of this graph.")
+        raise GraphError(
+            f"{graph.where}: metric {getattr(item, 'name', item)!r} is not a metric of this graph."
+        )
     return item.name
