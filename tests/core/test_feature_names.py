@@ -5,7 +5,6 @@ Property budget: 30 derandomized examples of grouped DataFrame columns (about 1 
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +16,8 @@ from megatron.features import feature_columns
 from megatron.layers import Layer
 from megatron.nodes import Input
 from megatron.specs import Spec
+
+pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
 
 FRAME = pd.DataFrame(
     {
