@@ -3,7 +3,6 @@
 (get_feature_names_out, set_output) and clones with sklearn.base.clone."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import sklearn.base
 from sklearn.decomposition import PCA
@@ -14,6 +13,8 @@ import megatron
 from megatron import layers
 from megatron.nodes import Input
 from megatron_sklearn import PipelineEstimator
+
+pd = pytest.importorskip("pandas", reason="needs pandas: pip install -e 'packages/megatron-core[pandas]'")
 
 X = pd.DataFrame({"age": [20.0, 30, 45, 50, 61], "income": [1.0, 3, 2, 8, 5]})
 
