@@ -124,21 +124,18 @@ class Whiten(StatefulLayer):
         return Spec(X.shape, None if X.dtype is None else (X.dtype if X.dtype.kind == "f" else np.float64))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        checks.numeric(X)
-        metadata = self.metadata
-        out = np.subtract(X, metadata["mean"], dtype=checks.floating(X))
-        out /= metadata["scale"]
-        return out
+        return self._whitened(checks.numeric(X), None)
 
     fresh_output = True
 
     def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
         """``transform(X)`` written into ``out`` where it fits (else a new array)."""
         self._check_fitted_shape((X,), "transform")
-        dtype = checks.floating(checks.numeric(X))
-        if not fits(out, X, dtype):
-            return self.transform(X)
-        np.subtract(X, self.metadata["mean"], out=out, dtype=dtype)
+        fitting = fits(out, checks.numeric(X), checks.floating(X))
+        return self._whitened(X, out if fitting else None)
+
+    def _whitened(self, X: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        out = np.subtract(X, self.metadata["mean"], out=out, dtype=checks.floating(X))
         out /= self.metadata["scale"]
         return out
 
@@ -222,26 +219,20 @@ class MinMaxScale(StatefulLayer):
         return Spec(X.shape, None if X.dtype is None else (X.dtype if X.dtype.kind == "f" else np.float64))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        checks.numeric(X)
-        low, high = self.feature_range
-        span = self.metadata["max"] - self.metadata["min"]
-        scale = (high - low) / np.where(span == 0, 1, span)
-        out = np.subtract(X, self.metadata["min"], dtype=checks.floating(X))
-        out *= scale
-        out += low
-        return out
+        return self._scaled(checks.numeric(X), None)
 
     fresh_output = True
 
     def transform_into(self, out: np.ndarray, X: np.ndarray) -> np.ndarray:
         """``transform(X)`` written into ``out`` where it fits (else a new array)."""
         self._check_fitted_shape((X,), "transform")
-        dtype = checks.floating(checks.numeric(X))
-        if not fits(out, X, dtype):
-            return self.transform(X)
+        fitting = fits(out, checks.numeric(X), checks.floating(X))
+        return self._scaled(X, out if fitting else None)
+
+    def _scaled(self, X: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         low, high = self.feature_range
         span = self.metadata["max"] - self.metadata["min"]
-        np.subtract(X, self.metadata["min"], out=out, dtype=dtype)
+        out = np.subtract(X, self.metadata["min"], out=out, dtype=checks.floating(X))
         out *= (high - low) / np.where(span == 0, 1, span)
         out += low
         return out
